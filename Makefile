@@ -1,0 +1,38 @@
+# `make demo` and `make test` are the two set-up commands; each builds .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.qstore-installed
+DISTS := qstore-core qstore-torch qstore-tf qstore-backend-ionq qstore-backend-gpu qstore-storage
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench install clean
+
+$(STAMP): constraints.txt $(foreach d,$(DISTS),$(d)/pyproject.toml)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --quiet \
+		-e "./qstore-core[cirq,qiskit,sklearn,bench]" \
+		-e "./qstore-torch[bench,examples]" -e "./qstore-tf[examples]" \
+		-e ./qstore-backend-ionq -e ./qstore-backend-gpu -e ./qstore-storage \
+		pytest pytest-timeout hypothesis ruff mypy
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+# pytest exits 5 when it collected nothing: that means the suite is broken, so it fails too.
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as failure"; fi; exit $$rc
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b; done
+
+clean:
+	rm -rf $(VENV)

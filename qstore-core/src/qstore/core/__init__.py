@@ -1,0 +1,68 @@
+"""Q-Store core: circuit IR, gate library, reference engine, gradients and backend contract.
+
+Importing this package never imports torch, tensorflow, cirq or qiskit.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from qstore.core.backend import Backend, Capabilities, Job, Result, RunMetadata
+from qstore.core.bindings import Batch, resolve_bindings
+from qstore.core.circuit import Circuit, Operation, StatePreparation
+from qstore.core.errors import (
+    BackendNotFoundError,
+    BindingError,
+    BudgetExceededError,
+    CapabilityError,
+    CircuitError,
+    CircuitFormatError,
+    GradientError,
+    JobError,
+    ObservableError,
+    PluginError,
+    QstoreError,
+    ResourceError,
+)
+from qstore.core.expressions import Expr
+from qstore.core.gates import GATES, GateSpec, gate_spec
+from qstore.core.numpy_backend import NumpyBackend
+from qstore.core.observables import Observable, PauliString, readouts, z_all
+
+try:
+    __version__ = version("qstore-core")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0"
+
+__all__ = [
+    "GATES",
+    "Backend",
+    "BackendNotFoundError",
+    "Batch",
+    "BindingError",
+    "BudgetExceededError",
+    "Capabilities",
+    "CapabilityError",
+    "Circuit",
+    "CircuitError",
+    "CircuitFormatError",
+    "Expr",
+    "GateSpec",
+    "GradientError",
+    "Job",
+    "JobError",
+    "NumpyBackend",
+    "Observable",
+    "ObservableError",
+    "Operation",
+    "PauliString",
+    "PluginError",
+    "QstoreError",
+    "ResourceError",
+    "Result",
+    "RunMetadata",
+    "StatePreparation",
+    "__version__",
+    "gate_spec",
+    "readouts",
+    "resolve_bindings",
+    "z_all",
+]

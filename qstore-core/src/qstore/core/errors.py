@@ -1,0 +1,69 @@
+"""The Q-Store error tree.
+
+Every error Q-Store raises on purpose derives from `QstoreError`::
+
+    QstoreError
+    ├── CircuitError            a circuit or operation that cannot be built as asked
+    │   └── CircuitFormatError  serialised circuit JSON that does not validate
+    ├── BindingError            symbol bindings missing, unknown or of the wrong shape
+    ├── ObservableError         a malformed Pauli string or observable
+    ├── CapabilityError         a backend asked for something it does not support
+    ├── ResourceError           a workload that does not fit in memory
+    ├── GradientError           a gradient method that cannot differentiate this circuit
+    ├── BackendNotFoundError    a name no installed plugin registers
+    ├── PluginError             a plugin that failed to load or clashes with another
+    ├── JobError                an asynchronous job that failed, was cancelled or timed out
+    └── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
+
+Messages say what was wrong, what is allowed, and what to do.
+"""
+
+from __future__ import annotations
+
+
+class QstoreError(Exception):
+    """Base of every error Q-Store raises on purpose."""
+
+
+class CircuitError(QstoreError, ValueError):
+    """A circuit or operation that cannot be built as asked."""
+
+
+class CircuitFormatError(CircuitError):
+    """Serialised circuit JSON that does not validate; the message names the bad field."""
+
+
+class BindingError(QstoreError, ValueError):
+    """Symbol bindings that are missing, unknown, or of the wrong shape."""
+
+
+class ObservableError(QstoreError, ValueError):
+    """A malformed Pauli string or observable."""
+
+
+class CapabilityError(QstoreError):
+    """A backend was asked for a gate, size, option or gradient it does not support."""
+
+
+class ResourceError(QstoreError, MemoryError):
+    """A workload that would not fit in this machine's memory."""
+
+
+class GradientError(QstoreError):
+    """A gradient method that cannot differentiate the given circuit or backend."""
+
+
+class BackendNotFoundError(QstoreError, LookupError):
+    """No installed plugin registers the requested name."""
+
+
+class PluginError(QstoreError):
+    """A plugin failed to load, or two plugins register the same name."""
+
+
+class JobError(QstoreError):
+    """An asynchronous job that failed, was cancelled, or did not finish in time."""
+
+
+class BudgetExceededError(QstoreError):
+    """A job whose cost estimate exceeds what remains of the budget."""

@@ -1,0 +1,224 @@
+"""Gradient methods every backend gets from `Backend.vjp`: parameter shift, finite differences, SPSA.
+
+All three are vector–Jacobian products over symbols, ``{symbol: (B,)}``, built from ordinary
+batched `Backend.run` calls — so they work on any backend, and a batch of shifted circuits is one
+call (one job on hardware). Adjoint differentiation lives in the statevector engines.
+
+* ``parameter-shift``: exact (up to shot noise) from each gate's own shift rule — two terms for
+  rotations, four for controlled rotations — and the chain rule through linear angle expressions.
+* ``finite-diff``: central differences on each symbol, step ``h``.
+* ``spsa``: simultaneous perturbation along random ±1 directions (seeded); cheap, noisy, unbiased
+  to O(c²).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qstore.core.bindings import Batch
+from qstore.core.circuit import Circuit, Operation
+from qstore.core.errors import GradientError
+from qstore.core.expressions import Expr
+from qstore.core.observables import Observable
+
+if TYPE_CHECKING:
+    from qstore.core.backend import Backend
+
+__all__ = ["check_cotangent", "check_wrt", "generic_vjp"]
+
+_SHIFT = "_qstore_shift_"
+_ROW_BUDGET_AMPLITUDES = 2**24
+
+
+def check_cotangent(cotangent: np.ndarray, batch_size: int, n_observables: int) -> np.ndarray:
+    """Validate a cotangent as ``(B, n_observables)`` real numbers."""
+    cot = np.asarray(cotangent, dtype=float)
+    if cot.shape != (batch_size, n_observables):
+        raise GradientError(f"cotangent must have shape ({batch_size}, {n_observables}), got {cot.shape}")
+    return cot
+
+
+def check_wrt(circuit: Circuit, wrt: Sequence[str] | None) -> tuple[str, ...]:
+    """The symbols to differentiate: all of the circuit's by default; unknown names are errors."""
+    if wrt is None:
+        return circuit.symbols
+    names = tuple(wrt)
+    unknown = sorted(set(names) - set(circuit.symbols))
+    if unknown:
+        raise GradientError(
+            f"cannot differentiate with respect to {unknown}: not symbols of the circuit {list(circuit.symbols)}"
+        )
+    return names
+
+
+def generic_vjp(
+    backend: Backend,
+    method: str,
+    batch: Batch,
+    observables: tuple[Observable, ...],
+    cotangent: np.ndarray,
+    wrt: tuple[str, ...],
+    *,
+    shots: int | None,
+    seed: int | None,
+    h: float | None = None,
+    spsa_c: float = 0.05,
+    spsa_samples: int = 1,
+) -> dict[str, np.ndarray]:
+    """Dispatch to one of the run-based gradient methods."""
+    if method == "parameter-shift":
+        return parameter_shift_vjp(backend, batch, observables, cotangent, wrt, shots=shots, seed=seed)
+    if method == "finite-diff":
+        step = h if h is not None else (1e-5 if shots is None else 0.1)
+        return finite_diff_vjp(backend, batch, observables, cotangent, wrt, h=step, shots=shots, seed=seed)
+    if method == "spsa":
+        return spsa_vjp(
+            backend,
+            batch,
+            observables,
+            cotangent,
+            wrt,
+            c=spsa_c,
+            samples=spsa_samples,
+            shots=shots,
+            seed=seed,
+        )
+    raise GradientError(
+        f"unknown gradient method {method!r}; choose from adjoint, parameter-shift, finite-diff, spsa"
+    )
+
+
+def _run_rows(
+    backend: Backend,
+    circuit: Circuit,
+    batch: Batch,
+    rows: dict[str, np.ndarray],
+    observables: tuple[Observable, ...],
+    shots: int | None,
+    seed: int | None,
+) -> np.ndarray:
+    """Run ``circuit`` on a batch tiled to ``len(rows[...])`` rows; returns ``(rows, n_obs)``."""
+    n_rows = len(next(iter(rows.values())))
+    reps = n_rows // batch.size
+    bindings: dict[str, np.ndarray] = {}
+    for name in circuit.symbols:
+        bindings[name] = rows[name] if name in rows else np.tile(batch.values[name], reps)
+    for name, vec in batch.vectors.items():
+        bindings[name] = np.tile(vec, (reps, 1))
+    result = backend.run(circuit, bindings, observables, shots, seed=seed)
+    assert result.expectations is not None
+    return result.expectations
+
+
+def _chunks(n_items: int, rows_each: int, batch: Batch) -> list[range]:
+    per_row = 2**batch.circuit.n_qubits
+    limit = max(1, _ROW_BUDGET_AMPLITUDES // (per_row * rows_each * batch.size))
+    return [range(i, min(i + limit, n_items)) for i in range(0, n_items, limit)]
+
+
+def parameter_shift_vjp(
+    backend: Backend,
+    batch: Batch,
+    observables: tuple[Observable, ...],
+    cotangent: np.ndarray,
+    wrt: tuple[str, ...],
+    *,
+    shots: int | None,
+    seed: int | None,
+) -> dict[str, np.ndarray]:
+    """Exact gradients from each gate angle's shift rule, batched into few backend calls."""
+    wanted = set(wrt)
+    sites: list[tuple[int, int]] = []
+    for i, op in enumerate(batch.circuit.operations):
+        for j, expr in enumerate(op.params):
+            if expr.symbols & wanted:
+                if not op.spec.params:
+                    raise GradientError(f"gate {op.gate!r} declares no shift rule")
+                sites.append((i, j))
+    grads = {name: np.zeros(batch.size) for name in wrt}
+    if not sites:
+        return grads
+    ops = list(batch.circuit.operations)
+    for k, (i, j) in enumerate(sites):
+        op = ops[i]
+        assert isinstance(op, Operation)
+        params = list(op.params)
+        params[j] = params[j] + Expr.symbol(f"{_SHIFT}{k}")
+        ops[i] = Operation(op.gate, op.qubits, params)
+    shifted = Circuit(batch.circuit.n_qubits, tuple(ops))
+    rules = [batch.circuit.operations[i].spec.params[j].shift_rule for i, j in sites]
+    for call, chunk in enumerate(_chunks(len(sites), max(len(r.shifts) for r in rules), batch)):
+        plan = [(k, s, c) for k in chunk for s, c in zip(rules[k].shifts, rules[k].coeffs, strict=True)]
+        n_rows = len(plan) * batch.size
+        rows = {f"{_SHIFT}{k}": np.zeros(n_rows) for k in range(len(sites))}
+        for r, (k, s, _) in enumerate(plan):
+            rows[f"{_SHIFT}{k}"][r * batch.size : (r + 1) * batch.size] = s
+        run_seed = None if seed is None else seed + call
+        values = _run_rows(backend, shifted, batch, rows, observables, shots, run_seed)
+        values = values.reshape(len(plan), batch.size, -1)
+        for r, (k, _, c) in enumerate(plan):
+            i, j = sites[k]
+            expr = batch.circuit.operations[i].params[j]
+            contribution = c * np.einsum("bo,bo->b", cotangent, values[r])
+            for name in expr.symbols & wanted:
+                grads[name] += expr.coefficient(name) * contribution
+    return grads
+
+
+def finite_diff_vjp(
+    backend: Backend,
+    batch: Batch,
+    observables: tuple[Observable, ...],
+    cotangent: np.ndarray,
+    wrt: tuple[str, ...],
+    *,
+    h: float,
+    shots: int | None,
+    seed: int | None,
+) -> dict[str, np.ndarray]:
+    """Central differences ``(f(s + h) - f(s - h)) / 2h`` on every symbol, in one batched run."""
+    names = list(wrt)
+    if not names:
+        return {}
+    b = batch.size
+    rows = {name: np.tile(batch.values[name], 2 * len(names)) for name in batch.circuit.symbols}
+    for k, name in enumerate(names):
+        rows[name][2 * k * b : (2 * k + 1) * b] += h
+        rows[name][(2 * k + 1) * b : (2 * k + 2) * b] -= h
+    values = _run_rows(backend, batch.circuit, batch, rows, observables, shots, seed)
+    f = np.einsum("rbo,bo->rb", values.reshape(2 * len(names), b, -1), cotangent)
+    return {name: (f[2 * k] - f[2 * k + 1]) / (2 * h) for k, name in enumerate(names)}
+
+
+def spsa_vjp(
+    backend: Backend,
+    batch: Batch,
+    observables: tuple[Observable, ...],
+    cotangent: np.ndarray,
+    wrt: tuple[str, ...],
+    *,
+    c: float,
+    samples: int,
+    shots: int | None,
+    seed: int | None,
+) -> dict[str, np.ndarray]:
+    """SPSA: perturb all symbols at once along seeded random ±1 directions, ``2·samples`` runs."""
+    names = list(wrt)
+    if not names:
+        return {}
+    rng = np.random.default_rng(seed)
+    b = batch.size
+    delta = rng.choice([-1.0, 1.0], size=(samples, len(names), b))
+    rows = {name: np.tile(batch.values[name], 2 * samples) for name in batch.circuit.symbols}
+    for s in range(samples):
+        for k, name in enumerate(names):
+            rows[name][2 * s * b : (2 * s + 1) * b] += c * delta[s, k]
+            rows[name][(2 * s + 1) * b : (2 * s + 2) * b] -= c * delta[s, k]
+    run_seed = None if seed is None else seed + 1
+    values = _run_rows(backend, batch.circuit, batch, rows, observables, shots, run_seed)
+    f = np.einsum("rbo,bo->rb", values.reshape(2 * samples, b, -1), cotangent)
+    diff = (f[0::2] - f[1::2]) / (2 * c)
+    return {name: (diff * delta[:, k]).mean(axis=0) for k, name in enumerate(names)}

@@ -1,0 +1,154 @@
+"""Versioned JSON for circuits (``"format": "qstore.circuit/1"``).
+
+Shape::
+
+    {"format": "qstore.circuit/1", "n_qubits": 2,
+     "operations": [{"gate": "h", "qubits": [0]},
+                    {"gate": "ry", "qubits": [1], "params": [{"terms": {"theta": 2.0}, "const": 0.5}]},
+                    {"gate": "state_prep", "qubits": [0, 1], "input": "amps"}]}
+
+An angle is a number or ``{"terms": {symbol: coefficient}, "const": number}``. The reader checks
+every field and raises `CircuitFormatError` naming the JSON path of the first bad one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from qstore.core.errors import CircuitError, CircuitFormatError
+from qstore.core.expressions import Expr
+from qstore.core.gates import GATES
+
+if TYPE_CHECKING:
+    from qstore.core.circuit import Circuit
+
+__all__ = ["FORMAT", "circuit_from_dict", "circuit_from_json", "circuit_to_dict"]
+
+FORMAT = "qstore.circuit/1"
+
+
+def circuit_to_dict(circuit: Circuit) -> dict[str, Any]:
+    """Plain-data form of a circuit."""
+    from qstore.core.circuit import StatePreparation
+
+    ops: list[dict[str, Any]] = []
+    for op in circuit.operations:
+        if isinstance(op, StatePreparation):
+            ops.append({"gate": "state_prep", "qubits": list(op.qubits), "input": op.input})
+            continue
+        entry: dict[str, Any] = {"gate": op.gate, "qubits": list(op.qubits)}
+        if op.params:
+            entry["params"] = [p.to_json() for p in op.params]
+        ops.append(entry)
+    return {"format": FORMAT, "n_qubits": circuit.n_qubits, "operations": ops}
+
+
+def circuit_from_json(text: str | bytes) -> Circuit:
+    """Parse and validate circuit JSON text."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CircuitFormatError(f"circuit JSON does not parse: {exc}") from None
+    return circuit_from_dict(data)
+
+
+def _fail(path: str, why: str) -> CircuitFormatError:
+    return CircuitFormatError(f"{path}: {why}")
+
+
+def _int(value: Any, path: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _fail(path, f"expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(path, f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _angle(value: Any, path: str) -> Expr:
+    if not isinstance(value, dict):
+        return Expr((), _number(value, path))
+    unknown = set(value) - {"terms", "const"}
+    if unknown:
+        raise _fail(path, f"unknown key(s) {sorted(unknown)}; allowed: 'terms', 'const'")
+    terms = value.get("terms", {})
+    if not isinstance(terms, dict):
+        raise _fail(f"{path}.terms", f"expected an object of symbol: coefficient, got {terms!r}")
+    for name, coeff in terms.items():
+        if not name.isidentifier():
+            raise _fail(f"{path}.terms", f"invalid symbol name {name!r}")
+        _number(coeff, f"{path}.terms.{name}")
+    return Expr(terms, _number(value.get("const", 0.0), f"{path}.const"))
+
+
+def _operation(raw: Any, path: str, n_qubits: int) -> Any:
+    from qstore.core.circuit import Operation, StatePreparation
+
+    if not isinstance(raw, dict):
+        raise _fail(path, f"expected an object, got {type(raw).__name__}")
+    gate = raw.get("gate")
+    if not isinstance(gate, str):
+        raise _fail(f"{path}.gate", f"expected a gate name, got {gate!r}")
+    qubits = raw.get("qubits")
+    if not isinstance(qubits, list) or not qubits:
+        raise _fail(f"{path}.qubits", f"expected a non-empty list of qubit indices, got {qubits!r}")
+    for i, q in enumerate(qubits):
+        _int(q, f"{path}.qubits[{i}]")
+        if q >= n_qubits:
+            raise _fail(f"{path}.qubits[{i}]", f"qubit {q} out of range 0..{n_qubits - 1}")
+    if gate == "state_prep":
+        allowed = {"gate", "qubits", "input"}
+        name = raw.get("input")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise _fail(f"{path}.input", f"expected a symbol name, got {name!r}")
+    else:
+        allowed = {"gate", "qubits", "params"}
+        if gate not in GATES:
+            raise _fail(f"{path}.gate", f"unknown gate {gate!r}; known: {', '.join(sorted(GATES))}")
+        params = raw.get("params", [])
+        if not isinstance(params, list):
+            raise _fail(f"{path}.params", f"expected a list of angles, got {params!r}")
+        spec = GATES[gate]
+        if len(params) != spec.n_params:
+            raise _fail(f"{path}.params", f"gate {gate!r} takes {spec.n_params} angle(s), got {len(params)}")
+        if len(qubits) != spec.n_qubits:
+            raise _fail(
+                f"{path}.qubits",
+                f"gate {gate!r} acts on {spec.n_qubits} qubit(s), got {len(qubits)}",
+            )
+    unknown = set(raw) - allowed
+    if unknown:
+        raise _fail(path, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    try:
+        if gate == "state_prep":
+            return StatePreparation(tuple(qubits), raw["input"])
+        angles = [_angle(p, f"{path}.params[{i}]") for i, p in enumerate(raw.get("params", []))]
+        return Operation(gate, tuple(qubits), angles)
+    except CircuitFormatError:
+        raise
+    except CircuitError as exc:
+        raise _fail(path, str(exc)) from None
+
+
+def circuit_from_dict(data: Any) -> Circuit:
+    """Validate plain data and build the circuit."""
+    from qstore.core.circuit import Circuit
+
+    if not isinstance(data, dict):
+        raise _fail("$", f"expected a JSON object, got {type(data).__name__}")
+    fmt = data.get("format")
+    if fmt != FORMAT:
+        raise _fail("$.format", f"expected {FORMAT!r}, got {fmt!r}")
+    unknown = set(data) - {"format", "n_qubits", "operations"}
+    if unknown:
+        raise _fail("$", f"unknown key(s) {sorted(unknown)}; allowed: format, n_qubits, operations")
+    n = _int(data.get("n_qubits"), "$.n_qubits", minimum=1)
+    ops = data.get("operations")
+    if not isinstance(ops, list):
+        raise _fail("$.operations", f"expected a list, got {type(ops).__name__}")
+    return Circuit(n, tuple(_operation(op, f"$.operations[{i}]", n) for i, op in enumerate(ops)))

@@ -1,0 +1,273 @@
+"""Batched NumPy statevector kernels shared by the reference engine and its adjoint gradients.
+
+A batch of states has shape ``(B, 2, …, 2)``: axis ``1 + q`` is qubit ``q``, so flattening gives
+the index ``Σ_q bit_q · 2**(n-1-q)`` — qubit 0 is the most significant bit (as in Cirq and
+PennyLane; Qiskit and IonQ use the opposite order and their plugins convert).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from qstore.core.bindings import Batch
+from qstore.core.circuit import Operation, StatePreparation
+from qstore.core.errors import BindingError, ResourceError
+from qstore.core.observables import Observable, PauliString
+
+__all__ = [
+    "apply_diagonal",
+    "apply_matrix",
+    "apply_operation",
+    "apply_pauli",
+    "check_memory",
+    "expectations",
+    "op_matrix",
+    "probabilities",
+    "sample",
+    "shot_expectations",
+    "simulate",
+    "zero_state",
+]
+
+_WORKING_COPIES = 4
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(n_qubits: int, batch_size: int, dtype: np.dtype | str) -> None:
+    """Refuse a workload whose states would not fit in memory, saying how much it needs."""
+    itemsize = np.dtype(dtype).itemsize
+    need = _WORKING_COPIES * batch_size * itemsize * 2**n_qubits
+    have = available_memory()
+    if need > have:
+        raise ResourceError(
+            f"simulating {batch_size} state(s) of {n_qubits} qubits as {np.dtype(dtype).name} needs about "
+            f"{need / 2**30:.2f} GiB but only {have / 2**30:.2f} GiB is available; use a smaller batch, "
+            f"fewer qubits, or complex64"
+        )
+
+
+def zero_state(n_qubits: int, batch_size: int, dtype: np.dtype | str = np.complex128) -> np.ndarray:
+    """``|0…0>`` for every element of the batch."""
+    state = np.zeros((batch_size,) + (2,) * n_qubits, dtype=dtype)
+    state.reshape(batch_size, -1)[:, 0] = 1
+    return state
+
+
+def apply_matrix(state: np.ndarray, matrix: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+    """Apply a ``(d, d)`` or batched ``(B, d, d)`` matrix to ``targets`` (first target most significant)."""
+    k = len(targets)
+    axes = [1 + t for t in targets]
+    front = list(range(1, k + 1))
+    moved = np.moveaxis(state, axes, front)
+    shape = moved.shape
+    flat = moved.reshape(shape[0], 2**k, -1)
+    out = np.matmul(matrix.astype(state.dtype, copy=False), flat).reshape(shape)
+    return np.moveaxis(out, front, axes)
+
+
+def apply_diagonal(state: np.ndarray, diagonal: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+    """Multiply by a diagonal gate given as ``(d,)`` or ``(B, d)`` phases."""
+    k = len(targets)
+    n = state.ndim - 1
+    diag = diagonal.reshape((-1,) + (2,) * k)
+    order = np.argsort(targets)
+    diag = np.transpose(diag, [0, *(1 + int(i) for i in order)])
+    shape = [diag.shape[0]] + [1] * n
+    for t in sorted(targets):
+        shape[1 + t] = 2
+    return state * diag.reshape(shape).astype(state.dtype, copy=False)
+
+
+def op_matrix(op: Operation, batch: Batch) -> np.ndarray:
+    """The operation's matrix: ``(d, d)`` when its angles are constant, else ``(B, d, d)``."""
+    spec = op.spec
+    if all(p.is_constant for p in op.params):
+        return spec.matrix(*(p.const for p in op.params))
+    return spec.matrix(*batch.angles(op))
+
+
+def prepare(state: np.ndarray, amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """Load ``amplitudes`` ``(B, 2**k)`` into ``qubits``, which must still be in ``|0…0>``."""
+    k = len(qubits)
+    axes = [1 + q for q in qubits]
+    moved = np.moveaxis(state, axes, list(range(1, k + 1)))
+    rest = moved.reshape(moved.shape[0], 2**k, -1)
+    leftover = np.linalg.norm(rest[:, 1:, :].reshape(rest.shape[0], -1), axis=1)
+    if np.any(leftover > 1e-9):
+        raise BindingError(f"state preparation on qubits {tuple(qubits)} requires them to be in |0>")
+    out = amplitudes.astype(state.dtype)[:, :, None] * rest[:, :1, :]
+    return np.moveaxis(out.reshape(moved.shape), list(range(1, k + 1)), axes)
+
+
+def apply_operation(state: np.ndarray, op: Operation, batch: Batch) -> np.ndarray:
+    """Apply one operation (gate or state preparation) of a bound batch."""
+    if isinstance(op, StatePreparation):
+        return prepare(state, batch.vectors[op.input], op.qubits)
+    m = op_matrix(op, batch)
+    if op.spec.diagonal:
+        return apply_diagonal(state, np.diagonal(m, axis1=-2, axis2=-1), op.qubits)
+    return apply_matrix(state, m, op.qubits)
+
+
+def simulate(batch: Batch, dtype: np.dtype | str = np.complex128) -> np.ndarray:
+    """Final states ``(B, 2, …, 2)`` of a bound batch; runs of one-qubit gates on a qubit are fused."""
+    n = batch.circuit.n_qubits
+    check_memory(n, batch.size, dtype)
+    state = zero_state(n, batch.size, dtype)
+    pending: dict[int, np.ndarray] = {}
+
+    def flush(qubits: Iterable[int]) -> None:
+        nonlocal state
+        for q in qubits:
+            if q in pending:
+                state = apply_matrix(state, pending.pop(q), (q,))
+
+    for op in batch.circuit.operations:
+        if isinstance(op, Operation) and op.spec.n_qubits == 1:
+            m = op_matrix(op, batch)
+            q = op.qubits[0]
+            pending[q] = m @ pending[q] if q in pending else m
+            continue
+        flush(op.qubits)
+        state = apply_operation(state, op, batch)
+    flush(list(pending))
+    return state
+
+
+def apply_pauli(state: np.ndarray, term: PauliString) -> np.ndarray:
+    """``P|ψ>`` for the Pauli string (coefficient not applied)."""
+    out = state
+    n = state.ndim - 1
+    for q, p in term.paulis:
+        shape = [1] * (n + 1)
+        shape[1 + q] = 2
+        if p == "Z":
+            out = out * np.array([1, -1], dtype=state.dtype).reshape(shape)
+        else:
+            out = np.flip(out, axis=1 + q)
+            if p == "Y":
+                out = out * np.array([-1j, 1j], dtype=state.dtype).reshape(shape)
+    return out
+
+
+def apply_observable(state: np.ndarray, observable: Observable) -> np.ndarray:
+    """``O|ψ>`` for a weighted sum of Pauli strings."""
+    out = np.zeros_like(state)
+    for term in observable.terms:
+        out += term.coeff * apply_pauli(state, term)
+    return out
+
+
+def _inner(bra: np.ndarray, ket: np.ndarray) -> np.ndarray:
+    """Batched ``<bra|ket>`` over all non-batch axes."""
+    b = bra.shape[0]
+    return np.einsum("bi,bi->b", bra.reshape(b, -1).conj(), ket.reshape(b, -1))
+
+
+def _z_expectation(probs: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """⟨Z_q…⟩ from probabilities ``(B, 2, …, 2)`` by marginalising onto ``qubits``."""
+    n = probs.ndim - 1
+    other = tuple(1 + q for q in range(n) if q not in qubits)
+    marginal = probs.sum(axis=other) if other else probs
+    signs = np.ones((2,) * len(qubits))
+    for i in range(len(qubits)):
+        shape = [1] * len(qubits)
+        shape[i] = 2
+        signs = signs * np.array([1.0, -1.0]).reshape(shape)
+    return marginal.reshape(marginal.shape[0], -1) @ signs.reshape(-1)
+
+
+def expectations(state: np.ndarray, observables: Sequence[Observable]) -> np.ndarray:
+    """Exact ``(B, n_obs)`` expectation values; all-Z terms read from probabilities."""
+    probs = np.abs(state) ** 2
+    out = np.zeros((state.shape[0], len(observables)))
+    for j, obs in enumerate(observables):
+        for term in obs.terms:
+            if term.is_diagonal:
+                value = _z_expectation(probs, term.qubits) if term.paulis else np.ones(state.shape[0])
+            else:
+                value = _inner(state, apply_pauli(state, term)).real
+            out[:, j] += term.coeff * value
+    return out
+
+
+def probabilities(state: np.ndarray) -> np.ndarray:
+    """``(B, 2**n)`` measurement probabilities."""
+    return (np.abs(state) ** 2).reshape(state.shape[0], -1)
+
+
+def sample(probs: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """``(B, shots)`` basis-state indices drawn from each row of ``probs`` (vectorised inverse CDF)."""
+    b, dim = probs.shape
+    cdf = np.cumsum(probs, axis=1)
+    cdf /= cdf[:, -1:]
+    offsets = np.arange(b)[:, None]
+    flat_cdf = (cdf + offsets).ravel()
+    draws = (rng.random((b, shots)) + offsets).ravel()
+    idx = np.searchsorted(flat_cdf, draws, side="right").reshape(b, shots)
+    return np.minimum(idx - offsets * dim, dim - 1)
+
+
+def _basis_change(state: np.ndarray, setting: dict[int, str]) -> np.ndarray:
+    """Rotate so that measuring Z reads the given X/Y bases."""
+    from qstore.core.gates import GATES
+
+    h = GATES["h"].matrix()
+    hsdg = h @ GATES["sdg"].matrix()
+    for q, p in setting.items():
+        if p == "X":
+            state = apply_matrix(state, h, (q,))
+        elif p == "Y":
+            state = apply_matrix(state, hsdg, (q,))
+    return state
+
+
+def _settings(terms: Iterable[PauliString]) -> list[tuple[dict[int, str], list[PauliString]]]:
+    """Greedy qubit-wise-commuting grouping: each group is measured in one basis setting."""
+    groups: list[tuple[dict[int, str], list[PauliString]]] = []
+    for term in terms:
+        for setting, members in groups:
+            if all(setting.get(q, p) == p for q, p in term.paulis):
+                setting.update(term.paulis)
+                members.append(term)
+                break
+        else:
+            groups.append((dict(term.paulis), [term]))
+    return groups
+
+
+def shot_expectations(
+    state: np.ndarray, observables: Sequence[Observable], shots: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Expectation estimates from ``shots`` measurements per basis setting."""
+    n = state.ndim - 1
+    unique = list(dict.fromkeys(t for obs in observables for t in obs.terms if t.paulis))
+    estimates: dict[PauliString, np.ndarray] = {}
+    for setting, members in _settings(unique):
+        rotated = _basis_change(state, {q: p for q, p in setting.items() if p != "Z"})
+        draws = sample(probabilities(rotated), shots, rng)
+        for term in members:
+            parity = np.zeros_like(draws)
+            for q in term.qubits:
+                parity ^= (draws >> (n - 1 - q)) & 1
+            estimates[term] = (1 - 2 * parity).mean(axis=1)
+    out = np.zeros((state.shape[0], len(observables)))
+    for j, obs in enumerate(observables):
+        for term in obs.terms:
+            value = estimates[term] if term.paulis else np.ones(state.shape[0])
+            out[:, j] += term.coeff * value
+    return out
