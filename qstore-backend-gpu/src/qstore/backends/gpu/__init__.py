@@ -1,0 +1,1 @@
+"""Q-Store GPU backends: qsim and PennyLane Lightning statevector engines."""

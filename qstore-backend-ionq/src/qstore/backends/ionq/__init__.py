@@ -1,0 +1,1 @@
+"""Q-Store IonQ backends: the IonQ simulator and QPUs through qiskit-ionq."""

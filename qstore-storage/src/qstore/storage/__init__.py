@@ -1,0 +1,1 @@
+"""Q-Store storage drivers: zarr checkpoints, parquet metrics and faiss vectors."""

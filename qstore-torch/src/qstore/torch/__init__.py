@@ -1,0 +1,1 @@
+"""Q-Store for PyTorch: quantum layers and a batched torch statevector engine."""
