@@ -1,0 +1,9 @@
+"""Test support shared by every backend: the conformance kit and independent reference constructions.
+
+Importing this package needs pytest (a test-time dependency, not one of qstore-core's).
+"""
+
+from qstore.core.testing.circuits import dense_state, dense_unitary, embed, random_bindings, random_circuit
+from qstore.core.testing.conformance import BackendConformance
+
+__all__ = ["BackendConformance", "dense_state", "dense_unitary", "embed", "random_bindings", "random_circuit"]

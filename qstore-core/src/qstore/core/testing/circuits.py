@@ -1,0 +1,80 @@
+"""Independent truth for tests: random circuits and a dense Kronecker-product simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from qstore.core.circuit import Circuit, Operation, StatePreparation
+from qstore.core.expressions import Expr
+from qstore.core.gates import GATES
+
+__all__ = ["dense_state", "dense_unitary", "embed", "random_bindings", "random_circuit"]
+
+
+def embed(matrix: np.ndarray, targets: Sequence[int], n_qubits: int) -> np.ndarray:
+    """The ``2**n × 2**n`` matrix of ``matrix`` on ``targets`` (first target most significant)."""
+    k = len(targets)
+    others = [q for q in range(n_qubits) if q not in targets]
+    full = np.kron(matrix, np.eye(2 ** (n_qubits - k)))
+    order = list(targets) + others
+    tensor = full.reshape((2,) * (2 * n_qubits))
+    inverse = np.argsort(order)
+    perm = list(inverse) + [n_qubits + i for i in inverse]
+    return tensor.transpose(perm).reshape(2**n_qubits, 2**n_qubits)
+
+
+def dense_unitary(circuit: Circuit, values: Mapping[str, float] | None = None) -> np.ndarray:
+    """The circuit's unitary for one set of symbol values, as a product of embedded gates."""
+    values = dict(values or {})
+    u = np.eye(2**circuit.n_qubits, dtype=complex)
+    for op in circuit.operations:
+        if isinstance(op, StatePreparation):
+            raise ValueError("state preparation has no unitary; use dense_state")
+        angles = [float(p.evaluate(values)) for p in op.params]
+        u = embed(GATES[op.gate].matrix(*angles), op.qubits, circuit.n_qubits) @ u
+    return u
+
+
+def dense_state(circuit: Circuit, values: Mapping[str, object] | None = None) -> np.ndarray:
+    """Final state for one binding; a leading state preparation loads its amplitudes first."""
+    values = dict(values or {})
+    ops = list(circuit.operations)
+    state = np.zeros(2**circuit.n_qubits, dtype=complex)
+    state[0] = 1
+    if ops and isinstance(ops[0], StatePreparation):
+        prep = ops.pop(0)
+        if prep.qubits != tuple(range(circuit.n_qubits)):
+            raise ValueError("dense_state supports a state preparation of all qubits in order")
+        state = np.asarray(values[prep.input], dtype=complex).reshape(-1)
+    return dense_unitary(Circuit(circuit.n_qubits, tuple(ops)), values) @ state
+
+
+def random_circuit(
+    n_qubits: int,
+    n_ops: int,
+    rng: np.random.Generator,
+    gates: Iterable[str] | None = None,
+    symbols: Sequence[str] = ("a", "b", "c"),
+) -> Circuit:
+    """A random circuit; each angle is a constant or a random linear expression of ``symbols``."""
+    names = sorted(g for g in (gates if gates is not None else GATES) if GATES[g].n_qubits <= n_qubits)
+    ops = []
+    for _ in range(n_ops):
+        spec = GATES[names[rng.integers(len(names))]]
+        qubits = tuple(int(q) for q in rng.choice(n_qubits, size=spec.n_qubits, replace=False))
+        params = []
+        for _ in range(spec.n_params):
+            if symbols and rng.random() < 0.7:
+                name = symbols[rng.integers(len(symbols))]
+                params.append(Expr(((name, float(rng.uniform(-2, 2))),), float(rng.uniform(-1, 1))))
+            else:
+                params.append(Expr((), float(rng.uniform(-np.pi, np.pi))))
+        ops.append(Operation(spec.name, qubits, params))
+    return Circuit(n_qubits, tuple(ops))
+
+
+def random_bindings(circuit: Circuit, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Uniform random values in (-π, π) for every symbol of ``circuit``."""
+    return {s: rng.uniform(-np.pi, np.pi, size=batch_size) for s in circuit.symbols}

@@ -1,0 +1,55 @@
+"""The reference engine passes its own conformance kit, in both precisions, plus engine specifics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qstore.core import Circuit, NumpyBackend, ResourceError
+from qstore.core.errors import CapabilityError
+from qstore.core.testing import BackendConformance, dense_state, random_bindings, random_circuit
+
+
+class TestNumpyComplex128(BackendConformance):
+    atol = 1e-10
+
+    @pytest.fixture
+    def backend(self) -> NumpyBackend:
+        return NumpyBackend()
+
+
+class TestNumpyComplex64(BackendConformance):
+    atol = 2e-5
+    n_random_circuits = 2
+
+    @pytest.fixture
+    def backend(self) -> NumpyBackend:
+        return NumpyBackend(dtype="complex64")
+
+
+def test_random_circuits_match_dense_kron_construction() -> None:
+    rng = np.random.default_rng(0)
+    backend = NumpyBackend()
+    for n in range(1, 11):
+        circuit = random_circuit(n, 3 * n + 2, rng)
+        bindings = random_bindings(circuit, 2, rng)
+        states = backend.run(circuit, bindings, return_state=True).statevectors
+        for b in range(2):
+            want = dense_state(circuit, {k: v[b] for k, v in bindings.items()})
+            np.testing.assert_allclose(states[b], want, atol=1e-10)
+
+
+def test_unknown_dtype_is_rejected() -> None:
+    with pytest.raises(CapabilityError, match="complex128"):
+        NumpyBackend(dtype="float32")
+
+
+def test_state_too_large_for_memory_is_refused_with_size() -> None:
+    with pytest.raises(ResourceError, match="GiB"):
+        NumpyBackend().run(Circuit(20).ry("a", 0), {"a": np.zeros(2**14)}, ["Z0"])
+
+
+def test_probabilities_and_statevectors_are_consistent() -> None:
+    result = NumpyBackend().run(Circuit(2).h(0).ry(0.4, 1), return_state=True)
+    np.testing.assert_allclose(result.probabilities, np.abs(result.statevectors) ** 2)
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0)
