@@ -26,6 +26,15 @@ from qstore.core.expressions import Expr
 from qstore.core.gates import GATES, GateSpec, gate_spec
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.observables import Observable, PauliString, readouts, z_all
+from qstore.core.plugins import (
+    get_backend,
+    get_framework,
+    get_storage,
+    list_backends,
+    list_frameworks,
+    list_plugins,
+    list_storage,
+)
 
 try:
     __version__ = version("qstore-core")
@@ -62,6 +71,13 @@ __all__ = [
     "StatePreparation",
     "__version__",
     "gate_spec",
+    "get_backend",
+    "get_framework",
+    "get_storage",
+    "list_backends",
+    "list_frameworks",
+    "list_plugins",
+    "list_storage",
     "readouts",
     "resolve_bindings",
     "z_all",

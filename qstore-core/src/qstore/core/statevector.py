@@ -68,15 +68,74 @@ def zero_state(n_qubits: int, batch_size: int, dtype: np.dtype | str = np.comple
 
 
 def apply_matrix(state: np.ndarray, matrix: np.ndarray, targets: Sequence[int]) -> np.ndarray:
-    """Apply a ``(d, d)`` or batched ``(B, d, d)`` matrix to ``targets`` (first target most significant)."""
+    """Apply a ``(d, d)`` or batched ``(B, d, d)`` matrix to ``targets`` (first target most significant).
+
+    One-qubit gates use a batched matmul on a ``(B, 2**t, 2, rest)`` view, or strided slices when the
+    target is among the last qubits; two-qubit gates are sums of strided slices (zero entries of
+    constant matrices skipped); larger gates fall back to a transpose and a batched matmul.
+    """
     k = len(targets)
+    matrix = matrix.astype(state.dtype, copy=False)
+    if k == 1:
+        b, t, n = state.shape[0], targets[0], state.ndim - 1
+        right = 2 ** (n - t - 1)
+        if right < _MATMUL_MIN_RIGHT:
+            return _apply_sliced(state, matrix, targets)
+        view = np.ascontiguousarray(state).reshape(b, 2**t, 2, right)
+        m = matrix[:, None] if matrix.ndim == 3 else matrix
+        return np.matmul(m, view).reshape(state.shape)
+    if k == 2:
+        if targets[0] > targets[1]:
+            matrix = matrix[..., _SWAP_ORDER, :][..., :, _SWAP_ORDER]
+        return _apply_sliced(state, matrix, sorted(targets))
     axes = [1 + t for t in targets]
     front = list(range(1, k + 1))
     moved = np.moveaxis(state, axes, front)
     shape = moved.shape
     flat = moved.reshape(shape[0], 2**k, -1)
-    out = np.matmul(matrix.astype(state.dtype, copy=False), flat).reshape(shape)
+    out = np.matmul(matrix, flat).reshape(shape)
     return np.moveaxis(out, front, axes)
+
+
+_SWAP_ORDER = [0, 2, 1, 3]
+_MATMUL_MIN_RIGHT = 8
+
+
+def _apply_sliced(state: np.ndarray, matrix: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+    """``out[i] = Σ_j m[i, j] · state[j]`` over the target index, on a strided view of the state."""
+    b, n = state.shape[0], state.ndim - 1
+    shape = [b]
+    previous = -1
+    for t in targets:
+        shape += [2 ** (t - previous - 1), 2]
+        previous = t
+    shape.append(2 ** (n - previous - 1))
+    view = np.ascontiguousarray(state).reshape(shape)
+    out = np.empty_like(view)
+    dim = 2 ** len(targets)
+    batched = matrix.ndim == 3
+    index = [np.unravel_index(i, (2,) * len(targets)) for i in range(dim)]
+
+    def at(bits: tuple[int, ...]) -> tuple[object, ...]:
+        sel: list[object] = [slice(None)]
+        for bit in bits:
+            sel += [slice(None), int(bit)]
+        return (*sel, slice(None))
+
+    bshape = (b,) + (1,) * (len(shape) - 1 - len(targets))
+    for i in range(dim):
+        acc = None
+        for j in range(dim):
+            if batched:
+                coeff = matrix[:, i, j].reshape(bshape)
+            else:
+                coeff = matrix[i, j]
+                if coeff == 0:
+                    continue
+            term = view[at(index[j])] if (not batched and coeff == 1) else coeff * view[at(index[j])]
+            acc = term if acc is None else acc + term
+        out[at(index[i])] = 0 if acc is None else acc
+    return out.reshape(state.shape)
 
 
 def apply_diagonal(state: np.ndarray, diagonal: np.ndarray, targets: Sequence[int]) -> np.ndarray:
