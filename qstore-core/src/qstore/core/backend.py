@@ -13,7 +13,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -47,13 +47,17 @@ class CostModel(Protocol):
         ...
 
 
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 @attrs.frozen
 class Capabilities:
     """What a backend declares about itself; the router and adapters read this and nothing else."""
 
     name: str
     max_qubits: int
-    gates: frozenset[str] = attrs.field(converter=frozenset)
+    gates: frozenset[str] = attrs.field(converter=_names)
     statevector: bool = True
     exact_expectations: bool = True
     shots: bool = True

@@ -107,12 +107,16 @@ class StatePreparation:
 Op = Operation | StatePreparation
 
 
+def _operations(value: Iterable[Op]) -> tuple[Op, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Circuit:
     """An ``n_qubits`` register and an ordered tuple of operations."""
 
     n_qubits: int = attrs.field()
-    operations: tuple[Op, ...] = attrs.field(default=(), converter=tuple)
+    operations: tuple[Op, ...] = attrs.field(default=(), converter=_operations)
 
     @n_qubits.validator
     def _check_n(self, _: Any, value: int) -> None:

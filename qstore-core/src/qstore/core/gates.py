@@ -135,7 +135,7 @@ def _stack(rows: list[list[Any]]) -> np.ndarray:
     return out
 
 
-def _fixed(m: list[list[complex]]) -> MatrixFn:
+def _fixed(m: Sequence[Sequence[complex]]) -> MatrixFn:
     matrix = np.array(m, dtype=complex)
     matrix.setflags(write=False)
     return lambda: matrix
@@ -281,25 +281,24 @@ def _table() -> dict[str, GateSpec]:
         GateSpec("iswapdg", 2, 0, _fixed([[1, 0, 0, 0], [0, 0, -1j, 0], [0, -1j, 0, 0], [0, 0, 0, 1]]), clifford=True, inverse_name="iswap"),
         GateSpec("ccx", 3, 0, _controlled(_fixed(_X), 2), self_inverse=True, n_controls=2),
     ]  # fmt: skip
-    neg = {"inverse_params": _negate}
     rotations = [
-        GateSpec("rx", 1, 1, _rx, params=(_ROT,), inverse_name="rx", **neg),
-        GateSpec("ry", 1, 1, _ry, params=(_ROT,), inverse_name="ry", **neg),
-        GateSpec("rz", 1, 1, _rz, diagonal=True, params=(_ROT,), inverse_name="rz", **neg),
-        GateSpec("phase", 1, 1, _phase, diagonal=True, params=(_PHASE,), inverse_name="phase", **neg),
+        GateSpec("rx", 1, 1, _rx, params=(_ROT,), inverse_name="rx", inverse_params=_negate),
+        GateSpec("ry", 1, 1, _ry, params=(_ROT,), inverse_name="ry", inverse_params=_negate),
+        GateSpec("rz", 1, 1, _rz, diagonal=True, params=(_ROT,), inverse_name="rz", inverse_params=_negate),
+        GateSpec("phase", 1, 1, _phase, diagonal=True, params=(_PHASE,), inverse_name="phase", inverse_params=_negate),
         GateSpec("u3", 1, 3, _u3, params=(_ROT, _PHASE, _PHASE), inverse_name="u3", inverse_params=_u3_inverse),
-        GateSpec("crx", 2, 1, _controlled(_rx), n_controls=1, params=(_CROT,), inverse_name="crx", **neg),
-        GateSpec("cry", 2, 1, _controlled(_ry), n_controls=1, params=(_CROT,), inverse_name="cry", **neg),
-        GateSpec("crz", 2, 1, _controlled(_rz), diagonal=True, n_controls=1, params=(_CROT,), inverse_name="crz", **neg),
-        GateSpec("rxx", 2, 1, _two_qubit_rotation(np.array(_X)), params=(_ROT,), inverse_name="rxx", **neg),
-        GateSpec("ryy", 2, 1, _two_qubit_rotation(np.array(_Y)), params=(_ROT,), inverse_name="ryy", **neg),
-        GateSpec("rzz", 2, 1, _rzz, diagonal=True, params=(_ROT,), inverse_name="rzz", **neg),
+        GateSpec("crx", 2, 1, _controlled(_rx), n_controls=1, params=(_CROT,), inverse_name="crx", inverse_params=_negate),
+        GateSpec("cry", 2, 1, _controlled(_ry), n_controls=1, params=(_CROT,), inverse_name="cry", inverse_params=_negate),
+        GateSpec("crz", 2, 1, _controlled(_rz), diagonal=True, n_controls=1, params=(_CROT,), inverse_name="crz", inverse_params=_negate),
+        GateSpec("rxx", 2, 1, _two_qubit_rotation(np.array(_X)), params=(_ROT,), inverse_name="rxx", inverse_params=_negate),
+        GateSpec("ryy", 2, 1, _two_qubit_rotation(np.array(_Y)), params=(_ROT,), inverse_name="ryy", inverse_params=_negate),
+        GateSpec("rzz", 2, 1, _rzz, diagonal=True, params=(_ROT,), inverse_name="rzz", inverse_params=_negate),
     ]  # fmt: skip
     ionq = [
         GateSpec("gpi", 1, 1, _gpi, self_inverse=True, params=(_TURN_PHASE,)),
         GateSpec("gpi2", 1, 1, _gpi2, params=(_TURN_PHASE,), inverse_name="gpi2", inverse_params=_gpi2_inverse),
         GateSpec("ms", 2, 3, _ms, params=(_TURN_PHASE, _TURN_PHASE, _TURN_ANGLE), inverse_name="ms", inverse_params=_ms_inverse),
-        GateSpec("zz", 2, 1, _ionq_zz, diagonal=True, params=(_TURN_ANGLE,), inverse_name="zz", **neg),
+        GateSpec("zz", 2, 1, _ionq_zz, diagonal=True, params=(_TURN_ANGLE,), inverse_name="zz", inverse_params=_negate),
     ]  # fmt: skip
     return {g.name: g for g in fixed_1q + fixed_nq + rotations + ionq}
 

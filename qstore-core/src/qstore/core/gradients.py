@@ -22,6 +22,7 @@ from qstore.core.bindings import Batch
 from qstore.core.circuit import Circuit, Operation
 from qstore.core.errors import GradientError
 from qstore.core.expressions import Expr
+from qstore.core.gates import ShiftRule
 from qstore.core.observables import Observable
 
 if TYPE_CHECKING:
@@ -132,12 +133,16 @@ def parameter_shift_vjp(
     """Exact gradients from each gate angle's shift rule, batched into few backend calls."""
     wanted = set(wrt)
     sites: list[tuple[int, int]] = []
+    rules: list[ShiftRule] = []
     for i, op in enumerate(batch.circuit.operations):
+        if not isinstance(op, Operation):
+            continue
         for j, expr in enumerate(op.params):
             if expr.symbols & wanted:
                 if not op.spec.params:
                     raise GradientError(f"gate {op.gate!r} declares no shift rule")
                 sites.append((i, j))
+                rules.append(op.spec.params[j].shift_rule)
     grads = {name: np.zeros(batch.size) for name in wrt}
     if not sites:
         return grads
@@ -149,7 +154,6 @@ def parameter_shift_vjp(
         params[j] = params[j] + Expr.symbol(f"{_SHIFT}{k}")
         ops[i] = Operation(op.gate, op.qubits, params)
     shifted = Circuit(batch.circuit.n_qubits, tuple(ops))
-    rules = [batch.circuit.operations[i].spec.params[j].shift_rule for i, j in sites]
     for call, chunk in enumerate(_chunks(len(sites), max(len(r.shifts) for r in rules), batch)):
         plan = [(k, s, c) for k in chunk for s, c in zip(rules[k].shifts, rules[k].coeffs, strict=True)]
         n_rows = len(plan) * batch.size

@@ -69,7 +69,7 @@ class NumpyBackend(Backend):
         return Result(
             metadata=RunMetadata(self.name, batch.circuit.n_qubits, batch.size, shots, 0.0, seed),
             expectations=expectations,
-            samples=sv.sample(probs, shots, rng) if shots is not None else None,
+            samples=sv.sample(probs, shots, rng) if probs is not None and shots is not None else None,
             probabilities=probs if return_state else None,
             statevectors=state.reshape(batch.size, -1) if return_state else None,
         )

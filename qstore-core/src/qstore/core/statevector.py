@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing
 
 from qstore.core.bindings import Batch
 from qstore.core.circuit import Operation, StatePreparation
@@ -47,7 +49,7 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def check_memory(n_qubits: int, batch_size: int, dtype: np.dtype | str) -> None:
+def check_memory(n_qubits: int, batch_size: int, dtype: np.typing.DTypeLike) -> None:
     """Refuse a workload whose states would not fit in memory, saying how much it needs."""
     itemsize = np.dtype(dtype).itemsize
     need = _WORKING_COPIES * batch_size * itemsize * 2**n_qubits
@@ -60,7 +62,7 @@ def check_memory(n_qubits: int, batch_size: int, dtype: np.dtype | str) -> None:
         )
 
 
-def zero_state(n_qubits: int, batch_size: int, dtype: np.dtype | str = np.complex128) -> np.ndarray:
+def zero_state(n_qubits: int, batch_size: int, dtype: np.typing.DTypeLike = np.complex128) -> np.ndarray:
     """``|0…0>`` for every element of the batch."""
     state = np.zeros((batch_size,) + (2,) * n_qubits, dtype=dtype)
     state.reshape(batch_size, -1)[:, 0] = 1
@@ -114,10 +116,10 @@ def _apply_sliced(state: np.ndarray, matrix: np.ndarray, targets: Sequence[int])
     out = np.empty_like(view)
     dim = 2 ** len(targets)
     batched = matrix.ndim == 3
-    index = [np.unravel_index(i, (2,) * len(targets)) for i in range(dim)]
+    index = [tuple(int(v) for v in np.unravel_index(i, (2,) * len(targets))) for i in range(dim)]
 
-    def at(bits: tuple[int, ...]) -> tuple[object, ...]:
-        sel: list[object] = [slice(None)]
+    def at(bits: tuple[int, ...]) -> tuple[Any, ...]:
+        sel: list[Any] = [slice(None)]
         for bit in bits:
             sel += [slice(None), int(bit)]
         return (*sel, slice(None))
@@ -172,7 +174,7 @@ def prepare(state: np.ndarray, amplitudes: np.ndarray, qubits: Sequence[int]) ->
     return np.moveaxis(out.reshape(moved.shape), list(range(1, k + 1)), axes)
 
 
-def apply_operation(state: np.ndarray, op: Operation, batch: Batch) -> np.ndarray:
+def apply_operation(state: np.ndarray, op: Operation | StatePreparation, batch: Batch) -> np.ndarray:
     """Apply one operation (gate or state preparation) of a bound batch."""
     if isinstance(op, StatePreparation):
         return prepare(state, batch.vectors[op.input], op.qubits)
@@ -182,7 +184,7 @@ def apply_operation(state: np.ndarray, op: Operation, batch: Batch) -> np.ndarra
     return apply_matrix(state, m, op.qubits)
 
 
-def simulate(batch: Batch, dtype: np.dtype | str = np.complex128) -> np.ndarray:
+def simulate(batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> np.ndarray:
     """Final states ``(B, 2, …, 2)`` of a bound batch; runs of one-qubit gates on a qubit are fused."""
     n = batch.circuit.n_qubits
     check_memory(n, batch.size, dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def embed(matrix: np.ndarray, targets: Sequence[int], n_qubits: int) -> np.ndarr
     return tensor.transpose(perm).reshape(2**n_qubits, 2**n_qubits)
 
 
-def dense_unitary(circuit: Circuit, values: Mapping[str, float] | None = None) -> np.ndarray:
+def dense_unitary(circuit: Circuit, values: Mapping[str, Any] | None = None) -> np.ndarray:
     """The circuit's unitary for one set of symbol values, as a product of embedded gates."""
     values = dict(values or {})
     u = np.eye(2**circuit.n_qubits, dtype=complex)
@@ -37,18 +38,20 @@ def dense_unitary(circuit: Circuit, values: Mapping[str, float] | None = None) -
     return u
 
 
-def dense_state(circuit: Circuit, values: Mapping[str, object] | None = None) -> np.ndarray:
+def dense_state(circuit: Circuit, values: Mapping[str, Any] | None = None) -> np.ndarray:
     """Final state for one binding; a leading state preparation loads its amplitudes first."""
     values = dict(values or {})
     ops = list(circuit.operations)
     state = np.zeros(2**circuit.n_qubits, dtype=complex)
     state[0] = 1
-    if ops and isinstance(ops[0], StatePreparation):
-        prep = ops.pop(0)
+    prep = ops[0] if ops else None
+    if isinstance(prep, StatePreparation):
+        ops.pop(0)
         if prep.qubits != tuple(range(circuit.n_qubits)):
             raise ValueError("dense_state supports a state preparation of all qubits in order")
-        state = np.asarray(values[prep.input], dtype=complex).reshape(-1)
-    return dense_unitary(Circuit(circuit.n_qubits, tuple(ops)), values) @ state
+        state = np.asarray(values[prep.input]).astype(complex).reshape(-1)
+    scalars = {k: v for k, v in values.items() if not isinstance(prep, StatePreparation) or k != prep.input}
+    return dense_unitary(Circuit(circuit.n_qubits, tuple(ops)), scalars) @ state
 
 
 def random_circuit(
@@ -67,7 +70,7 @@ def random_circuit(
         params = []
         for _ in range(spec.n_params):
             if symbols and rng.random() < 0.7:
-                name = symbols[rng.integers(len(symbols))]
+                name = symbols[int(rng.integers(len(symbols)))]
                 params.append(Expr(((name, float(rng.uniform(-2, 2))),), float(rng.uniform(-1, 1))))
             else:
                 params.append(Expr((), float(rng.uniform(-np.pi, np.pi))))
