@@ -1,0 +1,55 @@
+"""Quantum kernel methods: feature maps, fidelity kernels, Nyström, and scikit-learn estimators.
+
+``QSVC`` and ``QKernelRidge`` need scikit-learn (the ``sklearn`` extra) and import it only when
+first used; everything else needs NumPy alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qstore.core.kernels.cache import data_hash, kernel_key
+from qstore.core.kernels.feature_maps import (
+    FeatureMap,
+    PairProduct,
+    angle_feature_map,
+    entangler_pairs,
+    reuploading_feature_map,
+    zz_feature_map,
+)
+from qstore.core.kernels.gram import fidelity_gram
+from qstore.core.kernels.kernel import QuantumKernel
+from qstore.core.kernels.nystrom import Nystrom, NystromError
+from qstore.core.kernels.overlap import overlap_circuit
+from qstore.core.kernels.progress import KernelCancelledError
+from qstore.core.kernels.simulator import simulate_states
+
+__all__ = [
+    "QSVC",
+    "FeatureMap",
+    "KernelCancelledError",
+    "Nystrom",
+    "NystromError",
+    "PairProduct",
+    "QKernelRidge",
+    "QuantumKernel",
+    "angle_feature_map",
+    "data_hash",
+    "entangler_pairs",
+    "fidelity_gram",
+    "kernel_key",
+    "overlap_circuit",
+    "reuploading_feature_map",
+    "simulate_states",
+    "zz_feature_map",
+]
+
+_LAZY = {"QSVC": "qstore.core.kernels.estimators", "QKernelRidge": "qstore.core.kernels.estimators"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,229 @@
+"""`QuantumKernel`: fidelity kernels ``K(x, y) = |<φ(x)|φ(y)>|²`` at scale.
+
+On a backend that gives statevectors, each sample is simulated once (batched) and the kernel is one
+tiled complex matrix product: N simulations, not N² circuits. On the ``numpy`` backend the states
+come from `qstore.core.kernels.simulator`, which fuses diagonal runs such as the ZZ map's phase
+layers. On a backend that only samples, the kernel is estimated from overlap circuits with shots.
+
+    qk = QuantumKernel(zz_feature_map(8, reps=2, entanglement="linear"))
+    K_train = qk(X_train)              # symmetric, PSD, unit diagonal
+    K_test = qk(X_test, X_train)
+    SVC(kernel="precomputed").fit(K_train, y)   # or SVC(kernel=qk)
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any, Literal
+
+import numpy as np
+
+from qstore.core.backend import Backend
+from qstore.core.errors import CapabilityError, ResourceError
+from qstore.core.kernels import gram, overlap
+from qstore.core.kernels.cache import kernel_key
+from qstore.core.kernels.feature_maps import FeatureMap
+from qstore.core.kernels.progress import Progress, ProgressLike
+from qstore.core.kernels.simulator import simulate_states
+from qstore.core.numpy_backend import NumpyBackend
+from qstore.core.statevector import available_memory
+from qstore.core.storage import ResultCache
+
+__all__ = ["Method", "Precision", "QuantumKernel"]
+
+Method = Literal["auto", "statevector", "overlap"]
+Precision = Literal["double", "single"]
+_DTYPES = {"double": np.complex128, "single": np.complex64}
+_STATE_MEMORY_FRACTION = 0.25
+
+
+class QuantumKernel:
+    """Fidelity kernel of a feature map on a backend; callable as ``kernel(X)`` or ``kernel(X, Y)``.
+
+    Args:
+        feature_map: the encoding (`zz_feature_map`, `angle_feature_map`, …).
+        backend: a `Backend`, a registered backend name, or None for the ``numpy`` backend.
+        method: ``"statevector"`` (N simulations and a Gram product), ``"overlap"`` (one circuit
+            per pair, the only choice for sampling-only backends), or ``"auto"``.
+        shots: None for exact kernels; an int estimates each overlap from that many shots.
+        seed: seed of the shot sampling.
+        precision: ``"double"`` (complex128) or ``"single"`` (complex64, about 2× faster Gram
+            products; kernel entries accurate to about 1e-6).
+        cache: a `ResultCache`; kernels are stored under (feature-map hash, data hash, backend,
+            shots, …) and reused.
+        progress: True for a stderr counter on computations longer than a second, False for
+            silence, or a callable ``(done, total)``.
+        tile: rows per tile of the Gram product (working memory ``tile² × 16`` bytes).
+        batch_size: samples per simulation batch, or circuits per batch on the overlap path.
+    """
+
+    def __init__(
+        self,
+        feature_map: FeatureMap,
+        backend: Backend | str | None = None,
+        *,
+        method: Method = "auto",
+        shots: int | None = None,
+        seed: int | None = None,
+        precision: Precision = "double",
+        cache: ResultCache | None = None,
+        progress: ProgressLike = True,
+        tile: int = 1024,
+        batch_size: int = 4096,
+    ) -> None:
+        if not isinstance(feature_map, FeatureMap):
+            raise TypeError(f"feature_map must be a FeatureMap, got {type(feature_map).__name__}")
+        if isinstance(backend, str):
+            from qstore.core.plugins import get_backend
+
+            backend = get_backend(backend)
+        self.feature_map = feature_map
+        self.backend: Backend = NumpyBackend() if backend is None else backend
+        if method not in ("auto", "statevector", "overlap"):
+            raise ValueError(f"method must be 'auto', 'statevector' or 'overlap', got {method!r}")
+        if precision not in _DTYPES:
+            raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
+        if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
+            raise ValueError(f"shots must be None (exact) or a positive integer, got {shots!r}")
+        for name, value in (("tile", tile), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        caps = self.backend.capabilities
+        if method == "statevector" and not caps.statevector:
+            raise CapabilityError(
+                f"backend {caps.name!r} gives no statevectors; use method='overlap' with shots"
+            )
+        if method == "statevector" and shots is not None:
+            raise ValueError("the statevector method is exact; use method='overlap' to estimate with shots")
+        self.method = method
+        self.shots = shots
+        self.seed = seed
+        self.precision = precision
+        self.cache = cache
+        self.progress = progress
+        self.tile = tile
+        self.batch_size = batch_size
+
+    @property
+    def resolved_method(self) -> Literal["statevector", "overlap"]:
+        """The path ``"auto"`` takes: statevectors when exact and available, else overlaps."""
+        if self.method != "auto":
+            return self.method
+        if self.shots is None and self.backend.capabilities.statevector:
+            return "statevector"
+        return "overlap"
+
+    def __call__(self, X: Any, Y: Any = None) -> np.ndarray:
+        """``K(X)`` or ``K(X, Y)``; usable as a scikit-learn callable kernel (``SVC(kernel=qk)``)."""
+        return self.evaluate(X, Y)
+
+    def evaluate(self, X: Any, Y: Any = None, *, cancel: threading.Event | None = None) -> np.ndarray:
+        """Kernel matrix ``(N, M)``; ``Y=None`` (or ``Y is X``) gives the symmetric training kernel.
+
+        Setting ``cancel`` stops the computation at the next tile or batch with
+        `KernelCancelledError`; nothing partial is returned or cached.
+        """
+        left = self.feature_map.check_data(X, "X")
+        right = None if Y is None or Y is X else self.feature_map.check_data(Y, "Y")
+        key = None
+        if self.cache is not None:
+            key = kernel_key(
+                self.feature_map.hash,
+                left,
+                right,
+                self.backend.name,
+                self.shots,
+                self.seed,
+                self.precision,
+                self.resolved_method,
+            )
+            hit = self.cache.get(key)
+            if hit is not None:
+                return np.array(hit, dtype=np.float64)
+        if self.resolved_method == "statevector":
+            kernel = self._statevector_kernel(left, right, cancel)
+        else:
+            kernel = self._overlap_kernel(left, right, cancel)
+        if self.cache is not None and key is not None:
+            stored = kernel.copy()
+            stored.setflags(write=False)
+            self.cache.put(key, stored)
+        return kernel
+
+    def states(self, X: Any, *, cancel: threading.Event | None = None) -> np.ndarray:
+        """Feature statevectors ``(N, 2**n_qubits)`` (qubit 0 the most significant bit)."""
+        data = self.feature_map.check_data(X, "X")
+        progress = Progress(self._state_batches(len(data)), "quantum kernel states", self.progress, cancel)
+        return self._states(data, progress)
+
+    def _state_batches(self, n: int) -> int:
+        return -(-n // self.batch_size)
+
+    def _states(self, data: np.ndarray, progress: Progress) -> np.ndarray:
+        dtype = np.dtype(_DTYPES[self.precision])
+        dim = 2**self.feature_map.n_qubits
+        need = data.shape[0] * dim * dtype.itemsize
+        budget = _STATE_MEMORY_FRACTION * available_memory()
+        if need > budget:
+            raise ResourceError(
+                f"{data.shape[0]} states of {self.feature_map.n_qubits} qubits need {need / 2**30:.2f} GiB "
+                f"(budget {budget / 2**30:.2f} GiB); use precision='single', fewer samples, or Nystrom"
+            )
+        out = np.empty((data.shape[0], dim), dtype=dtype)
+        fast = type(self.backend) is NumpyBackend
+        for start in range(0, data.shape[0], self.batch_size):
+            progress.check()
+            chunk = data[start : start + self.batch_size]
+            bindings = self.feature_map.bindings(chunk)
+            if fast:
+                out[start : start + len(chunk)] = simulate_states(
+                    self.feature_map.circuit, bindings, len(chunk), dtype
+                )
+            else:
+                result = self.backend.run(self.feature_map.circuit, bindings, return_state=True)
+                assert result.statevectors is not None
+                out[start : start + len(chunk)] = result.statevectors
+            progress.step()
+        return out
+
+    def _statevector_kernel(
+        self, left: np.ndarray, right: np.ndarray | None, cancel: threading.Event | None
+    ) -> np.ndarray:
+        n_right = None if right is None else len(right)
+        total = (
+            self._state_batches(len(left))
+            + (0 if right is None else self._state_batches(len(right)))
+            + gram.gram_tiles(len(left), n_right, self.tile)
+        )
+        progress = Progress(total, "quantum kernel", self.progress, cancel)
+        states_left = self._states(left, progress)
+        states_right = None if right is None else self._states(right, progress)
+        return gram.fidelity_gram(states_left, states_right, tile=self.tile, progress=progress)
+
+    def _overlap_kernel(
+        self, left: np.ndarray, right: np.ndarray | None, cancel: threading.Event | None
+    ) -> np.ndarray:
+        n_right = None if right is None else len(right)
+        total = overlap.overlap_batches(len(left), n_right, self.batch_size)
+        progress = Progress(total, "quantum kernel (overlap circuits)", self.progress, cancel)
+        return overlap.overlap_kernel(
+            self.feature_map,
+            self.backend,
+            left,
+            right,
+            shots=self.shots,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            progress=progress,
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> QuantumKernel:
+        """Configuration is immutable; copies (e.g. scikit-learn's ``clone``) share backend and cache."""
+        return copy.copy(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"QuantumKernel({self.feature_map.name}, n_qubits={self.feature_map.n_qubits}, "
+            f"backend={self.backend.name!r}, method={self.resolved_method!r}, shots={self.shots})"
+        )
