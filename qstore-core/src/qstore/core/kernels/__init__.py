@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qstore.core.kernels.cache import data_hash, kernel_key
+from qstore.core.kernels.cache import SharedCache, data_hash, kernel_key
 from qstore.core.kernels.feature_maps import (
     FeatureMap,
     PairProduct,
@@ -33,6 +33,7 @@ __all__ = [
     "PairProduct",
     "QKernelRidge",
     "QuantumKernel",
+    "SharedCache",
     "angle_feature_map",
     "data_hash",
     "entangler_pairs",

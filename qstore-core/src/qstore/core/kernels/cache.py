@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import numpy as np
 
-__all__ = ["data_hash", "kernel_key"]
+from qstore.core.storage import MemoryResultCache, ResultCache
+
+__all__ = ["SharedCache", "data_hash", "kernel_key"]
 
 
 def data_hash(data: np.ndarray) -> str:
@@ -45,3 +48,35 @@ def kernel_key(
     }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     return f"qstore.kernel/1:{digest}"
+
+
+class SharedCache:
+    """A `ResultCache` that stays one shared store when copied.
+
+    scikit-learn's ``clone`` (used by ``GridSearchCV``) deep-copies every hyper-parameter; wrapping a
+    store in `SharedCache` lets all clones of ``QSVC(cache=SharedCache())`` reuse the same kernels.
+    """
+
+    def __init__(self, store: ResultCache | None = None) -> None:
+        self.store: ResultCache = MemoryResultCache() if store is None else store
+
+    def get(self, key: str) -> Any | None:
+        """The value cached under ``key``, or None."""
+        return self.store.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        """Cache ``value`` under ``key``."""
+        self.store.put(key, value)
+
+    def keys(self) -> list[str]:
+        """Keys currently held."""
+        return self.store.keys()
+
+    def __len__(self) -> int:
+        return len(self.store.keys())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedCache:
+        return self
+
+    def __repr__(self) -> str:
+        return f"SharedCache({self.store!r})"

@@ -2,10 +2,11 @@
 
 Every constructor argument is a plain hyper-parameter, so both work with ``GridSearchCV``,
 ``Pipeline`` and ``clone``. The feature map is built at ``fit`` time for the data's width, and
-``scale`` multiplies the data first (the kernel's bandwidth). Pass a `ResultCache` as ``cache`` to
-reuse training kernels across a grid search of ``C`` or ``alpha``::
+``scale`` multiplies the data first (the kernel's bandwidth). Pass a `SharedCache` as ``cache`` to
+reuse training kernels across a grid search of ``C`` or ``alpha`` (``clone`` deep-copies other
+stores, so each clone would get its own)::
 
-    search = GridSearchCV(QSVC(cache=MemoryResultCache()), {"C": [0.1, 1, 10], "scale": [0.5, 1]})
+    search = GridSearchCV(QSVC(cache=SharedCache()), {"C": [0.1, 1, 10], "scale": [0.5, 1]})
 """
 
 from __future__ import annotations
