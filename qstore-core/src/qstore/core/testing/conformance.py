@@ -302,8 +302,13 @@ def _random_observables(n: int, rng: np.random.Generator) -> list[Observable]:
 
 
 def _unphase(states: Any) -> np.ndarray:
-    """Remove each row's global phase (fix the phase of its largest amplitude)."""
+    """Remove each row's global phase (fix the phase of its largest amplitude).
+
+    Amplitudes tied for largest up to single-precision rounding count as tied, and the first wins,
+    so a complex64 engine and the reference pick the same amplitude.
+    """
     states = np.asarray(states, dtype=complex)
-    idx = np.argmax(np.abs(states), axis=1)
+    magnitude = np.abs(states)
+    idx = np.argmax(magnitude >= magnitude.max(axis=1, keepdims=True) - 1e-4, axis=1)
     phase = states[np.arange(states.shape[0]), idx]
     return states * (np.abs(phase) / phase)[:, None]
