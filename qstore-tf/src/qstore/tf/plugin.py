@@ -1,18 +1,33 @@
-"""qstore-tf's plugin. It registers nothing until the TensorFlow engine and adapter land.
+"""qstore-tf's plugin: backend ``tf`` and framework ``tensorflow``.
 
-They will be framework ``tensorflow`` and backend ``tf``, factories as ``"module:attr"`` strings so
-that TensorFlow is imported only when they are created."""
+Factories are ``"module:attr"`` strings, so TensorFlow is imported only when one is created.
+"""
 
 from __future__ import annotations
 
+from qstore.core.backend import GRADIENT_METHODS
 from qstore.core.hookspecs import Register, hookimpl
 
 
 @hookimpl
 def register_backends(register: Register) -> None:
-    """Registers nothing yet: the TensorFlow statevector backend is not implemented."""
+    """Register the batched TensorFlow statevector engine (complex64; ``dtype="complex128"`` option)."""
+    register(
+        "tf",
+        "qstore.tf.backend:TFBackend",
+        requires=("tensorflow",),
+        description="batched TensorFlow statevector engine, autodiff gradients",
+        gradient_methods=GRADIENT_METHODS,
+        devices=("cpu", "gpu"),
+    )
 
 
 @hookimpl
 def register_frameworks(register: Register) -> None:
-    """Registers nothing yet: the Keras QuantumLayer adapter is not implemented."""
+    """Register the Keras 3 adapter: ``get_framework("tensorflow")`` returns the `qstore.tf` package."""
+    register(
+        "tensorflow",
+        "qstore.tf:framework",
+        requires=("tensorflow", "keras"),
+        description="Keras 3 layers: QuantumLayer, ExpectationValue, AmplitudeEncoding",
+    )
