@@ -59,6 +59,8 @@ def resolve_bindings(circuit: Circuit, bindings: Bindings | None = None) -> Batc
     arrays: dict[str, np.ndarray] = {}
     sizes: dict[str, int] = {}
     for name in scalars:
+        if np.iscomplexobj(bindings[name]):  # NumPy would silently drop the imaginary part
+            raise BindingError(f"symbol {name!r} must be bound to real numbers, got complex values")
         try:
             value = np.asarray(bindings[name], dtype=float)
         except (TypeError, ValueError):

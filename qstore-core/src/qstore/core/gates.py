@@ -118,8 +118,10 @@ class GateSpec:
         """Name and angles of the inverse gate; angles may be numbers or symbol expressions."""
         if self.self_inverse:
             return self.name, angles
-        if self.inverse_name is None or self.inverse_params is None:
+        if self.inverse_name is None:
             raise CircuitError(f"gate {self.name!r} has no inverse in the gate table")
+        if self.inverse_params is None:
+            return self.inverse_name, angles
         return self.inverse_name, self.inverse_params(angles)
 
 

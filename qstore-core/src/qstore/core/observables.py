@@ -54,6 +54,10 @@ class PauliString:
                 raise ObservableError(f"bad coefficient {head!r} in Pauli string {text!r}") from None
         elif body.startswith("-"):
             coeff, body = -1.0, body[1:]
+        if not body.strip():
+            raise ObservableError(
+                f"no Pauli factors in {text!r}; write e.g. 'Z0 X1', or 'I' for the identity"
+            )
         factors = []
         for token in body.split():
             m = _FACTOR.match(token)
@@ -101,9 +105,8 @@ class Observable:
         pieces = re.split(r"\s+(?=[+-]\s*(?:\d|\.|[XYZI]))", text.strip())
         terms = []
         for piece in pieces:
-            piece = piece.replace(" ", "", 1) if piece[:1] in "+-" else piece
             sign = -1.0 if piece.startswith("-") else 1.0
-            term = PauliString.parse(piece.lstrip("+-"))
+            term = PauliString.parse(piece[1:] if piece[:1] in "+-" else piece)
             terms.append(attrs.evolve(term, coeff=sign * term.coeff))
         return cls(terms)
 

@@ -49,7 +49,7 @@ def circuit_from_json(text: str | bytes) -> Circuit:
     """Parse and validate circuit JSON text."""
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
         raise CircuitFormatError(f"circuit JSON does not parse: {exc}") from None
     return circuit_from_dict(data)
 
@@ -65,9 +65,14 @@ def _int(value: Any, path: str, minimum: int = 0) -> int:
 
 
 def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(path, f"expected a finite number, got {value!r}")
-    return float(value)
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer literal beyond the float range
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise _fail(path, f"expected a finite number, got {value!r}")
 
 
 def _angle(value: Any, path: str) -> Expr:
