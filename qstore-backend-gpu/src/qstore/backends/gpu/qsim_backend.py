@@ -1,0 +1,198 @@
+"""Backend ``qsim``: Google's qsim (through qsimcirq) running Q-Store batches as Cirq sweeps.
+
+A batch becomes one parameterised Cirq circuit, built once per circuit structure, and one sweep
+(``cirq.Zip`` of ``cirq.Points``) with a symbol per symbolic angle slot whose values Q-Store
+evaluates vectorised; each run is one qsimcirq call for the whole batch: exact expectations via
+``simulate_expectation_values_sweep``, states via ``simulate_sweep``, samples via ``run_sweep``.
+qsim simulates in single precision (complex64). ``device="gpu"`` uses qsim's CUDA kernels and
+``device="custatevec"`` NVIDIA cuStateVec, when qsimcirq was built with them and a GPU is present.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from functools import cached_property, lru_cache
+from typing import Any
+
+import cirq
+import numpy as np
+import qsimcirq
+import sympy
+
+from qstore.core import statevector as sv
+from qstore.core.backend import Backend, Capabilities, Result, RunMetadata
+from qstore.core.bindings import Batch
+from qstore.core.circuit import Circuit, Operation
+from qstore.core.errors import CapabilityError
+from qstore.core.gates import GATES
+from qstore.core.interop.cirq import operation_to_cirq
+from qstore.core.observables import Observable
+
+__all__ = ["QsimBackend", "qsim_devices"]
+
+_STATE_BYTES = 8  # complex64
+_WORKING_COPIES = 3
+_PAULIS = {"X": cirq.X, "Y": cirq.Y, "Z": cirq.Z}
+
+
+def qsim_devices() -> tuple[str, ...]:
+    """Devices this qsimcirq build can use: ``cpu``, plus ``gpu`` / ``custatevec`` when present."""
+    found = ["cpu"]
+    if qsimcirq.qsim_gpu is not None:
+        found.append("gpu")
+    if qsimcirq.qsim_custatevec is not None:
+        found.append("custatevec")
+    return tuple(found)
+
+
+class _Program:
+    """A circuit structure as a Cirq circuit whose symbolic angles are slots ``s0, s1, …``."""
+
+    def __init__(self, circuit: Circuit) -> None:
+        self.qubits = cirq.LineQubit.range(circuit.n_qubits)
+        self.slots: list[Any] = []
+        ops: list[cirq.Operation] = []
+        for op in circuit.operations:
+            assert isinstance(op, Operation)  # state preparation is decomposed by Backend.prepare
+            angles = []
+            for expr in op.params:
+                if expr.is_constant:
+                    angles.append(expr.const)
+                else:
+                    angles.append(sympy.Symbol(f"s{len(self.slots)}"))
+                    self.slots.append(expr)
+            ops.extend(operation_to_cirq(op, self.qubits, angles))
+        self.circuit = cirq.Circuit(ops)
+        self.measured = self.circuit + cirq.measure(*self.qubits, key="m")
+
+    def sweep(self, batch: Batch) -> cirq.Sweepable:
+        """One sweep point per batch element."""
+        if not self.slots:
+            return [cirq.ParamResolver({})] * batch.size
+        points = [
+            cirq.Points(f"s{i}", np.broadcast_to(expr.evaluate(batch.values), (batch.size,)).tolist())
+            for i, expr in enumerate(self.slots)
+        ]
+        return cirq.Zip(*points)
+
+
+@lru_cache(maxsize=64)
+def _program(circuit: Circuit) -> _Program:
+    return _Program(circuit)
+
+
+def _pauli_sum(observable: Observable, qubits: Sequence[cirq.Qid]) -> cirq.PauliSum:
+    strings = [
+        cirq.PauliString({qubits[q]: _PAULIS[p] for q, p in term.paulis}, coefficient=term.coeff)
+        for term in observable.terms
+    ]
+    return cirq.PauliSum.from_pauli_strings(strings)
+
+
+class QsimBackend(Backend):
+    """qsim statevector simulator (the ``qsim`` backend), CPU or GPU.
+
+    ``threads`` defaults to every CPU this process may use; ``max_fused_gate_size`` is qsim's gate
+    fusion width (2–4; larger helps beyond ~20 qubits). ``device`` is ``"cpu"``, ``"gpu"`` or
+    ``"custatevec"``; asking for a device this build or machine lacks is a `CapabilityError`.
+    """
+
+    def __init__(
+        self,
+        threads: int | None = None,
+        device: str = "cpu",
+        max_fused_gate_size: int = 2,
+        gpu_state_threads: int = 512,
+        gpu_data_blocks: int = 16,
+    ) -> None:
+        available = qsim_devices()
+        if device not in ("cpu", "gpu", "custatevec"):
+            raise CapabilityError(f"qsim device must be 'cpu', 'gpu' or 'custatevec', got {device!r}")
+        if device not in available:
+            raise CapabilityError(
+                f"qsim device {device!r} is not available: this qsimcirq build found no "
+                f"{'CUDA GPU' if device == 'gpu' else 'cuStateVec library and GPU'} (available: "
+                f"{list(available)}); install a CUDA-enabled qsimcirq on a GPU machine, or use device='cpu'"
+            )
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise CapabilityError(f"threads must be a positive integer, got {threads!r}")
+        if max_fused_gate_size not in (1, 2, 3, 4, 5, 6):
+            raise CapabilityError(f"max_fused_gate_size must be 1..6, got {max_fused_gate_size!r}")
+        self.device = device
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.options = qsimcirq.QSimOptions(
+            max_fused_gate_size=max_fused_gate_size,
+            cpu_threads=self.threads,
+            use_gpu=device != "cpu",
+            gpu_mode=1 if device == "custatevec" else 0,
+            gpu_state_threads=gpu_state_threads,
+            gpu_data_blocks=gpu_data_blocks,
+        )
+
+    @cached_property
+    def capabilities(self) -> Capabilities:
+        """Every gate of the table; qubits limited by free host memory (complex64 states)."""
+        per_state = _WORKING_COPIES * _STATE_BYTES
+        max_qubits = int(math.log2(max(sv.available_memory() // per_state, 2)))
+        return Capabilities(
+            name="qsim",
+            max_qubits=max_qubits,
+            gates=frozenset(GATES),
+            native_state_prep=False,
+            gradient_methods=("parameter-shift", "spsa"),
+            devices=qsim_devices(),
+            description=f"qsim statevector simulator (complex64) on {self.device}, {self.threads} thread(s)",
+        )
+
+    def _simulator(self, seed: int | None = None) -> qsimcirq.QSimSimulator:
+        return qsimcirq.QSimSimulator(self.options, seed=seed)
+
+    def _execute(
+        self,
+        batch: Batch,
+        observables: tuple[Observable, ...],
+        shots: int | None,
+        seed: int | None,
+        return_state: bool,
+    ) -> Result:
+        program = _program(batch.circuit)
+        sweep = program.sweep(batch)
+        n = batch.circuit.n_qubits
+        rng = np.random.default_rng(seed)
+        states = None
+        if return_state or (shots is not None and observables):
+            results = self._simulator().simulate_sweep(program.circuit, sweep, qubit_order=program.qubits)
+            states = np.stack([r.final_state_vector for r in results])
+        expectations = None
+        if observables and shots is None:
+            sums = [_pauli_sum(o, program.qubits) for o in observables]
+            values = self._simulator().simulate_expectation_values_sweep(
+                program.circuit, sums, sweep, qubit_order=program.qubits
+            )
+            expectations = np.real(np.asarray(values, dtype=np.complex128))
+        elif observables:
+            assert states is not None and shots is not None
+            expectations = sv.shot_expectations(states.reshape((-1,) + (2,) * n), observables, shots, rng)
+        samples = None
+        if shots is not None:
+            sampler = self._simulator(seed=int(rng.integers(2**31 - 1)))
+            runs = sampler.run_sweep(program.measured, sweep, repetitions=shots)
+            weights = 1 << np.arange(n - 1, -1, -1, dtype=np.int64)
+            samples = np.stack([r.measurements["m"].astype(np.int64) @ weights for r in runs])
+        return Result(
+            metadata=RunMetadata(
+                self.name,
+                n,
+                batch.size,
+                shots,
+                0.0,
+                seed,
+                extra={"device": self.device, "precision": "complex64"},
+            ),
+            expectations=expectations,
+            samples=samples,
+            probabilities=np.abs(states) ** 2 if return_state and states is not None else None,
+            statevectors=states if return_state else None,
+        )
