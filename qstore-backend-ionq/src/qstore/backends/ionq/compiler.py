@@ -46,9 +46,11 @@ __all__ = [
 Entangler = Literal["ms", "zz"]
 
 SYSTEM_ENTANGLERS: dict[str, Entangler] = {
+    "harmony": "ms",
+    "harmony-1": "ms",
+    "harmony-2": "ms",
     "aria-1": "ms",
     "aria-2": "ms",
-    "harmony": "ms",
     "forte-1": "zz",
     "forte-enterprise-1": "zz",
 }
@@ -259,14 +261,14 @@ class _Emitter:
         ga, gb = self.flush(a), self.flush(b)
         phi0 = -ga / (2 * math.pi) + (0.5 if alpha < 0 else 0.0)
         phi1 = -gb / (2 * math.pi)
-        self.ops.append(Operation("ms", (a, b), (phi0 % 1.0, phi1 % 1.0, abs(alpha) / math.pi)))
+        self.ops.append(Operation("ms", (a, b), (phi0 % 1.0, phi1 % 1.0, min(abs(alpha) / math.pi, 0.25))))
 
     def _zz(self, a: int, b: int, alpha: float) -> None:
         if alpha < 0:
             self.one(a, _X)
         self.flush(a)
         self.flush(b)
-        self.ops.append(Operation("zz", (a, b), (abs(alpha) / math.pi,)))
+        self.ops.append(Operation("zz", (a, b), (min(abs(alpha) / math.pi, 0.25),)))
         if alpha < 0:
             self.one(a, _X)
 

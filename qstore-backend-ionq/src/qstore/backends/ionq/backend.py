@@ -1,0 +1,500 @@
+"""The IonQ backends on qiskit-ionq 1.1.1: ``ionq.simulator`` and ``ionq.qpu.<system>``.
+
+This is the only module that imports qiskit and qiskit-ionq. A batch of B bindings measured in S
+basis settings becomes B·S circuits, each compiled to IonQ natives by
+`qstore.backends.ionq.compiler` and sent as one ``ionq.multi-circuit.v1`` job (``gateset:
+"native"``). Results come back as probabilities keyed IonQ's way (qubit i is bit 2**i) and are
+mapped to Q-Store indices (qubit 0 most significant). The ideal simulator returns exact
+probabilities, from which shots are drawn locally with the run's seed; QPUs and noise models
+return measured frequencies, which become exactly ``shots`` samples.
+
+Credentials: ``api_key=`` or the variables qiskit-ionq reads (``QISKIT_IONQ_API_TOKEN``,
+``IONQ_API_KEY``, ``IONQ_API_TOKEN``; URL from ``QISKIT_IONQ_API_URL`` / ``IONQ_API_URL``).
+qiskit-ionq 1.1.1 reads the URL from the environment for its qubit-count lookups whatever
+``url=`` says, so set ``IONQ_API_URL`` when pointing at another server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import attrs
+import numpy as np
+import requests
+from qiskit import QuantumCircuit
+from qiskit_ionq import ErrorMitigation, GPI2Gate, GPIGate, IonQProvider, MSGate, ZZGate
+from qiskit_ionq import exceptions as ionq_exceptions
+from qiskit_ionq.exceptions import IonQTranspileLevelWarning
+from qiskit_ionq.helpers import resolve_credentials
+
+from qstore.backends.ionq import budget as budgets
+from qstore.backends.ionq.compiler import SYSTEM_ENTANGLERS, CompiledCircuit, Entangler, compile_circuit
+from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError, IonQCredentialsError
+from qstore.backends.ionq.jobs import IonQJob, PollPolicy, SubmitOutcomeUnknown, TransientError, WorkerPool
+from qstore.backends.ionq.measurement import (
+    Settings,
+    estimate_expectations,
+    ionq_to_qstore_index,
+    measurement_settings,
+)
+from qstore.backends.ionq.pricing import IonQCostModel, Price, estimate
+from qstore.core.backend import Backend, Capabilities, Result, RunMetadata
+from qstore.core.bindings import Batch, Bindings
+from qstore.core.circuit import Circuit
+from qstore.core.errors import CapabilityError
+from qstore.core.gates import GATES
+from qstore.core.observables import Observable, ObservableLike
+
+__all__ = ["NOISE_MODELS", "QPU_QUBITS", "IonQBackend"]
+
+logger = logging.getLogger("qstore.backends.ionq")
+
+QPU_QUBITS: dict[str, int] = {"aria-1": 25, "forte-1": 36, "forte-enterprise-1": 36}
+"""Qubits per QPU (Azure Quantum provider page, 2025-09-17)."""
+
+SIMULATOR_QUBITS = 29
+NOISE_MODELS = (
+    "ideal",
+    "harmony",
+    "harmony-1",
+    "harmony-2",
+    "aria-1",
+    "aria-2",
+    "forte-1",
+    "forte-enterprise-1",
+)
+MAX_CIRCUITS = 5000
+MAX_GATES = 150_000
+_LABELS = itertools.count()
+
+
+class _Secret:
+    """Holds the API key; its repr and str never show it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+@attrs.frozen
+class _Plan:
+    """What decoding a job's results needs."""
+
+    backend: str
+    n_qubits: int
+    batch_size: int
+    shots: int
+    seed: int | None
+    sampled: bool
+    observables: tuple[Observable, ...]
+    settings: Settings
+    native_counts: dict[str, int]
+
+
+class IonQBackend(Backend):
+    """IonQ's cloud simulator (``system="simulator"``) or a QPU (``"aria-1"``, ``"forte-1"``, …).
+
+    Options: ``noise_model`` (simulator: ``"ideal"``, ``"aria-1"``, ``"forte-1"``, …),
+    ``marketplace`` and ``prices`` (see `qstore.backends.ionq.pricing`), ``budget_usd`` (a number
+    or a shared `Budget`), ``error_mitigation`` (None: IonQ's default), ``max_in_flight`` (jobs
+    sent at once), ``poll_interval``/``max_poll_interval`` (seconds), ``timeout`` (seconds `run`
+    waits; None waits as long as IonQ's queue takes).
+    """
+
+    def __init__(
+        self,
+        system: str = "simulator",
+        *,
+        api_key: str | None = None,
+        url: str | None = None,
+        noise_model: str = "ideal",
+        entangler: Entangler | None = None,
+        marketplace: str = "azure",
+        prices: Mapping[tuple[str, str], Price] | None = None,
+        budget_usd: float | budgets.Budget | None = None,
+        error_mitigation: bool | None = None,
+        max_in_flight: int = 4,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 30.0,
+        submit_attempts: int = 5,
+        max_retry_after: float = 60.0,
+        timeout: float | None = None,
+    ) -> None:
+        if system != "simulator" and system not in QPU_QUBITS:
+            raise CapabilityError(
+                f"unknown IonQ system {system!r}; choose 'simulator' or one of {sorted(QPU_QUBITS)}"
+            )
+        if noise_model not in NOISE_MODELS:
+            raise CapabilityError(
+                f"unknown IonQ noise model {noise_model!r}; choose one of {list(NOISE_MODELS)}"
+            )
+        if system != "simulator" and noise_model != "ideal":
+            raise CapabilityError("noise models apply to the simulator only; QPUs have real noise")
+        creds = resolve_credentials(api_key, url)
+        if not creds["token"]:
+            raise IonQCredentialsError(
+                "no IonQ API key: pass api_key=... or set IONQ_API_KEY "
+                "(also read: QISKIT_IONQ_API_TOKEN, IONQ_API_TOKEN)"
+            )
+        self._key = _Secret(creds["token"])
+        self.url: str = creds["url"]
+        self.system = system
+        self.noise_model = noise_model
+        family = system if system != "simulator" else noise_model
+        self.entangler: Entangler = entangler or SYSTEM_ENTANGLERS.get(family, "ms")
+        self.marketplace = marketplace
+        self.prices = prices
+        self.error_mitigation = error_mitigation
+        self.budget = (
+            budget_usd
+            if isinstance(budget_usd, budgets.Budget) or budget_usd is None
+            else budgets.Budget(budget_usd)
+        )
+        self.ledger = budgets.Ledger()
+        self.timeout = timeout
+        self.policy = PollPolicy(
+            interval=poll_interval,
+            max_interval=max_poll_interval,
+            submit_attempts=submit_attempts,
+            max_retry_after=max_retry_after,
+        )
+        self._pool = WorkerPool(max_in_flight)
+        self._lock = threading.Lock()
+        self._qiskit_backend: Any = None
+
+    # -- declared facts -------------------------------------------------------------------------
+
+    @cached_property
+    def capabilities(self) -> Capabilities:
+        """Every gate of the core table (compiled to natives); shots only; parameter-shift gradients."""
+        simulator = self.system == "simulator"
+        name = "ionq.simulator" if simulator else f"ionq.qpu.{self.system}"
+        noise = f", noise model {self.noise_model}" if simulator else ""
+        return Capabilities(
+            name=name,
+            max_qubits=SIMULATOR_QUBITS if simulator else QPU_QUBITS[self.system],
+            gates=frozenset(GATES),
+            statevector=False,
+            exact_expectations=False,
+            shots=True,
+            native_state_prep=False,
+            gradient_methods=("parameter-shift", "finite-diff", "spsa"),
+            devices=("cloud-simulator",) if simulator else ("qpu",),
+            cost_model=self.cost_model,
+            description=f"IonQ {'cloud simulator' if simulator else self.system} via qiskit-ionq{noise}; "
+            f"native {self.entangler.upper()} entangler; priced as {self.marketplace}",
+        )
+
+    @cached_property
+    def cost_model(self) -> IonQCostModel:
+        """Prices circuits before they are sent (see `qstore.backends.ionq.pricing`)."""
+        return IonQCostModel(
+            self.system, self.marketplace, self.entangler, self.error_mitigation, self.prices
+        )
+
+    # -- running --------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        circuit: Circuit,
+        bindings: Bindings | None = None,
+        observables: ObservableLike | Sequence[ObservableLike] = (),
+        shots: int | None = None,
+        *,
+        seed: int | None = None,
+        return_state: bool = False,
+    ) -> IonQJob:
+        """Compile, price and reserve now (errors raise here); send and poll in the background."""
+        batch, obs = self.prepare(circuit, bindings, observables, shots, return_state)
+        assert shots is not None
+        return self._start(batch, obs, int(shots), seed)
+
+    def _execute(
+        self,
+        batch: Batch,
+        observables: tuple[Observable, ...],
+        shots: int | None,
+        seed: int | None,
+        return_state: bool,
+    ) -> Result:
+        assert shots is not None
+        return self._start(batch, observables, int(shots), seed).result(self.timeout)
+
+    def estimate(
+        self,
+        circuit: Circuit,
+        bindings: Bindings | None = None,
+        observables: ObservableLike | Sequence[ObservableLike] = (),
+        shots: int = 100,
+    ) -> float:
+        """USD this run would be charged: every bound circuit and basis setting, compiled and priced."""
+        batch, obs = self.prepare(circuit, bindings, observables, shots, False)
+        settings = measurement_settings(obs)
+        return self._price(self._compile(batch, settings), shots)
+
+    def _compile(self, batch: Batch, settings: Settings) -> list[CompiledCircuit]:
+        rotated = [settings.rotated(batch.circuit, s) for s in range(len(settings.bases))]
+        names = batch.circuit.symbols
+        out = []
+        for b in range(batch.size):
+            values = {name: float(batch.values[name][b]) for name in names}
+            out.extend(compile_circuit(c, values, self.entangler) for c in rotated)
+        return out
+
+    def _price(self, compiled: list[CompiledCircuit], shots: int) -> float:
+        system = "simulator" if self.system == "simulator" else self.system
+        return estimate(
+            [c.circuit for c in compiled],
+            shots,
+            system,
+            self.marketplace,
+            error_mitigation=self.cost_model.mitigated(shots),
+            prices=self.prices,
+        )
+
+    def _start(
+        self, batch: Batch, observables: tuple[Observable, ...], shots: int, seed: int | None
+    ) -> IonQJob:
+        settings = measurement_settings(observables)
+        compiled = self._compile(batch, settings)
+        n_gates = sum(len(c.circuit.operations) for c in compiled)
+        if len(compiled) > MAX_CIRCUITS or n_gates > MAX_GATES:
+            raise CapabilityError(
+                f"one IonQ job holds at most {MAX_CIRCUITS} circuits and {MAX_GATES} gates; this run needs "
+                f"{len(compiled)} circuits ({batch.size} bindings x {len(settings.bases)} basis settings) and "
+                f"{n_gates} gates: split the batch"
+            )
+        cost = self._price(compiled, shots)
+        active = (*([self.budget] if self.budget is not None else []), *budgets.active_budgets())
+        reservation = budgets.reserve(active, self.ledger, self.name, len(compiled), shots, cost)
+        counts = {"1q": 0, "2q": 0}
+        for c in compiled:
+            for k, v in c.counts().items():
+                counts[k] += v
+        plan = _Plan(
+            backend=self.name,
+            n_qubits=batch.circuit.n_qubits,
+            batch_size=batch.size,
+            shots=shots,
+            seed=seed,
+            sampled=self.system != "simulator" or self.noise_model != "ideal",
+            observables=observables,
+            settings=settings,
+            native_counts=counts,
+        )
+        transport = _QiskitTransport(self, compiled, plan)
+        label = f"{self.name}-{next(_LABELS)}"
+        logger.info(
+            "IonQ job %s: %d circuit(s) x %d shots, estimate $%.4f", label, len(compiled), shots, cost
+        )
+        return IonQJob(self._pool, transport, reservation, self.policy, label, cost)
+
+    def qiskit_backend(self) -> Any:
+        """The qiskit-ionq backend (native gateset), created on first use."""
+        with self._lock:
+            if self._qiskit_backend is None:
+                name = "simulator" if self.system == "simulator" else f"qpu.{self.system}"
+                with warnings.catch_warnings():
+                    # advice about qiskit's transpiler; circuits here are native and never transpiled
+                    warnings.simplefilter("ignore", IonQTranspileLevelWarning)
+                    provider = IonQProvider(token=self._key.value, url=self.url)
+                    self._qiskit_backend = provider.get_backend(name, gateset="native")
+            return self._qiskit_backend
+
+    def __repr__(self) -> str:
+        return f"<IonQBackend {self.name!r} url={self.url!r}>"
+
+
+def _qiskit_circuit(compiled: CompiledCircuit, name: str) -> QuantumCircuit:
+    """A qiskit circuit of qiskit-ionq native gates measuring every qubit (qubit i to clbit i)."""
+    n = compiled.circuit.n_qubits
+    qc = QuantumCircuit(n, n, name=name)
+    for op in compiled.circuit.operations:
+        p = [float(x.const) for x in op.params]
+        if op.gate == "gpi":
+            qc.append(GPIGate(p[0]), list(op.qubits))
+        elif op.gate == "gpi2":
+            qc.append(GPI2Gate(p[0]), list(op.qubits))
+        elif op.gate == "ms":
+            qc.append(MSGate(p[0], p[1], p[2]), list(op.qubits))
+        else:
+            qc.append(ZZGate(p[0]), list(op.qubits))
+    qc.measure(range(n), range(n))
+    return qc
+
+
+def _api_error(exc: Exception, doing: str) -> IonQAPIError:
+    """A key-free error from a qiskit-ionq or requests exception."""
+    if isinstance(exc, ionq_exceptions.IonQRetriableError):
+        cause = getattr(exc, "_cause", None)
+        code = getattr(cause, "status_code", None)
+        headers = getattr(cause, "headers", None) or {}
+        retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
+        try:
+            delay = float(retry_after) if retry_after is not None else None
+        except ValueError:
+            delay = None
+        message = getattr(cause, "message", "retriable error")
+        return TransientError(f"IonQ said {code}: {message} while {doing}", code, delay)
+    if isinstance(exc, ionq_exceptions.IonQAPIError):
+        code = exc.status_code
+        if code == 401:
+            return IonQAuthenticationError(
+                f"IonQ rejected the API key (HTTP 401) while {doing}: {exc.message} "
+                "Check api_key= or IONQ_API_KEY.",
+                401,
+            )
+        if code == 429 or (code is not None and code >= 500 and doing != "submitting"):
+            return TransientError(f"IonQ said {code}: {exc.message} while {doing}", code)
+        return IonQAPIError(f"IonQ said {code}: {exc.message} while {doing}", code)
+    if isinstance(exc, ionq_exceptions.IonQCredentialsError):
+        return IonQAuthenticationError(f"IonQ credentials are incomplete while {doing}: {exc.message}")
+    return IonQAPIError(f"IonQ request failed while {doing}: {type(exc).__name__}: {exc}")
+
+
+_VENDOR_ERRORS = (ionq_exceptions.IonQError, requests.exceptions.RequestException)
+
+
+class _QiskitTransport:
+    """One job's HTTP exchanges through qiskit-ionq (see `qstore.backends.ionq.jobs.Transport`)."""
+
+    def __init__(self, backend: IonQBackend, compiled: list[CompiledCircuit], plan: _Plan) -> None:
+        self._backend = backend
+        self._compiled = compiled
+        self._plan = plan
+        self._view: dict[str, Any] = {}
+
+    def _client(self) -> Any:
+        return self._backend.qiskit_backend().client
+
+    def submit(self) -> str:
+        plan = self._plan
+        try:
+            qb = self._backend.qiskit_backend()
+            circuits = [_qiskit_circuit(c, f"c{i}") for i, c in enumerate(self._compiled)]
+            options: dict[str, Any] = {"shots": plan.shots}
+            if plan.seed is not None:
+                options["sampler_seed"] = plan.seed
+            if self._backend.system == "simulator":
+                options["noise_model"] = self._backend.noise_model
+                options["extra_query_params"] = {
+                    "noise": {"model": self._backend.noise_model, "seed": plan.seed}
+                }
+            if self._backend.error_mitigation is not None:
+                options["error_mitigation"] = (
+                    ErrorMitigation.DEBIASING
+                    if self._backend.error_mitigation
+                    else ErrorMitigation.NO_DEBIASING
+                )
+            job = qb.run(circuits if len(circuits) > 1 else circuits[0], **options)
+            return str(job.job_id())
+        except requests.exceptions.RequestException as exc:
+            raise SubmitOutcomeUnknown(
+                f"the connection to IonQ failed while sending the job ({type(exc).__name__}); it was not "
+                "resent because IonQ may have created it, and its estimate stays charged to the budget"
+            ) from None
+        except ionq_exceptions.IonQError as exc:
+            raise _api_error(exc, "submitting") from None
+
+    def status(self, job_id: str) -> tuple[str, str]:
+        try:
+            view = self._client().retrieve_job(job_id)
+        except _VENDOR_ERRORS as exc:
+            raise _api_error(exc, f"polling job {job_id}") from None
+        status = view.get("status")
+        if status not in ("submitted", "ready", "started", "completed", "failed", "canceled"):
+            raise IonQAPIError(f"IonQ reported an unknown status {status!r} for job {job_id}")
+        self._view = view
+        failure = view.get("failure") or {}
+        text = f"{failure.get('code', '')}: {failure.get('error') or failure.get('message', '')}"
+        return status, text
+
+    def results(self, job_id: str) -> Result:
+        results = self._view.get("results") or {}
+        url = (results.get("probabilities") or {}).get("url")
+        if not url:
+            raise IonQAPIError(f"IonQ job {job_id} completed without a probabilities result")
+        try:
+            data = self._client().get_results(url)
+        except _VENDOR_ERRORS as exc:
+            raise _api_error(exc, f"fetching results of job {job_id}") from None
+        children = self._view.get("child_job_ids") or self._view.get("children")
+        raw = [data[c] for c in children] if children else [data]
+        if len(raw) != len(self._compiled):
+            raise IonQAPIError(
+                f"IonQ job {job_id} returned {len(raw)} results for {len(self._compiled)} circuits"
+            )
+        return decode(raw, self._plan)
+
+    def cancel(self, job_id: str) -> None:
+        try:
+            self._client().cancel_job(job_id)
+        except _VENDOR_ERRORS as exc:
+            logger.warning("cancelling IonQ job %s failed: %s", job_id, _api_error(exc, "cancelling"))
+
+    def reported_cost(self, job_id: str) -> float | None:
+        client = self._client()
+        try:
+            res = client.get_with_retry(client.make_path("jobs", job_id, "cost"), headers=client.api_headers)
+        except _VENDOR_ERRORS as exc:
+            raise _api_error(exc, f"fetching the cost of job {job_id}") from None
+        if res.status_code >= 400:
+            return None
+        body = res.json()
+        actual = body.get("actual_cost") if isinstance(body, dict) else None
+        value = actual.get("value") if isinstance(actual, dict) else None
+        return float(value) if isinstance(value, int | float) else None
+
+
+def _counts(probs: np.ndarray, shots: int) -> np.ndarray:
+    """Exactly ``shots`` counts from measured frequencies (largest remainder)."""
+    scaled = probs / probs.sum() * shots
+    counts = np.floor(scaled).astype(np.int64)
+    short = shots - int(counts.sum())
+    if short > 0:
+        counts[np.argsort(counts - scaled, kind="stable")[:short]] += 1
+    return counts
+
+
+def decode(raw: list[Mapping[str, float]], plan: _Plan) -> Result:
+    """Turn IonQ probabilities (one dict per circuit, batch-major) into a core `Result`."""
+    n, s_count = plan.n_qubits, len(plan.settings.bases)
+    rng = np.random.default_rng(plan.seed)
+    samples = np.empty((plan.batch_size, s_count, plan.shots), dtype=np.int64)
+    for i, probs in enumerate(raw):
+        keys = ionq_to_qstore_index(np.array([int(k) for k in probs]), n)
+        p = np.array([float(v) for v in probs.values()])
+        if plan.sampled:
+            draws = rng.permutation(np.repeat(keys, _counts(p, plan.shots)))
+        else:
+            draws = keys[rng.choice(len(keys), size=plan.shots, p=p / p.sum())]
+        samples[i // s_count, i % s_count] = draws
+    expectations = (
+        estimate_expectations(samples, n, plan.observables, plan.settings) if plan.observables else None
+    )
+    z = plan.settings.z_setting
+    return Result(
+        metadata=RunMetadata(
+            backend=plan.backend,
+            n_qubits=n,
+            batch_size=plan.batch_size,
+            shots=plan.shots,
+            seconds=0.0,
+            seed=plan.seed,
+            extra={"circuits": len(raw), "native_gates": plan.native_counts},
+        ),
+        expectations=expectations,
+        samples=samples[:, z, :] if z is not None else None,
+    )

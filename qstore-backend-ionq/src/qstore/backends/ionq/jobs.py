@@ -1,0 +1,263 @@
+"""Asynchronous IonQ jobs: submit with retries, poll with backoff, cancel, settle the budget.
+
+Each `IonQJob` runs its life cycle on its backend's worker pool, whose size is the concurrency
+limit (``max_in_flight``): further jobs wait locally, unsent. Waiting happens in worker threads,
+so ``await job`` never blocks an event loop, and `IonQJob.result` takes a timeout. The transport
+(HTTP through qiskit-ionq) is a `Transport` supplied by the backend; this module imports no
+vendor code.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import attrs
+
+from qstore.backends.ionq.budget import Reservation
+from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError
+from qstore.core.backend import Job, JobStatus, Result
+
+__all__ = ["IonQJob", "PollPolicy", "SubmitOutcomeUnknown", "TransientError", "Transport", "WorkerPool"]
+
+logger = logging.getLogger("qstore.backends.ionq")
+
+
+class TransientError(IonQAPIError):
+    """A refusal worth retrying (HTTP 429/5xx); ``retry_after`` in seconds when the server gave one."""
+
+    def __init__(
+        self, message: str, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status_code)
+        self.retry_after = retry_after
+
+
+class SubmitOutcomeUnknown(IonQAPIError):
+    """The connection failed mid-submission: the job may or may not exist, so it is not resent."""
+
+
+class Transport(Protocol):
+    """What a job needs from the API; raises `IonQAPIError` subclasses."""
+
+    def submit(self) -> str:
+        """Send the job; return its IonQ id."""
+        ...
+
+    def status(self, job_id: str) -> tuple[str, str]:
+        """IonQ status (``submitted|ready|started|completed|failed|canceled``) and failure text."""
+        ...
+
+    def results(self, job_id: str) -> Result:
+        """Fetch the results of a completed job as a core `Result`."""
+        ...
+
+    def cancel(self, job_id: str) -> None:
+        """Ask IonQ to cancel the job."""
+        ...
+
+    def reported_cost(self, job_id: str) -> float | None:
+        """The USD cost IonQ reports for the job, if it reports one."""
+        ...
+
+
+@attrs.frozen
+class PollPolicy:
+    """Timing of submission retries and status polls (seconds)."""
+
+    interval: float = 1.0
+    max_interval: float = 30.0
+    factor: float = 1.5
+    max_poll_errors: int = 5
+    submit_attempts: int = 5
+    max_retry_after: float = 60.0
+
+    def delays(self) -> Iterator[float]:
+        """Growing poll delays: interval, interval·factor, …, capped at ``max_interval``."""
+        delay = self.interval
+        while True:
+            yield delay
+            delay = min(delay * self.factor, self.max_interval)
+
+
+class WorkerPool:
+    """Runs at most ``size`` callables at once on daemon threads, so exit never waits on a queue."""
+
+    def __init__(self, size: int) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"max_in_flight must be a positive integer, got {size!r}")
+        self.size = size
+        self._queue: queue.SimpleQueue[tuple[concurrent.futures.Future[Result], Callable[[], Result]]] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], Result]) -> concurrent.futures.Future[Result]:
+        """Queue ``fn``; the returned future can be cancelled until a worker takes it."""
+        future: concurrent.futures.Future[Result] = concurrent.futures.Future()
+        self._queue.put((future, fn))
+        with self._lock:
+            if len(self._threads) < self.size:
+                thread = threading.Thread(target=self._work, name="qstore-ionq-job", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, fn = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+class IonQJob(Job):
+    """A job on IonQ: ``status()``, ``result(timeout)``, ``cancel()``, ``await job``, ``job.id``."""
+
+    def __init__(
+        self,
+        pool: WorkerPool,
+        transport: Transport,
+        reservation: Reservation,
+        policy: PollPolicy,
+        label: str,
+        estimate_usd: float,
+    ) -> None:
+        self._transport = transport
+        self._reservation = reservation
+        self._policy = policy
+        self._cancel = threading.Event()
+        self._remote_status = "local"
+        self._started = False
+        self.ionq_id: str | None = None
+        self.estimate_usd = estimate_usd
+        future = pool.submit(self._lifecycle)
+        super().__init__(future, job_id=label)
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def status(self) -> JobStatus:
+        """``queued`` (waiting locally or in IonQ's queue), ``running``, ``done``, ``failed``, ``cancelled``."""
+        if self._future.done():
+            if self._future.cancelled() or (self._cancel.is_set() and self._future.exception() is not None):
+                return "cancelled"
+            return "failed" if self._future.exception() is not None else "done"
+        return "running" if self._remote_status == "started" else "queued"
+
+    def cancel(self) -> bool:
+        """Cancel: a job still waiting locally is never sent; a sent one is cancelled at IonQ."""
+        if self._future.done():
+            return False
+        self._cancel.set()
+        if self._future.cancel():
+            self._reservation.update(status="released")
+        return True
+
+    def __repr__(self) -> str:
+        remote = f" ionq={self.ionq_id}" if self.ionq_id else ""
+        return f"<IonQJob {self.id}{remote} {self.status()}>"
+
+    # -- life cycle (worker thread) -------------------------------------------------------------
+
+    def _lifecycle(self) -> Result:
+        if self._cancel.is_set():
+            self._reservation.update(status="released")
+            raise IonQAPIError(f"job {self.id} was cancelled before it was sent")
+        job_id = self._submit()
+        self.ionq_id = job_id
+        self._reservation.update(job_id=job_id)
+        logger.info("IonQ job %s submitted as %s", self.id, job_id)
+        status = self._wait(job_id)
+        if status == "canceled":
+            self._settle_cancelled(job_id)
+            raise IonQAPIError(f"job {self.id} (IonQ {job_id}) was cancelled")
+        result = self._transport.results(job_id)
+        reported = self._settle(job_id)
+        logger.info("IonQ job %s (%s) completed", self.id, job_id)
+        cost = reported if reported is not None else self.estimate_usd
+        extra = {**result.metadata.extra, "ionq_job_id": job_id, "estimate_usd": self.estimate_usd}
+        return attrs.evolve(result, metadata=attrs.evolve(result.metadata, cost_usd=cost, extra=extra))
+
+    def _submit(self) -> str:
+        for attempt in range(1, self._policy.submit_attempts + 1):
+            try:
+                return self._transport.submit()
+            except TransientError as exc:
+                if attempt == self._policy.submit_attempts:
+                    self._reservation.update(status="released")
+                    raise IonQAPIError(
+                        f"job {self.id} was refused {attempt} times, last: {exc}", exc.status_code
+                    ) from None
+                wait = self._policy.interval * self._policy.factor ** (attempt - 1)
+                if exc.retry_after is not None:
+                    wait = max(wait, min(exc.retry_after, self._policy.max_retry_after))
+                logger.warning("IonQ refused job %s (%s); retrying in %.2f s", self.id, exc, wait)
+                if self._cancel.wait(wait):
+                    self._reservation.update(status="released")
+                    raise IonQAPIError(f"job {self.id} was cancelled before it was sent") from None
+            except SubmitOutcomeUnknown:
+                self._reservation.update(status="unknown")
+                raise
+            except IonQAPIError:
+                self._reservation.update(status="released")
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, job_id: str) -> str:
+        delay = self._policy.delays()
+        errors = 0
+        cancel_sent = False
+        while True:
+            if self._cancel.is_set() and not cancel_sent:
+                self._transport.cancel(job_id)
+                cancel_sent = True
+            try:
+                status, failure = self._transport.status(job_id)
+                errors = 0
+            except IonQAuthenticationError:
+                raise
+            except IonQAPIError as exc:
+                errors += 1
+                if errors >= self._policy.max_poll_errors:
+                    raise IonQAPIError(
+                        f"job {self.id} (IonQ {job_id}): status unavailable after {errors} attempts: {exc}",
+                        exc.status_code,
+                    ) from None
+                status, failure = self._remote_status, ""
+            self._remote_status = status
+            self._started = self._started or status == "started"
+            if status == "completed" or status == "canceled":
+                return status
+            if status == "failed":
+                self._settle(job_id)
+                raise IonQAPIError(f"job {self.id} (IonQ {job_id}) failed: {failure}")
+            self._cancel.wait(next(delay))
+
+    def _settle(self, job_id: str) -> float | None:
+        reported = self._cost(job_id)
+        self._reservation.update(status="settled", reported_usd=reported)
+        return reported
+
+    def _settle_cancelled(self, job_id: str) -> None:
+        reported = self._cost(job_id)
+        if reported is not None:
+            self._reservation.update(status="settled", reported_usd=reported)
+        elif not self._started:
+            self._reservation.update(status="released")
+        else:
+            self._reservation.update(status="settled")
+
+    def _cost(self, job_id: str) -> float | None:
+        try:
+            return self._transport.reported_cost(job_id)
+        except IonQAPIError as exc:
+            logger.warning("no cost reported for IonQ job %s: %s", job_id, exc)
+            return None
