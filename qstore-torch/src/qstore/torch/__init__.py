@@ -1,1 +1,51 @@
-"""Q-Store for PyTorch: quantum layers and a batched torch statevector engine."""
+"""Q-Store for PyTorch: a quantum ``nn.Module`` and a batched torch statevector engine.
+
+    import torch
+    from qstore.torch import QuantumLayer
+
+    model = torch.nn.Sequential(QuantumLayer(4, depth=2), torch.nn.Linear(4, 1))
+
+Names are imported lazily, so ``import qstore.torch.plugin`` (plugin discovery) does not import
+torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+from typing import Any
+
+__all__ = [
+    "QuantumLayer",
+    "TorchBackend",
+    "TorchKernelRidge",
+    "TorchKernelSVC",
+    "expectations",
+    "framework",
+]
+
+_LAZY = {
+    "QuantumLayer": "qstore.torch.layer",
+    "TorchBackend": "qstore.torch.backend",
+    "TorchKernelRidge": "qstore.torch.kernels",
+    "TorchKernelSVC": "qstore.torch.kernels",
+    "expectations": "qstore.torch.backend",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'qstore.torch' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def framework(**options: Any) -> ModuleType:
+    """The adapter registered as framework ``torch``: this package (``.QuantumLayer`` etc.)."""
+    if options:
+        raise TypeError(f"the torch framework adapter takes no options, got {sorted(options)}")
+    return sys.modules[__name__]

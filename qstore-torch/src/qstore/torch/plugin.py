@@ -1,18 +1,33 @@
-"""qstore-torch's plugin. It registers nothing until the torch engine and adapter land.
+"""qstore-torch's plugin: backend ``torch`` and framework ``torch``.
 
-They will be framework ``torch`` and backend ``torch``, factories as ``"module:attr"`` strings so
-that torch is imported only when they are created."""
+Factories are ``"module:attr"`` strings, so torch is imported only when one is created.
+"""
 
 from __future__ import annotations
 
+from qstore.core.backend import GRADIENT_METHODS
 from qstore.core.hookspecs import Register, hookimpl
 
 
 @hookimpl
 def register_backends(register: Register) -> None:
-    """Registers nothing yet: the torch statevector backend is not implemented."""
+    """Register the batched torch statevector engine (``device``, ``dtype`` options)."""
+    register(
+        "torch",
+        "qstore.torch.backend:TorchBackend",
+        requires=("torch",),
+        description="batched torch statevector engine on CPU or CUDA, autograd and adjoint gradients",
+        gradient_methods=GRADIENT_METHODS,
+        devices=("cpu", "cuda"),
+    )
 
 
 @hookimpl
 def register_frameworks(register: Register) -> None:
-    """Registers nothing yet: the torch QuantumLayer adapter is not implemented."""
+    """Register the PyTorch adapter: ``get_framework("torch")`` returns the `qstore.torch` package."""
+    register(
+        "torch",
+        "qstore.torch:framework",
+        requires=("torch",),
+        description="PyTorch nn.Module QuantumLayer on any registered backend",
+    )

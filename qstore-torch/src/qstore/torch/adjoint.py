@@ -1,0 +1,131 @@
+"""Adjoint differentiation as a `torch.autograd.Function`: O(state) memory for any circuit depth.
+
+The forward pass keeps only the final state. The backward pass starts from
+``|λ> = Σ_o cotangent_o · O_o|ψ>`` and walks the plan's steps in reverse, un-applying each step to
+``|ψ>`` and ``|λ>``; a parametric step's matrix ``M`` then gets the cotangent
+``2·Σ λ ψ_beforeᴴ`` (torch's convention for complex tensors). Those small per-step cotangents
+are pushed through the angle → matrix construction by autograd, which is cheap: it touches
+``O(B × gates)`` numbers, never a statevector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from qstore.core.errors import GradientError
+from qstore.torch.engine import simulate
+from qstore.torch.plan import Dense, Diagonal, Fused, Plan, Prepare
+from qstore.torch.readout import Readout
+
+__all__ = ["adjoint_expectations", "adjoint_sweep"]
+
+
+def adjoint_sweep(
+    plan: Plan,
+    readout: Readout,
+    values: torch.Tensor,
+    state: torch.Tensor,
+    cotangent: torch.Tensor,
+    dtype: torch.dtype,
+    vector_grads: bool,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Gradients of ``Σ cotangent · expectations`` for ``values`` ``(B, S)`` and (optionally) the
+    amplitudes of state preparations, keyed by input name.
+
+    ``state`` is the final state of the forward pass. Amplitude gradients need a single state
+    preparation before every gate (as in amplitude encoding).
+    """
+    last_prep = plan.last_prepare
+    if any(step.trainable for step in plan.steps[: max(last_prep, 0)]):
+        raise GradientError(
+            "adjoint differentiation needs state preparation before every parametric gate; "
+            "use diff_method='backprop' or 'parameter-shift'"
+        )
+    if vector_grads and (last_prep != 0 or sum(isinstance(s, Prepare) for s in plan.steps) != 1):
+        raise GradientError(
+            "adjoint gradients for amplitude inputs need one state preparation, before every gate; "
+            "use diff_method='backprop'"
+        )
+    with torch.enable_grad():
+        leaf = values.detach().requires_grad_(True)
+        matrices = plan.matrices(leaf, dtype)
+    psi = state.detach()
+    lam = readout.weighted_apply(psi, cotangent)
+    fused_grad = None if matrices.fused is None else torch.zeros_like(matrices.fused)
+    other_grads: list[torch.Tensor | None] = [None] * len(matrices.others)
+    vector_out: dict[str, torch.Tensor] = {}
+    for step in reversed(plan.steps):
+        if isinstance(step, Prepare):
+            if vector_grads:
+                vector_out[step.input] = step.amplitude_grad(lam)
+            continue
+        psi = step.unapply(psi, matrices)
+        if step.trainable:
+            if isinstance(step, Fused):
+                assert fused_grad is not None
+                fused_grad[:, step.index] = step.matrix_grad(lam, psi)
+            elif isinstance(step, Dense | Diagonal):
+                other_grads[step.index] = step.matrix_grad(lam, psi)
+        lam = step.unapply(lam, matrices)
+    outputs, grads = [], []
+    if fused_grad is not None and matrices.fused is not None and matrices.fused.requires_grad:
+        outputs.append(matrices.fused)
+        grads.append(fused_grad)
+    for m, g in zip(matrices.others, other_grads, strict=True):
+        if g is not None and m.requires_grad:
+            outputs.append(m)
+            grads.append(g)
+    if outputs:
+        (values_grad,) = torch.autograd.grad(outputs, [leaf], grads, allow_unused=True)
+    else:
+        values_grad = None
+    if values_grad is None:
+        values_grad = torch.zeros_like(values)
+    return values_grad, vector_out
+
+
+class _AdjointExpectations(torch.autograd.Function):
+    """Expectations whose backward pass is the adjoint sweep."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        plan: Plan,
+        readout: Readout,
+        dtype: torch.dtype,
+        names: tuple[str, ...],
+        values: torch.Tensor,
+        *vectors: torch.Tensor,
+    ) -> torch.Tensor:
+        bound = dict(zip(names, vectors, strict=True))
+        state = simulate(plan, values, bound, dtype)
+        ctx.plan, ctx.readout, ctx.dtype, ctx.names = plan, readout, dtype, names
+        ctx.save_for_backward(values, state, *vectors)
+        return readout.expectations(state)
+
+    @staticmethod
+    def backward(ctx: Any, cotangent: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        values, state, *vectors = ctx.saved_tensors
+        want_vectors = any(ctx.needs_input_grad[5:])
+        values_grad, vector_grads = adjoint_sweep(
+            ctx.plan, ctx.readout, values, state, cotangent, ctx.dtype, want_vectors
+        )
+        vector_out = []
+        for name, vec in zip(ctx.names, vectors, strict=True):
+            g = vector_grads.get(name)
+            vector_out.append(None if g is None else (g if vec.is_complex() else g.real).to(vec.dtype))
+        return (None, None, None, None, values_grad if ctx.needs_input_grad[4] else None, *vector_out)
+
+
+def adjoint_expectations(
+    plan: Plan,
+    readout: Readout,
+    values: torch.Tensor,
+    vectors: Mapping[str, torch.Tensor],
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """``(B, n_obs)`` expectations, differentiable in ``values`` and ``vectors`` by the adjoint method."""
+    names = tuple(vectors)
+    return _AdjointExpectations.apply(plan, readout, dtype, names, values, *(vectors[n] for n in names))

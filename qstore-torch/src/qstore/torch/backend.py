@@ -1,0 +1,163 @@
+"""The ``torch`` backend: the batched torch statevector engine behind the core backend contract.
+
+``TorchBackend(device="cpu" | "cuda" | "cuda:1", dtype="complex64" | "complex128")`` runs on CPU or
+CUDA through one code path. NumPy in, NumPy out, like every backend; `expectations` is the
+tensor-level entry point the torch layer uses (autograd or adjoint gradients)::
+
+    backend = TorchBackend(dtype="complex128")
+    backend.run(circuit, {"theta": np.linspace(0, 1, 256)}, ["Z0", "X1"])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import cached_property
+
+import numpy as np
+
+import torch
+from qstore.core import statevector as sv
+from qstore.core.backend import GRADIENT_METHODS, Backend, Capabilities, Result, RunMetadata
+from qstore.core.bindings import Batch
+from qstore.core.circuit import Circuit
+from qstore.core.errors import CapabilityError, GradientError
+from qstore.core.gates import GATES
+from qstore.core.observables import Observable
+from qstore.torch.adjoint import adjoint_expectations, adjoint_sweep
+from qstore.torch.engine import sample, shot_expectations, simulate
+from qstore.torch.plan import compile_plan, real_dtype
+from qstore.torch.readout import compile_readout
+
+__all__ = ["DTYPES", "TorchBackend", "expectations"]
+
+DTYPES = {"complex64": torch.complex64, "complex128": torch.complex128}
+_WORKING_COPIES = 4
+
+
+def expectations(
+    circuit: Circuit,
+    values: torch.Tensor,
+    vectors: Mapping[str, torch.Tensor],
+    observables: tuple[Observable, ...],
+    dtype: torch.dtype,
+    method: str = "backprop",
+) -> torch.Tensor:
+    """``(B, n_obs)`` exact expectations as a differentiable tensor.
+
+    ``values`` is ``(B, S)`` in the order of ``circuit.symbols``; ``vectors`` maps state-preparation
+    inputs to ``(B, 2**k)`` amplitudes. ``method`` is ``"backprop"`` (autograd through every step)
+    or ``"adjoint"`` (O(state) memory, see `qstore.torch.adjoint`).
+    """
+    plan = compile_plan(circuit)
+    readout = compile_readout(observables, circuit.n_qubits)
+    if method == "adjoint":
+        return adjoint_expectations(plan, readout, values, vectors, dtype)
+    if method != "backprop":
+        raise GradientError(f"torch engine differentiates by 'backprop' or 'adjoint', not {method!r}")
+    return readout.expectations(simulate(plan, values, vectors, dtype))
+
+
+class TorchBackend(Backend):
+    """Batched torch statevector simulator on CPU or CUDA (the ``torch`` backend)."""
+
+    def __init__(self, device: str | torch.device = "cpu", dtype: str = "complex64") -> None:
+        if dtype not in DTYPES:
+            raise CapabilityError(f"torch backend dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise CapabilityError("device 'cuda' was asked for but torch sees no CUDA device; use 'cpu'")
+        self.dtype = DTYPES[dtype]
+
+    @cached_property
+    def capabilities(self) -> Capabilities:
+        """Every gate of the table; qubits limited by the device's free memory."""
+        if self.device.type == "cuda":
+            free = torch.cuda.mem_get_info(self.device)[0]
+        else:
+            free = sv.available_memory()
+        per_state = _WORKING_COPIES * self.dtype.itemsize
+        return Capabilities(
+            name="torch",
+            max_qubits=int(math.log2(max(free // per_state, 2))),
+            gates=frozenset(GATES),
+            gradient_methods=GRADIENT_METHODS,
+            devices=(self.device.type,),
+            description=f"batched torch statevector engine ({str(self.dtype).removeprefix('torch.')}, "
+            f"{self.device})",
+        )
+
+    def tensors(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The batch's symbol values ``(B, S)`` and state-preparation vectors as tensors."""
+        symbols = batch.circuit.symbols
+        if symbols:
+            stacked = np.stack([batch.values[s] for s in symbols], axis=1)
+        else:
+            stacked = np.zeros((batch.size, 0))
+        values = torch.as_tensor(stacked, dtype=real_dtype(self.dtype), device=self.device)
+        vectors = {
+            name: torch.as_tensor(np.array(v), device=self.device).to(self.dtype)
+            for name, v in batch.vectors.items()
+        }
+        return values, vectors
+
+    def _execute(
+        self,
+        batch: Batch,
+        observables: tuple[Observable, ...],
+        shots: int | None,
+        seed: int | None,
+        return_state: bool,
+    ) -> Result:
+        n = batch.circuit.n_qubits
+        if self.device.type == "cpu":
+            sv.check_memory(n, batch.size, np.complex64 if self.dtype == torch.complex64 else np.complex128)
+        values, vectors = self.tensors(batch)
+        generator = torch.Generator(device=self.device)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        with torch.no_grad():
+            state = simulate(compile_plan(batch.circuit), values, vectors, self.dtype)
+            values_out = None
+            if observables:
+                if shots is None:
+                    readout = compile_readout(observables, n)
+                    values_out = readout.expectations(state).double().cpu().numpy()
+                else:
+                    values_out = shot_expectations(state, n, observables, shots, generator)
+            probs = state.real**2 + state.imag**2 if (shots is not None or return_state) else None
+            samples = None
+            if shots is not None:
+                assert probs is not None
+                samples = sample(probs, shots, generator).cpu().numpy()
+        return Result(
+            metadata=RunMetadata(self.name, n, batch.size, shots, 0.0, seed),
+            expectations=values_out,
+            samples=samples,
+            probabilities=probs.double().cpu().numpy() if return_state and probs is not None else None,
+            statevectors=state.cpu().numpy() if return_state else None,
+        )
+
+    def _adjoint_vjp(
+        self,
+        batch: Batch,
+        observables: tuple[Observable, ...],
+        cotangent: np.ndarray,
+        wrt: tuple[str, ...],
+    ) -> dict[str, np.ndarray]:
+        """Adjoint method on the torch engine; returns ``{symbol: (B,)}`` for ``wrt``."""
+        plan = compile_plan(batch.circuit)
+        readout = compile_readout(observables, batch.circuit.n_qubits)
+        values, vectors = self.tensors(batch)
+        with torch.no_grad():
+            state = simulate(plan, values, vectors, self.dtype)
+        cot = torch.as_tensor(cotangent, dtype=real_dtype(self.dtype), device=self.device)
+        grads, _ = adjoint_sweep(plan, readout, values, state, cot, self.dtype, vector_grads=False)
+        column = {s: i for i, s in enumerate(plan.symbols)}
+        out = grads.double().cpu().numpy()
+        return {name: out[:, column[name]] for name in wrt}
+
+    def __repr__(self) -> str:
+        return f"<TorchBackend {str(self.dtype).removeprefix('torch.')} on {self.device}>"

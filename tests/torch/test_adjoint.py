@@ -1,0 +1,64 @@
+"""The adjoint autograd function equals backprop, the reference VJP and finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from qstore.core import Circuit, NumpyBackend
+from qstore.core.errors import GradientError
+from qstore.core.observables import as_observables
+from qstore.core.testing import random_bindings, random_circuit
+from qstore.torch.adjoint import adjoint_expectations
+from qstore.torch.engine import simulate
+from qstore.torch.plan import compile_plan
+from qstore.torch.readout import compile_readout
+
+
+def _grads(circuit: Circuit, values: torch.Tensor, vectors: dict, obs: tuple, method: str) -> list:
+    plan, readout = compile_plan(circuit), compile_readout(obs, circuit.n_qubits)
+    if method == "adjoint":
+        out = adjoint_expectations(plan, readout, values, vectors, torch.complex128)
+    else:
+        out = readout.expectations(simulate(plan, values, vectors, torch.complex128))
+    cot = torch.linspace(-1, 1, out.numel(), dtype=torch.float64).reshape(out.shape)
+    return [out, *torch.autograd.grad((out * cot).sum(), [values, *vectors.values()])], cot
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_adjoint_equals_backprop_and_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    circuit = random_circuit(4, 24, rng)
+    bindings = random_bindings(circuit, 3, rng)
+    obs = as_observables(["Z0", "X1", "Y2 Z3", "0.5*X0 X3 - Y1"])
+    values = torch.tensor(np.stack([bindings[s] for s in circuit.symbols], 1), requires_grad=True)
+    (e1, g1), _ = _grads(circuit, values, {}, obs, "adjoint")
+    (e2, g2), cot = _grads(circuit, values, {}, obs, "backprop")
+    torch.testing.assert_close(e1, e2, atol=1e-12, rtol=0)
+    torch.testing.assert_close(g1, g2, atol=1e-10, rtol=0)
+    ref = NumpyBackend().vjp(circuit, bindings, obs, cot.numpy(), method="adjoint")
+    np.testing.assert_allclose(g1.numpy(), np.stack([ref[s] for s in circuit.symbols], 1), atol=1e-10)
+
+
+def test_adjoint_gradient_of_amplitudes_equals_backprop() -> None:
+    circuit = Circuit(3).prepare_state("v").ry("a", 1).cnot(1, 2).crx("b", 0, 2).rzz("a", 0, 1)
+    v = torch.randn(2, 8, dtype=torch.complex128, generator=torch.Generator().manual_seed(0))
+    v = (v / v.norm(dim=1, keepdim=True)).requires_grad_(True)
+    values = torch.tensor([[0.3, -1.2], [1.1, 0.4]], dtype=torch.float64, requires_grad=True)
+    obs = as_observables(["Z0", "X1", "Y2 Z0"])
+    (_, ga, va), _ = _grads(circuit, values, {"v": v}, obs, "adjoint")
+    (_, gb, vb), _ = _grads(circuit, values, {"v": v}, obs, "backprop")
+    torch.testing.assert_close(ga, gb, atol=1e-12, rtol=0)
+    torch.testing.assert_close(va, vb, atol=1e-12, rtol=0)
+
+
+def test_adjoint_refuses_parameters_before_state_preparation() -> None:
+    circuit = Circuit(3).ry("a", 0).cnot(0, 1).prepare_state("v", [2])
+    values = torch.tensor([[0.3]], dtype=torch.float64, requires_grad=True)
+    v = torch.tensor([[0.6, 0.8]], dtype=torch.float64)
+    out = adjoint_expectations(
+        compile_plan(circuit), compile_readout(as_observables("Z0"), 3), values, {"v": v}, torch.complex128
+    )
+    with pytest.raises(GradientError, match="state preparation"):
+        out.sum().backward()
