@@ -185,8 +185,14 @@ def _lower(op: Operation, values: Mapping[str, float]) -> list[_Item]:
 # -- one-qubit synthesis --------------------------------------------------------------------------
 
 
+def _wrap(turns: float) -> float:
+    """A phase in [0, 1) turns (``-1e-17 % 1.0`` is 1.0 in floating point, hence the guard)."""
+    r = float(turns % 1.0)
+    return 0.0 if r >= 1.0 else r
+
+
 def _turns(radians: float) -> float:
-    return float((radians / (2 * math.pi)) % 1.0)
+    return _wrap(radians / (2 * math.pi))
 
 
 def _split(u: np.ndarray) -> tuple[list[tuple[str, float]], float]:
@@ -261,7 +267,7 @@ class _Emitter:
         ga, gb = self.flush(a), self.flush(b)
         phi0 = -ga / (2 * math.pi) + (0.5 if alpha < 0 else 0.0)
         phi1 = -gb / (2 * math.pi)
-        self.ops.append(Operation("ms", (a, b), (phi0 % 1.0, phi1 % 1.0, min(abs(alpha) / math.pi, 0.25))))
+        self.ops.append(Operation("ms", (a, b), (_wrap(phi0), _wrap(phi1), min(abs(alpha) / math.pi, 0.25))))
 
     def _zz(self, a: int, b: int, alpha: float) -> None:
         if alpha < 0:
