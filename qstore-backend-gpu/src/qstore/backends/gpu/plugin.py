@@ -1,6 +1,6 @@
-"""qstore-backend-gpu's plugin: backend ``qsim``.
+"""qstore-backend-gpu's plugin: backends ``qsim`` and ``lightning``.
 
-Only names and factory strings live here; cirq and qsimcirq are imported when a backend is first
+Only names and factory strings live here; cirq, qsimcirq and PennyLane are imported when a backend is first
 created. Qubit limits (free memory) and devices (GPU libraries and hardware present) are found at
 run time, so they are left to each backend's `Capabilities`.
 """
@@ -12,11 +12,19 @@ from qstore.core.hookspecs import Register, hookimpl
 
 @hookimpl
 def register_backends(register: Register) -> None:
-    """Register the qsim (qsimcirq) statevector simulator."""
+    """Register the qsim (qsimcirq) and PennyLane Lightning statevector simulators."""
     register(
         "qsim",
         "qstore.backends.gpu.qsim_backend:QsimBackend",
         requires=("qsimcirq", "cirq", "sympy"),
         description="Google qsim statevector simulator (complex64); device='gpu'/'custatevec' with CUDA",
         gradient_methods=("parameter-shift", "spsa"),
+    )
+    register(
+        "lightning",
+        "qstore.backends.gpu.lightning_backend:LightningBackend",
+        requires=("pennylane", "pennylane_lightning"),
+        description="PennyLane Lightning statevector simulator with adjoint Jacobians; "
+        "device='lightning.qubit' (CPU), 'lightning.gpu' or 'lightning.kokkos' where installed",
+        gradient_methods=("adjoint", "parameter-shift", "finite-diff", "spsa"),
     )

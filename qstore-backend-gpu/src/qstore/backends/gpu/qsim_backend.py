@@ -84,7 +84,7 @@ def _program(circuit: Circuit) -> _Program:
 
 
 def _pauli_sum(observable: Observable, qubits: Sequence[cirq.Qid]) -> cirq.PauliSum:
-    strings = [
+    strings: list[cirq.PauliString[Any]] = [
         cirq.PauliString({qubits[q]: _PAULIS[p] for q, p in term.paulis}, coefficient=term.coeff)
         for term in observable.terms
     ]
@@ -167,7 +167,7 @@ class QsimBackend(Backend):
             states = np.stack([r.final_state_vector for r in results])
         expectations = None
         if observables and shots is None:
-            sums = [_pauli_sum(o, program.qubits) for o in observables]
+            sums: list[cirq.PauliSumLike] = [_pauli_sum(o, program.qubits) for o in observables]
             values = self._simulator().simulate_expectation_values_sweep(
                 program.circuit, sums, sweep, qubit_order=program.qubits
             )
