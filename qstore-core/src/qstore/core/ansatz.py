@@ -74,6 +74,14 @@ class LayerCircuit:
         if weights is None:
             weights = tuple(s for s in circuit.symbols if s not in inputs)
         weights = tuple(weights)
+        stray = sorted(set(weights) - set(circuit.symbols))
+        if stray:
+            raise CircuitError(
+                f"weight symbol(s) {stray} do not appear in the circuit; it uses {sorted(known)}"
+            )
+        both = sorted(set(weights) & set(inputs))
+        if both:
+            raise CircuitError(f"symbol(s) {both} cannot be both inputs and weights")
         missing = sorted(set(circuit.symbols) - set(inputs) - set(weights))
         if missing:
             raise CircuitError(f"symbol(s) {missing} are neither inputs nor weights")
@@ -101,7 +109,12 @@ class LayerCircuit:
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise BindingError(f"inputs must have shape (batch, {self.n_features}), got {x.shape}")
         if self.encoding == "amplitude":
-            return {self.inputs[0]: amplitude_rows(x, self.circuit.n_qubits)}
+            prep = next(
+                op
+                for op in self.circuit.operations
+                if isinstance(op, StatePreparation) and op.input == self.inputs[0]
+            )
+            return {self.inputs[0]: amplitude_rows(x, len(prep.qubits))}
         return {name: x[:, i] for i, name in enumerate(self.inputs)}
 
 
