@@ -179,8 +179,10 @@ class IonQJob(Job):
         if status == "canceled":
             self._settle_cancelled(job_id)
             raise IonQAPIError(f"job {self.id} (IonQ {job_id}) was cancelled")
-        result = self._transport.results(job_id)
-        reported = self._settle(job_id)
+        try:
+            result = self._transport.results(job_id)
+        finally:
+            reported = self._settle(job_id)
         logger.info("IonQ job %s (%s) completed", self.id, job_id)
         cost = reported if reported is not None else self.estimate_usd
         extra = {**result.metadata.extra, "ionq_job_id": job_id, "estimate_usd": self.estimate_usd}
