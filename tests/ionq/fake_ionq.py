@@ -118,6 +118,7 @@ class Fault:
     retry_after: float | None = None
 
     def matches(self, method: str, path: str) -> bool:
+        """Whether this fault still applies to a request."""
         return self.times > 0 and self.method == method and re.search(self.path, path) is not None
 
 
@@ -177,6 +178,7 @@ class FakeIonQ:
         return fault
 
     def take_fault(self, method: str, path: str) -> Fault | None:
+        """Consume one use of the first fault matching the request, if any."""
         with self.lock:
             for fault in self.faults:
                 if fault.matches(method, path):
@@ -195,6 +197,7 @@ class FakeIonQ:
     # -- job life cycle --------------------------------------------------------------------------
 
     def create_job(self, body: dict[str, Any], fault: Fault | None) -> FakeJob:
+        """Validate a ``POST /jobs`` body, run every circuit, and store the job."""
         for key in ("type", "backend", "input"):
             if key not in body:
                 raise InvalidInput(f'"{key}" is required')
@@ -234,6 +237,7 @@ class FakeIonQ:
         return job
 
     def advance(self, job: FakeJob) -> None:
+        """One status poll: move through the status steps every ``polls_per_step`` polls."""
         if job.status in FINAL:
             return
         job.steps += 1
@@ -244,6 +248,7 @@ class FakeIonQ:
         job.status = "failed" if job.fail and status == "completed" else status
 
     def job_view(self, job: FakeJob) -> dict[str, Any]:
+        """The ``GET /jobs/{id}`` body, in the legacy v0.4 ``results.*.url`` form qiskit-ionq reads."""
         multi = bool(job.child_ids)
         base = f"{API_PREFIX}/jobs/{job.id}/results"
         view: dict[str, Any] = {

@@ -149,3 +149,11 @@ def test_plugin_registers_the_ionq_backends(fake) -> None:
         backend = registry.get_backend("ionq.qpu.forte-1", api_key=API_KEY, url=fake.url, poll_interval=0.005)
         assert backend.name == "ionq.qpu.forte-1" and backend.entangler == "zz"
         assert backend.capabilities.max_qubits == 36
+
+
+def test_explicit_url_differing_from_lookup_url_warns(fake, monkeypatch) -> None:
+    from qstore.backends.ionq.backend import IonQBackend
+
+    monkeypatch.setenv("IONQ_API_URL", "http://127.0.0.1:9/v0.4")
+    with pytest.warns(UserWarning, match="set IONQ_API_URL"):
+        IonQBackend("simulator", api_key=API_KEY, url=fake.url)

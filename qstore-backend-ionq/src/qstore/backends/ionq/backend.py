@@ -150,6 +150,14 @@ class IonQBackend(Backend):
             )
         self._key = _Secret(creds["token"])
         self.url: str = creds["url"]
+        lookup_url = resolve_credentials()["url"]
+        if lookup_url.rstrip("/") != self.url.rstrip("/"):
+            warnings.warn(
+                f"qiskit-ionq 1.1.1 looks up qubit counts at {lookup_url} (from IONQ_API_URL or its default) "
+                f"although jobs go to {self.url}; set IONQ_API_URL={self.url} to keep them together",
+                UserWarning,
+                stacklevel=2,
+            )
         self.system = system
         self.noise_model = noise_model
         family = system if system != "simulator" else noise_model
@@ -247,7 +255,7 @@ class IonQBackend(Backend):
     def _compile(self, batch: Batch, settings: Settings) -> list[CompiledCircuit]:
         rotated = [settings.rotated(batch.circuit, s) for s in range(len(settings.bases))]
         names = batch.circuit.symbols
-        out = []
+        out: list[CompiledCircuit] = []
         for b in range(batch.size):
             values = {name: float(batch.values[name][b]) for name in names}
             out.extend(compile_circuit(c, values, self.entangler) for c in rotated)
