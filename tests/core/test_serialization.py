@@ -67,7 +67,9 @@ angle_values = st.one_of(
     st.builds(
         Expr,
         st.dictionaries(
-            st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,5}", fullmatch=True), st.floats(-1e6, 1e6), max_size=3
+            st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,5}", fullmatch=True).filter(lambda s: s != "pi"),
+            st.floats(-1e6, 1e6),
+            max_size=3,
         ),
         st.floats(allow_nan=False, allow_infinity=False),
     ),
@@ -265,6 +267,18 @@ MALFORMED = [
         ("operations", 2, "params", 0, "terms"),
         {"2x": 1.0},
         r"\$\.operations\[2\]\.params\[0\]\.terms: invalid symbol name '2x'",
+    ),
+    (
+        "reserved symbol name",
+        ("operations", 2, "params", 0, "terms"),
+        {"pi": 1.0},
+        r"\$\.operations\[2\]: invalid symbol name 'pi'",
+    ),
+    (
+        "non-ASCII symbol name",
+        ("operations", 2, "params", 0, "terms"),
+        {"θ": 1.0},
+        r"\$\.operations\[2\]: invalid symbol name 'θ'",
     ),
     (
         "string coefficient",

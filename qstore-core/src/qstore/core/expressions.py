@@ -25,8 +25,10 @@ _TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|
 def _canonical_terms(terms: Any) -> tuple[tuple[str, float], ...]:
     merged: dict[str, float] = {}
     for name, coeff in dict(terms).items() if isinstance(terms, Mapping) else terms:
-        if not isinstance(name, str) or not _SYMBOL.match(name):
-            raise CircuitError(f"invalid symbol name {name!r}: use letters, digits and underscores")
+        if not isinstance(name, str) or not _SYMBOL.match(name) or name == "pi":
+            raise CircuitError(
+                f"invalid symbol name {name!r}: use letters, digits and underscores ('pi' means π)"
+            )
         merged[name] = merged.get(name, 0.0) + float(coeff)
     return tuple(sorted((n, c) for n, c in merged.items() if c != 0.0))
 
