@@ -1,7 +1,8 @@
-"""qstore-storage's plugin. It registers nothing until the storage drivers land.
+"""qstore-storage's plugin: storage ``zarr`` (checkpoints), ``parquet`` (metrics), ``faiss`` (vectors).
 
-They will be storage ``zarr`` (checkpoints), ``parquet`` (metrics) and ``faiss`` (vectors);
-their libraries are imported only when a store is created."""
+Registration is light: each factory is a ``"module:attr"`` string, so zarr, pyarrow and faiss are
+imported only when a store is created with ``get_storage(name, **options)``.
+"""
 
 from __future__ import annotations
 
@@ -10,4 +11,25 @@ from qstore.core.hookspecs import Register, hookimpl
 
 @hookimpl
 def register_storage(register: Register) -> None:
-    """Registers nothing yet: the zarr, parquet and faiss drivers are not implemented."""
+    """Register the three disk-backed drivers, each with the library it needs."""
+    register(
+        "zarr",
+        "qstore.storage.checkpoints:ZarrCheckpointStore",
+        requires=("zarr",),
+        description="checkpoints as zarr v3 groups in a directory, saved atomically",
+        kinds=("checkpoints",),
+    )
+    register(
+        "parquet",
+        "qstore.storage.metrics:ParquetMetricsSink",
+        requires=("pyarrow",),
+        description="metrics rows in a Parquet file or a directory of part files",
+        kinds=("metrics",),
+    )
+    register(
+        "faiss",
+        "qstore.storage.vectors:FaissVectorStore",
+        requires=("faiss",),
+        description="vectors in a faiss index (exact flat, or IVF), optionally saved to disk",
+        kinds=("vectors",),
+    )

@@ -1,0 +1,221 @@
+"""Storage ``zarr``: a `CheckpointStore` keeping each checkpoint as a zarr v3 group in a directory.
+
+Layout of ``path``::
+
+    path/
+      1@warmup/        one zarr group per checkpoint, named <save sequence>@<checkpoint name>
+        zarr.json      group attributes: format, array names in order, the user's metadata (JSON)
+        weights/       one zarr array per checkpoint array
+      2@step-100/
+      .tmp-<hex>/      a save in progress; never listed
+
+A save writes its group into a hidden temporary sibling, fsyncs it, and renames it into place, so a
+crash mid-write leaves every earlier checkpoint readable and the half-written one invisible. Saving
+an existing name renames in a newer sequence number first and removes the older directory after, so
+the name never disappears; `load` re-reads if a replacement removed the directory under it.
+Only numeric arrays are written or read back (no object dtypes, no pickle). Names follow the memory
+store's rules, except that an array may not be called ``zarr.json``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.storage import LocalStore
+
+from qstore.core.storage import Checkpoint
+
+__all__ = ["ZarrCheckpointStore"]
+
+FORMAT = "qstore.checkpoint/1"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_ENTRY = re.compile(r"(\d+)@([A-Za-z0-9][A-Za-z0-9._-]*)\Z")
+_LOAD_ATTEMPTS = 5
+
+
+def _check_name(kind: str, name: Any) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"invalid {kind} name {name!r}: use letters, digits and '._-', starting with a letter or digit"
+        )
+    return name
+
+
+def _numeric(key: str, value: Any) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(
+            f"checkpoint array {key!r} has dtype {array.dtype}; only bool, integer, float and "
+            "complex arrays can be stored"
+        )
+    return array
+
+
+def _json_copy(what: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a mapping, got {type(value).__name__}")
+    try:
+        return dict(json.loads(json.dumps(dict(value), allow_nan=True)))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be JSON-serialisable: {exc}") from None
+
+
+def _write_array(group: zarr.Group, key: str, array: np.ndarray) -> None:
+    group.create_array(key, data=array)
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # directories cannot be opened on Windows; rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _, files in os.walk(root):
+        for file in files:
+            _fsync(Path(folder, file))
+        _fsync(Path(folder))
+
+
+class ZarrCheckpointStore:
+    """`CheckpointStore` on a directory of zarr groups; saves are atomic, names validated as in memory.
+
+    ``get_storage("zarr", path="runs/ckpt")`` creates the directory if needed and sees every
+    checkpoint already in it, so a resumed run continues where the last one stopped.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"zarr checkpoint path {str(self.path)!r} is a file; give a directory")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ZarrCheckpointStore({str(self.path)!r})"
+
+    def _entries(self) -> dict[str, list[tuple[int, str]]]:
+        """Each checkpoint name with its directories ``(sequence, dirname)``, newest last."""
+        found: dict[str, list[tuple[int, str]]] = {}
+        with os.scandir(self.path) as it:
+            for entry in it:
+                match = _ENTRY.match(entry.name)
+                if match and entry.is_dir():
+                    found.setdefault(match[2], []).append((int(match[1]), entry.name))
+        for versions in found.values():
+            versions.sort()
+        return found
+
+    def _current(self) -> dict[str, tuple[int, str]]:
+        return {name: versions[-1] for name, versions in self._entries().items()}
+
+    def save(self, name: str, arrays: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> None:
+        """Write ``arrays`` (numeric) and JSON ``metadata`` as checkpoint ``name``; it becomes the latest.
+
+        All or nothing: on any error, including bad input found after some arrays were written,
+        the store is left exactly as it was.
+        """
+        _check_name("checkpoint", name)
+        if not isinstance(arrays, Mapping):
+            raise TypeError(f"arrays must be a mapping of name to array, got {type(arrays).__name__}")
+        keys = [_check_name("array", key) for key in arrays]
+        reserved = [key for key in keys if key.lower() == "zarr.json"]
+        if reserved:
+            raise ValueError(f"invalid array name {reserved[0]!r}: zarr keeps its metadata in 'zarr.json'")
+        meta = _json_copy("checkpoint metadata", metadata or {})
+        with self._lock:
+            tmp = self.path / f".tmp-{uuid.uuid4().hex}"
+            try:
+                group = zarr.open_group(store=LocalStore(tmp), mode="w-", zarr_format=3)
+                for key, value in arrays.items():
+                    _write_array(group, key, _numeric(key, value))
+                group.attrs.update({"qstore": {"format": FORMAT, "arrays": keys}, "metadata": meta})
+                _fsync_tree(tmp)
+                self._commit(tmp, name)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+
+    def _commit(self, tmp: Path, name: str) -> None:
+        """Rename ``tmp`` into place under the next sequence number, then drop older versions."""
+        while True:
+            entries = self._entries()
+            sequence = 1 + max((v[-1][0] for v in entries.values()), default=0)
+            try:
+                os.rename(tmp, self.path / f"{sequence}@{name}")
+                break
+            except OSError as exc:  # another process took this sequence number for the same name
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+        _fsync(self.path)
+        for _, dirname in entries.get(name, []):
+            trash = self.path / f".old-{uuid.uuid4().hex}"
+            os.rename(self.path / dirname, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def load(self, name: str) -> Checkpoint:
+        """The checkpoint ``name`` with read-only arrays; `KeyError` naming the saved ones if missing."""
+        for _ in range(_LOAD_ATTEMPTS):
+            current = self._current()
+            if name not in current:
+                raise KeyError(f"no checkpoint named {name!r}; saved: {self._ordered(current)}")
+            folder = self.path / current[name][1]
+            try:
+                checkpoint = self._read(name, folder)
+            except Exception:  # zarr reports a vanished node as KeyError or FileNotFoundError
+                if folder.is_dir():
+                    raise
+                continue
+            if folder.is_dir():  # not replaced while we read it, so no chunk was missing
+                return checkpoint
+        raise RuntimeError(
+            f"checkpoint {name!r} in {str(self.path)!r} was replaced {_LOAD_ATTEMPTS} times while "
+            "being read; try again"
+        )
+
+    def _read(self, name: str, folder: Path) -> Checkpoint:
+        group = zarr.open_group(store=LocalStore(folder, read_only=True), mode="r", zarr_format=3)
+        attributes = group.attrs.asdict()
+        header = attributes.get("qstore")
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError(f"{str(folder)!r} is not a {FORMAT} checkpoint (header {header!r})")
+        arrays: dict[str, np.ndarray] = {}
+        for key in header["arrays"]:
+            node = group[key]
+            if not isinstance(node, zarr.Array) or np.dtype(node.dtype).kind not in "biufc":
+                raise TypeError(
+                    f"checkpoint {name!r} array {key!r} is not a numeric zarr array; refusing to read it"
+                )
+            array = np.asarray(node[...])
+            array.flags.writeable = False
+            arrays[key] = array
+        return Checkpoint(name, arrays, _json_copy("metadata", attributes.get("metadata", {})))
+
+    @staticmethod
+    def _ordered(current: dict[str, tuple[int, str]]) -> list[str]:
+        return sorted(current, key=lambda n: current[n])
+
+    def list(self) -> list[str]:
+        """Checkpoint names, oldest save first."""
+        return self._ordered(self._current())
+
+    def latest(self) -> str | None:
+        """Name of the most recent save, or None when the directory holds none."""
+        current = self._current()
+        return max(current, key=lambda n: current[n]) if current else None
