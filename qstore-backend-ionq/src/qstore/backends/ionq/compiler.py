@@ -12,7 +12,8 @@ How it works, in time order:
 2. *Native entangler.* Aria runs XX as ``ms`` (ZZ is conjugated by H); Forte runs ZZ as ``zz``
    (XX is conjugated by H). Angles are reduced so that the native angle lies in (0, 0.25] turns:
    a quarter turn of P⊗P splits off as P on both qubits, and a negative ``ms`` angle becomes a
-   half-turn shift of the first phase; a negative ``zz`` angle is conjugated by X.
+   half-turn shift of the first phase; a negative ``zz`` angle is conjugated by X (a quarter turn
+   negative, as in CZ and CNOT, becomes a positive one times a virtual Z⊗Z instead).
 3. *Merging and virtual Z.* Runs of one-qubit gates on a qubit are multiplied into one 2×2
    unitary, split as ``RZ(γ)·V`` where V is at most two natives (none, one GPI, one GPI2, or two
    GPI2). ``RZ(γ)`` is never sent: it stays in the qubit's *frame*, is absorbed into the phases of
@@ -270,6 +271,11 @@ class _Emitter:
         self.ops.append(Operation("ms", (a, b), (_wrap(phi0), _wrap(phi1), min(abs(alpha) / math.pi, 0.25))))
 
     def _zz(self, a: int, b: int, alpha: float) -> None:
+        if abs(alpha + math.pi / 4) < _TOL:
+            # exp(iπ/4 ZZ) = exp(-iπ/4 ZZ)·(i Z⊗Z): the Z⊗Z is virtual, so CZ and CNOT need no X pair
+            self.one(a, _Z)
+            self.one(b, _Z)
+            alpha = math.pi / 4
         if alpha < 0:
             self.one(a, _X)
         self.flush(a)
