@@ -52,6 +52,14 @@ def test_missing_and_unknown_symbols() -> None:
         resolve_bindings(PREP, {"a": 1.0})
 
 
+def test_a_name_cannot_be_both_an_angle_symbol_and_a_state_input() -> None:
+    circuit = Circuit(1).prepare_state("a").rx("a", 0)
+    with pytest.raises(
+        BindingError, match=r"\['a'\] name both an angle symbol and a state-preparation input"
+    ):
+        resolve_bindings(circuit, {"a": [1.0, 0.0]})
+
+
 @pytest.mark.parametrize("bad", [np.nan, [0.0, np.inf], [-np.inf]])
 def test_non_finite_values_are_rejected(bad: object) -> None:
     with pytest.raises(BindingError, match="symbol 'a' has non-finite values"):

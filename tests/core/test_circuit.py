@@ -35,6 +35,15 @@ def test_qubits_must_be_non_negative_integers(qubit: object) -> None:
         Circuit(2).h(qubit)  # type: ignore[arg-type]
 
 
+def test_numpy_integers_are_accepted_and_stored_as_ints() -> None:
+    c = Circuit(np.int64(3)).cnot(*np.arange(2)).prepare_state("v", np.array([2]))
+    assert c == Circuit(3).cnot(0, 1).prepare_state("v", [2])
+    assert all(type(q) is int for op in c.operations for q in op.qubits) and type(c.n_qubits) is int
+    assert Circuit.from_json(c.to_json()) == c
+    with pytest.raises(CircuitError, match="non-negative integers"):
+        Circuit(2).h(np.int64(-1))
+
+
 def test_an_operation_cannot_use_a_qubit_twice() -> None:
     with pytest.raises(CircuitError, match="twice"):
         Circuit(3).cnot(1, 1)

@@ -50,6 +50,11 @@ def resolve_bindings(circuit: Circuit, bindings: Bindings | None = None) -> Batc
         raise BindingError(
             f"no value bound for symbol(s) {missing}; the circuit uses {sorted(scalars | set(vectors))}"
         )
+    clash = sorted(scalars & set(vectors))
+    if clash:
+        raise BindingError(
+            f"symbol(s) {clash} name both an angle symbol and a state-preparation input; rename one"
+        )
     unknown = sorted(set(bindings) - scalars - set(vectors))
     if unknown:
         raise BindingError(

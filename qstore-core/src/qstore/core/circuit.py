@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -26,8 +27,13 @@ from qstore.core.gates import GateSpec, gate_spec
 __all__ = ["Circuit", "Operation", "StatePreparation"]
 
 
+def _index(value: Any) -> Any:
+    """NumPy integers (``for q in np.arange(n)``) become ints; anything else is left to validation."""
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+
+
 def _qubits(value: Iterable[int]) -> tuple[int, ...]:
-    out = tuple(value)
+    out = tuple(_index(q) for q in value)
     for q in out:
         if isinstance(q, bool) or not isinstance(q, int) or q < 0:
             raise CircuitError(f"qubit indices must be non-negative integers, got {q!r}")
@@ -115,7 +121,7 @@ def _operations(value: Iterable[Op]) -> tuple[Op, ...]:
 class Circuit:
     """An ``n_qubits`` register and an ordered tuple of operations."""
 
-    n_qubits: int = attrs.field()
+    n_qubits: int = attrs.field(converter=_index)
     operations: tuple[Op, ...] = attrs.field(default=(), converter=_operations)
 
     @n_qubits.validator
