@@ -270,3 +270,14 @@ def test_foreign_parquet_files_are_refused(tmp_path: Path) -> None:
 def test_bad_options_are_refused(tmp_path: Path, options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ParquetMetricsSink(tmp_path / "m.parquet", **options)
+
+
+def test_two_sinks_on_one_file_keep_each_others_rows(tmp_path: Path) -> None:
+    path = tmp_path / "shared.parquet"
+    first, second = ParquetMetricsSink(path, flush_rows=1), ParquetMetricsSink(path, flush_rows=1)
+    first.log(0, a=1.0)
+    second.log(0, b=2.0)
+    first.log(1, a=3.0)
+    first.close()
+    second.close()
+    assert read_metrics(path).rows == [{"step": 0, "a": 1.0}, {"step": 0, "b": 2.0}, {"step": 1, "a": 3.0}]

@@ -3,8 +3,9 @@
 ``path`` ending in ``.parquet`` (and not an existing directory) is one file, rewritten atomically
 (temporary sibling, then ``os.replace``) by every flush. Any other path is a directory to which each
 flush adds one part file, also atomically; prefer it for long runs, since a single file is rewritten
-whole. Either way an existing file or directory is appended to, rows are buffered and written every
-``flush_rows`` rows, and `flush` makes them visible to `read_metrics` (or any Parquet reader).
+whole, and when several processes log (each sink writes its own parts). Either way an existing file or
+directory is appended to, rows are buffered and written every ``flush_rows`` rows, and `flush` makes
+them visible to `read_metrics` (or any Parquet reader).
 
 Columns are ``step`` (int64) and one float64 column per metric name. The schema evolves: a name
 first logged after other rows gets its column then, and rows that did not log a name hold null
@@ -13,7 +14,8 @@ there (a logged NaN stays NaN), so `read_metrics` rows match what was logged.
 With ``asynchronous=True`` a writer thread does the Parquet work. Rows pass through a queue of at
 most ``queue_size`` rows: when it is full, `log` blocks until the writer catches up (back-pressure),
 and `flush` / `close` return only after every row logged before them is written. A failed write
-keeps its rows buffered and is raised by the next call; `flush` retries it. A sink left open is
+(disk full, say) keeps its rows buffered and raises `RuntimeError` naming the cause, from the call
+that wrote or, asynchronously, from the next one; `flush` and `close` try again. A sink left open is
 closed when it is garbage-collected or the interpreter exits, so buffered rows still reach disk.
 """
 
@@ -101,17 +103,18 @@ class _Target(Protocol):
 
 
 class _FileTarget:
-    """One Parquet file holding every row, rewritten whole (atomically) on each write."""
+    """One Parquet file holding every row: each write reads it, appends, and replaces it atomically."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            _read_file(path)  # refuse a file that is not metrics now rather than at the first flush
         self.path = path
-        self._table = _read_file(path) if path.exists() else None
 
     def write(self, table: pa.Table) -> None:
-        combined = table if self._table is None else _concat([self._table, table])
-        _write_atomic(combined, self.path)
-        self._table = combined
+        if self.path.exists():
+            table = _concat([_read_file(self.path), table])
+        _write_atomic(table, self.path)
 
 
 class _DirectoryTarget:
@@ -305,8 +308,9 @@ class MetricsTable:
 
 
 def read_metrics(path: str | os.PathLike[str]) -> MetricsTable:
-    """Every row written by `ParquetMetricsSink` at ``path`` (a file or a directory of parts), in order.
+    """Every row written by `ParquetMetricsSink` at ``path`` (a file or a directory of parts).
 
+    Rows keep their logging order; in a directory, the rows of earlier-created sinks come first.
     Parts with different metric names are merged, with null where a row did not log a name.
     """
     where = Path(path)
