@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qstore.core import CircuitError, Expr
@@ -135,11 +135,13 @@ any_floats = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, m
 exprs = st.builds(Expr, st.dictionaries(names, short_floats, max_size=4), short_floats)
 
 
+@settings(deadline=None)
 @given(exprs)
 def test_str_round_trips_through_the_parser(expr: Expr) -> None:
     assert Expr.parse(str(expr)) == expr
 
 
+@settings(deadline=None)
 @given(st.builds(Expr, st.dictionaries(names, any_floats, max_size=4), any_floats))
 def test_json_round_trip_is_exact(expr: Expr) -> None:
     data = json.loads(json.dumps(expr.to_json()))
@@ -147,6 +149,7 @@ def test_json_round_trip_is_exact(expr: Expr) -> None:
     assert back == expr
 
 
+@settings(deadline=None)
 @given(exprs, exprs, short_floats)
 def test_arithmetic_agrees_with_evaluation(a: Expr, b: Expr, k: float) -> None:
     values = {name: 0.25 * (i + 1) for i, name in enumerate(sorted(a.symbols | b.symbols))}
