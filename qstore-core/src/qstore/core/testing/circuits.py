@@ -26,15 +26,22 @@ def embed(matrix: np.ndarray, targets: Sequence[int], n_qubits: int) -> np.ndarr
     return tensor.transpose(perm).reshape(2**n_qubits, 2**n_qubits)
 
 
-def dense_unitary(circuit: Circuit, values: Mapping[str, Any] | None = None) -> np.ndarray:
-    """The circuit's unitary for one set of symbol values, as a product of embedded gates."""
-    values = dict(values or {})
-    u = np.eye(2**circuit.n_qubits, dtype=complex)
+def _embedded_gates(circuit: Circuit, values: Mapping[str, Any]) -> list[np.ndarray]:
+    """Each operation as a full ``2**n × 2**n`` matrix, in circuit order."""
+    mats = []
     for op in circuit.operations:
         if isinstance(op, StatePreparation):
             raise ValueError("state preparation has no unitary; use dense_state")
         angles = [float(p.evaluate(values)) for p in op.params]
-        u = embed(GATES[op.gate].matrix(*angles), op.qubits, circuit.n_qubits) @ u
+        mats.append(embed(GATES[op.gate].matrix(*angles), op.qubits, circuit.n_qubits))
+    return mats
+
+
+def dense_unitary(circuit: Circuit, values: Mapping[str, Any] | None = None) -> np.ndarray:
+    """The circuit's unitary for one set of symbol values, as a product of embedded gates."""
+    u = np.eye(2**circuit.n_qubits, dtype=complex)
+    for m in _embedded_gates(circuit, dict(values or {})):
+        u = m @ u
     return u
 
 
@@ -51,7 +58,9 @@ def dense_state(circuit: Circuit, values: Mapping[str, Any] | None = None) -> np
             raise ValueError("dense_state supports a state preparation of all qubits in order")
         state = np.asarray(values[prep.input]).astype(complex).reshape(-1)
     scalars = {k: v for k, v in values.items() if not isinstance(prep, StatePreparation) or k != prep.input}
-    return dense_unitary(Circuit(circuit.n_qubits, tuple(ops)), scalars) @ state
+    for m in _embedded_gates(Circuit(circuit.n_qubits, tuple(ops)), scalars):
+        state = m @ state
+    return state
 
 
 def random_circuit(
