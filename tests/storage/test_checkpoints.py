@@ -12,9 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+pytest.importorskip("zarr")
+
 import zarr
 
-from qstore.core.plugins import isolated_registry
+from qstore.core.plugins import get_storage, isolated_registry
 from qstore.core.storage import CheckpointStore
 from qstore.storage import checkpoints
 from qstore.storage.checkpoints import ZarrCheckpointStore
@@ -24,8 +27,6 @@ from qstore.storage.checkpoints import ZarrCheckpointStore
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """The same behavioural checks run against the memory store and the zarr driver."""
     with isolated_registry("qstore.core.builtin_plugin", "qstore.storage.plugin", strict=True, disabled=()):
-        from qstore.core.plugins import get_storage
-
         if request.param == "memory":
             yield get_storage("memory", kind="checkpoints")
         else:

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+pytest.importorskip("faiss")
+
 from qstore.core.plugins import get_storage, isolated_registry
 from qstore.core.storage import MemoryVectorStore, VectorStore
 from qstore.storage import vectors
