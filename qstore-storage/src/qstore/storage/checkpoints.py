@@ -7,7 +7,7 @@ Layout of ``path``::
         zarr.json      group attributes: format, array names in order, the user's metadata (JSON)
         weights/       one zarr array per checkpoint array
       2@step-100/
-      .tmp-<hex>/      a save in progress; never listed
+      .tmp-<hex>/      a save in progress; never listed (a killed process may leave one behind)
 
 A save writes its group into a hidden temporary sibling, fsyncs it, and renames it into place, so a
 crash mid-write leaves every earlier checkpoint readable and the half-written one invisible. Saving
@@ -19,6 +19,7 @@ store's rules, except that an array may not be called ``zarr.json``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -166,7 +167,8 @@ class ZarrCheckpointStore:
         _fsync(self.path)
         for _, dirname in entries.get(name, []):
             trash = self.path / f".old-{uuid.uuid4().hex}"
-            os.rename(self.path / dirname, trash)
+            with contextlib.suppress(FileNotFoundError):  # a concurrent save removed it already
+                os.rename(self.path / dirname, trash)
             shutil.rmtree(trash, ignore_errors=True)
 
     def load(self, name: str) -> Checkpoint:

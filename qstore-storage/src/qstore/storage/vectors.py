@@ -8,10 +8,10 @@ than ``k`` neighbours that way is searched again over every list, so results alw
 Distances are squared L2 like `MemoryVectorStore`'s, but computed in float32 (relative error about
 1e-6); equal distances are ordered by insertion.
 
-With ``path`` (a directory) every add is saved, or undone if saving fails: the index with ``faiss.write_index`` into a new file,
-then ``ids.json`` (format, options, the index file's name and the ids), replaced atomically. Since
-``ids.json`` names its index file, a crash between the two leaves the previous state. Creating a
-store on an existing ``path`` reloads it; nothing is ever unpickled.
+With ``path`` (a directory) every add is saved, or undone if saving fails: the index goes with
+``faiss.write_index`` into a new file, then ``ids.json`` (format, options, the index file's name and
+the ids) is replaced atomically. Since ``ids.json`` names its index file, a crash between the two
+leaves the previous state. Creating a store on an existing ``path`` reloads it; nothing is unpickled.
 """
 
 from __future__ import annotations
