@@ -47,8 +47,8 @@ def sample(probs: torch.Tensor, shots: int, generator: torch.Generator) -> torch
 
 def _basis_change(state: torch.Tensor, n_qubits: int, setting: Mapping[int, str]) -> torch.Tensor:
     """Rotate X/Y-measured qubits so a computational-basis measurement reads them (H, H·S†)."""
-    h = torch.as_tensor(GATES["h"].matrix(), dtype=state.dtype, device=state.device)
-    hsdg = h @ torch.as_tensor(GATES["sdg"].matrix(), dtype=state.dtype, device=state.device)
+    h = torch.tensor(GATES["h"].matrix(), dtype=state.dtype, device=state.device)
+    hsdg = h @ torch.tensor(GATES["sdg"].matrix(), dtype=state.dtype, device=state.device)
     b = state.shape[0]
     for q, p in setting.items():
         if p in "XY":

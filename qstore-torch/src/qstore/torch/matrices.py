@@ -53,15 +53,13 @@ def fourier_coefficients(name: str) -> np.ndarray:
     return coeffs
 
 
-@functools.cache
-def _frequencies(name: str) -> tuple[float, ...]:
-    return tuple(rule.matrix_frequency for rule in gate_spec(name).params)
-
-
+@torch.compiler.disable
 @functools.lru_cache(maxsize=512)
-def _coefficients(name: str, dtype: torch.dtype, device: str) -> torch.Tensor:
+def _coefficients(name: str, dtype: torch.dtype, device: str) -> tuple[torch.Tensor, tuple[float, ...]]:
+    """The flattened ``C`` on ``device`` and the angles' matrix frequencies ν."""
     coeffs = fourier_coefficients(name)
-    return torch.tensor(coeffs.reshape(coeffs.shape[0], -1), dtype=dtype, device=device)
+    nus = tuple(rule.matrix_frequency for rule in gate_spec(name).params)
+    return torch.tensor(coeffs.reshape(coeffs.shape[0], -1), dtype=dtype, device=device), nus
 
 
 def gate_matrices(name: str, angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -69,10 +67,9 @@ def gate_matrices(name: str, angles: torch.Tensor, dtype: torch.dtype) -> torch.
 
     Differentiable in ``angles`` by autograd; ``dtype`` is the complex dtype of the result.
     """
-    coeffs = _coefficients(name, dtype, str(angles.device))
+    coeffs, nus = _coefficients(name, dtype, str(angles.device))
     d = math.isqrt(coeffs.shape[1])
     batch_shape = angles.shape[:-1]
-    nus = _frequencies(name)
     if not nus:
         return coeffs.reshape(d, d).expand(*batch_shape, d, d)
     basis = None

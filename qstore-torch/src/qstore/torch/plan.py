@@ -20,6 +20,7 @@ which is all the adjoint method (`qstore.torch.adjoint`) needs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import attrs
 import numpy as np
@@ -51,8 +52,7 @@ def _is_monomial(matrix: np.ndarray) -> bool:
     return bool(np.all(np.count_nonzero(np.abs(matrix) > 1e-12, axis=1) == 1))
 
 
-@attrs.frozen(eq=False)
-class Matrices:
+class Matrices(NamedTuple):
     """The batch's step matrices: fused ``(B, n_fused, 2, 2)``, and one tensor per dense/diagonal step."""
 
     fused: torch.Tensor | None
@@ -223,6 +223,7 @@ class Prepare:
 Step = Fused | Dense | Diagonal | Monomial | Prepare
 
 
+@torch.compiler.disable
 def _on(
     cache: dict[tuple[str, str], torch.Tensor], name: str, array: np.ndarray, like: torch.Tensor
 ) -> torch.Tensor:
@@ -291,6 +292,7 @@ _PLANS: dict[str, Plan] = {}
 _MAX_PLANS = 256
 
 
+@torch.compiler.disable
 def compile_plan(circuit: Circuit) -> Plan:
     """The plan of ``circuit``'s structure, compiled on first use and cached by `Circuit.hash`."""
     key = circuit.hash

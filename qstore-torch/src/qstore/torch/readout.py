@@ -40,6 +40,7 @@ class Readout:
     coeffs: np.ndarray
     cache: dict[tuple[str, ...], torch.Tensor] = attrs.field(factory=dict, init=False, repr=False)
 
+    @torch.compiler.disable
     def _tensor(self, key: str, array: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         cache_key = (key, str(dtype), str(device))
         tensor = self.cache.get(cache_key)
@@ -90,6 +91,7 @@ class Readout:
         return out
 
 
+@torch.compiler.disable
 @functools.lru_cache(maxsize=256)
 def compile_readout(observables: tuple[Observable, ...], n_qubits: int) -> Readout:
     """Compile ``observables`` on ``n_qubits`` into a `Readout` (cached)."""
