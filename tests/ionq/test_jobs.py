@@ -85,3 +85,24 @@ def test_cancel_after_completion_is_refused(make_backend) -> None:
     job = make_backend().submit(BELL, shots=10)
     job.result(timeout=30)
     assert job.cancel() is False and job.status() == "done"
+
+
+def test_runs_beyond_one_job_limit_are_split_and_reassembled(make_backend, fake: FakeIonQ) -> None:
+    backend = make_backend(max_circuits_per_job=4)
+    thetas = np.linspace(0, np.pi, 5)
+    result = backend.run(Circuit(1).ry("t", 0), {"t": thetas}, ["Z0", "X0"], shots=4000, seed=2)
+    assert fake.count("POST") == 3  # 5 bindings x 2 settings = 10 circuits in parts of 4, 4, 2
+    assert [len(b["input"]["circuits"]) for b in fake.bodies] == [4, 4, 2]
+    want = np.stack([np.cos(thetas), np.sin(thetas)], axis=1)
+    assert np.all(np.abs(result.expectations - want) < 5 / np.sqrt(4000))
+    assert len(result.metadata.extra["ionq_job_ids"]) == 3
+
+
+def test_a_failing_part_fails_the_whole_job_and_cancels_the_rest(make_backend, fake: FakeIonQ) -> None:
+    backend = make_backend("forte-1", marketplace="aws", max_circuits_per_job=1, budget_usd=100.0)
+    fake.inject("POST", "/jobs$", "fail")
+    with pytest.raises(JobError, match="failed"):
+        backend.run(Circuit(1).ry("t", 0), {"t": [0.1, 0.2, 0.3]}, shots=20)
+    assert fake.count("POST") == 3
+    assert fake.count("PUT", "/status/cancel$") == 2
+    assert backend.budget.ledger.entries[-1].status == "settled"

@@ -16,6 +16,7 @@ qiskit-ionq 1.1.1 reads the URL from the environment for its qubit-count lookups
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -110,7 +111,9 @@ class IonQBackend(Backend):
     ``marketplace`` and ``prices`` (see `qstore.backends.ionq.pricing`), ``budget_usd`` (a number
     or a shared `Budget`), ``error_mitigation`` (None: IonQ's default), ``max_in_flight`` (jobs
     sent at once), ``poll_interval``/``max_poll_interval`` (seconds), ``timeout`` (seconds `run`
-    waits; None waits as long as IonQ's queue takes).
+    waits; None waits as long as IonQ's queue takes), ``max_circuits_per_job`` and
+    ``max_gates_per_job`` (IonQ's multi-circuit limits, 5,000 and 150,000: larger runs are sent
+    as several jobs that succeed or fail together).
     """
 
     def __init__(
@@ -131,6 +134,8 @@ class IonQBackend(Backend):
         submit_attempts: int = 5,
         max_retry_after: float = 60.0,
         timeout: float | None = None,
+        max_circuits_per_job: int = MAX_CIRCUITS,
+        max_gates_per_job: int = MAX_GATES,
     ) -> None:
         if system != "simulator" and system not in QPU_QUBITS:
             raise CapabilityError(
@@ -172,6 +177,8 @@ class IonQBackend(Backend):
         )
         self.ledger = budgets.Ledger()
         self.timeout = timeout
+        self.max_circuits_per_job = max_circuits_per_job
+        self.max_gates_per_job = max_gates_per_job
         self.policy = PollPolicy(
             interval=poll_interval,
             max_interval=max_poll_interval,
@@ -277,13 +284,6 @@ class IonQBackend(Backend):
     ) -> IonQJob:
         settings = measurement_settings(observables)
         compiled = self._compile(batch, settings)
-        n_gates = sum(len(c.circuit.operations) for c in compiled)
-        if len(compiled) > MAX_CIRCUITS or n_gates > MAX_GATES:
-            raise CapabilityError(
-                f"one IonQ job holds at most {MAX_CIRCUITS} circuits and {MAX_GATES} gates; this run needs "
-                f"{len(compiled)} circuits ({batch.size} bindings x {len(settings.bases)} basis settings) and "
-                f"{n_gates} gates: split the batch"
-            )
         cost = self._price(compiled, shots)
         active = (*([self.budget] if self.budget is not None else []), *budgets.active_budgets())
         reservation = budgets.reserve(active, self.ledger, self.name, len(compiled), shots, cost)
@@ -302,12 +302,36 @@ class IonQBackend(Backend):
             settings=settings,
             native_counts=counts,
         )
-        transport = _QiskitTransport(self, compiled, plan)
+        parts = [_QiskitTransport(self, chunk, plan) for chunk in self._chunks(compiled)]
         label = f"{self.name}-{next(_LABELS)}"
         logger.info(
-            "IonQ job %s: %d circuit(s) x %d shots, estimate $%.4f", label, len(compiled), shots, cost
+            "IonQ job %s: %d circuit(s) in %d part(s) x %d shots, estimate $%.4f",
+            label,
+            len(compiled),
+            len(parts),
+            shots,
+            cost,
         )
-        return IonQJob(self._pool, transport, reservation, self.policy, label, cost)
+        return IonQJob(
+            self._pool, parts, functools.partial(decode, plan=plan), reservation, self.policy, label, cost
+        )
+
+    def _chunks(self, compiled: list[CompiledCircuit]) -> list[list[CompiledCircuit]]:
+        """Consecutive groups within one IonQ job's limits on circuits and gates."""
+        chunks: list[list[CompiledCircuit]] = [[]]
+        gates = 0
+        for c in compiled:
+            size = len(c.circuit.operations)
+            if size > self.max_gates_per_job:
+                raise CapabilityError(
+                    f"a compiled circuit has {size} native gates; one IonQ job holds at most {self.max_gates_per_job}"
+                )
+            if len(chunks[-1]) == self.max_circuits_per_job or gates + size > self.max_gates_per_job:
+                chunks.append([])
+                gates = 0
+            chunks[-1].append(c)
+            gates += size
+        return chunks
 
     def qiskit_backend(self) -> Any:
         """The qiskit-ionq backend (native gateset), created on first use."""
@@ -429,7 +453,7 @@ class _QiskitTransport:
         text = f"{failure.get('code', '')}: {failure.get('error') or failure.get('message', '')}"
         return status, text
 
-    def results(self, job_id: str) -> Result:
+    def results(self, job_id: str) -> list[Mapping[str, float]]:
         results = self._view.get("results") or {}
         url = (results.get("probabilities") or {}).get("url")
         if not url:
@@ -444,7 +468,7 @@ class _QiskitTransport:
             raise IonQAPIError(
                 f"IonQ job {job_id} returned {len(raw)} results for {len(self._compiled)} circuits"
             )
-        return decode(raw, self._plan)
+        return raw
 
     def cancel(self, job_id: str) -> None:
         try:

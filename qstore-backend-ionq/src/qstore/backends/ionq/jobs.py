@@ -13,7 +13,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 import attrs
@@ -52,8 +52,8 @@ class Transport(Protocol):
         """IonQ status (``submitted|ready|started|completed|failed|canceled``) and failure text."""
         ...
 
-    def results(self, job_id: str) -> Result:
-        """Fetch the results of a completed job as a core `Result`."""
+    def results(self, job_id: str) -> list[Mapping[str, float]]:
+        """Probabilities of each circuit of a completed job, keyed IonQ's way."""
         ...
 
     def cancel(self, job_id: str) -> None:
@@ -120,29 +120,42 @@ class WorkerPool:
 
 
 class IonQJob(Job):
-    """A job on IonQ: ``status()``, ``result(timeout)``, ``cancel()``, ``await job``, ``job.id``."""
+    """A job on IonQ: ``status()``, ``result(timeout)``, ``cancel()``, ``await job``, ``job.id``.
+
+    A run larger than one IonQ job allows is sent as several *parts* (one transport each) that
+    succeed, fail or are cancelled together; ``ionq_ids`` lists their IonQ ids.
+    """
 
     def __init__(
         self,
         pool: WorkerPool,
-        transport: Transport,
+        parts: Sequence[Transport],
+        decode: Callable[[list[Mapping[str, float]]], Result],
         reservation: Reservation,
         policy: PollPolicy,
         label: str,
         estimate_usd: float,
     ) -> None:
-        self._transport = transport
+        self._parts = list(parts)
+        self._decode = decode
         self._reservation = reservation
         self._policy = policy
         self._cancel = threading.Event()
         self._remote_status = "local"
         self._started = False
-        self.ionq_id: str | None = None
+        self.ionq_ids: list[str] = []
+        self._final: set[str] = set()
+        self._cancel_sent: set[str] = set()
         self.estimate_usd = estimate_usd
         future = pool.submit(self._lifecycle)
         super().__init__(future, job_id=label)
 
     # -- public ---------------------------------------------------------------------------------
+
+    @property
+    def ionq_id(self) -> str | None:
+        """IonQ's id of the (first) part, once sent."""
+        return self.ionq_ids[0] if self.ionq_ids else None
 
     def status(self) -> JobStatus:
         """``queued`` (waiting locally or in IonQ's queue), ``running``, ``done``, ``failed``, ``cancelled``."""
@@ -162,7 +175,7 @@ class IonQJob(Job):
         return True
 
     def __repr__(self) -> str:
-        remote = f" ionq={self.ionq_id}" if self.ionq_id else ""
+        remote = f" ionq={','.join(self.ionq_ids)}" if self.ionq_ids else ""
         return f"<IonQJob {self.id}{remote} {self.status()}>"
 
     # -- life cycle (worker thread) -------------------------------------------------------------
@@ -171,30 +184,48 @@ class IonQJob(Job):
         if self._cancel.is_set():
             self._reservation.update(status="released")
             raise IonQAPIError(f"job {self.id} was cancelled before it was sent")
-        job_id = self._submit()
-        self.ionq_id = job_id
-        self._reservation.update(job_id=job_id)
-        logger.info("IonQ job %s submitted as %s", self.id, job_id)
-        status = self._wait(job_id)
-        if status == "canceled":
-            self._settle_cancelled(job_id)
-            raise IonQAPIError(f"job {self.id} (IonQ {job_id}) was cancelled")
+        for part in self._parts:
+            try:
+                self.ionq_ids.append(self._submit(part))
+            except SubmitOutcomeUnknown:
+                self._abandon()
+                self._reservation.update(status="unknown")
+                raise
+            except IonQAPIError:
+                self._abandon()
+                self._settle_cancelled()
+                raise
+            self._reservation.update(job_id=",".join(self.ionq_ids))
+        logger.info("IonQ job %s submitted as %s", self.id, ", ".join(self.ionq_ids))
+        for part, job_id in zip(self._parts, self.ionq_ids, strict=True):
+            if self._wait(part, job_id) == "canceled":
+                self._abandon()
+                self._settle_cancelled()
+                raise IonQAPIError(f"job {self.id} (IonQ {', '.join(self.ionq_ids)}) was cancelled")
         try:
-            result = self._transport.results(job_id)
+            raw = [
+                p
+                for part, job_id in zip(self._parts, self.ionq_ids, strict=True)
+                for p in part.results(job_id)
+            ]
+            result = self._decode(raw)
         finally:
-            reported = self._settle(job_id)
-        logger.info("IonQ job %s (%s) completed", self.id, job_id)
+            reported = self._settle()
+        logger.info("IonQ job %s (%s) completed", self.id, ", ".join(self.ionq_ids))
         cost = reported if reported is not None else self.estimate_usd
-        extra = {**result.metadata.extra, "ionq_job_id": job_id, "estimate_usd": self.estimate_usd}
+        extra = {
+            **result.metadata.extra,
+            "ionq_job_ids": tuple(self.ionq_ids),
+            "estimate_usd": self.estimate_usd,
+        }
         return attrs.evolve(result, metadata=attrs.evolve(result.metadata, cost_usd=cost, extra=extra))
 
-    def _submit(self) -> str:
+    def _submit(self, part: Transport) -> str:
         for attempt in range(1, self._policy.submit_attempts + 1):
             try:
-                return self._transport.submit()
+                return part.submit()
             except TransientError as exc:
                 if attempt == self._policy.submit_attempts:
-                    self._reservation.update(status="released")
                     raise IonQAPIError(
                         f"job {self.id} was refused {attempt} times, last: {exc}", exc.status_code
                     ) from None
@@ -203,26 +234,17 @@ class IonQJob(Job):
                     wait = max(wait, min(exc.retry_after, self._policy.max_retry_after))
                 logger.warning("IonQ refused job %s (%s); retrying in %.2f s", self.id, exc, wait)
                 if self._cancel.wait(wait):
-                    self._reservation.update(status="released")
                     raise IonQAPIError(f"job {self.id} was cancelled before it was sent") from None
-            except SubmitOutcomeUnknown:
-                self._reservation.update(status="unknown")
-                raise
-            except IonQAPIError:
-                self._reservation.update(status="released")
-                raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, job_id: str) -> str:
+    def _wait(self, part: Transport, job_id: str) -> str:
         delay = self._policy.delays()
         errors = 0
-        cancel_sent = False
         while True:
-            if self._cancel.is_set() and not cancel_sent:
-                self._transport.cancel(job_id)
-                cancel_sent = True
+            if self._cancel.is_set():
+                self._cancel_part(part, job_id)
             try:
-                status, failure = self._transport.status(job_id)
+                status, failure = part.status(job_id)
                 errors = 0
             except IonQAuthenticationError:
                 raise
@@ -236,20 +258,37 @@ class IonQJob(Job):
                 status, failure = self._remote_status, ""
             self._remote_status = status
             self._started = self._started or status == "started"
-            if status == "completed" or status == "canceled":
+            if status in ("completed", "canceled"):
+                self._final.add(job_id)
                 return status
             if status == "failed":
-                self._settle(job_id)
+                self._final.add(job_id)
+                self._abandon()
+                self._settle()
                 raise IonQAPIError(f"job {self.id} (IonQ {job_id}) failed: {failure}")
             self._cancel.wait(next(delay))
 
-    def _settle(self, job_id: str) -> float | None:
-        reported = self._cost(job_id)
+    def _cancel_part(self, part: Transport, job_id: str) -> None:
+        if job_id not in self._final and job_id not in self._cancel_sent:
+            self._cancel_sent.add(job_id)
+            part.cancel(job_id)
+
+    def _abandon(self) -> None:
+        """Cancel every part already sent and not yet final."""
+        for part, job_id in zip(self._parts, self.ionq_ids, strict=False):
+            self._cancel_part(part, job_id)
+
+    def _reported(self) -> float | None:
+        costs = [self._cost(part, job_id) for part, job_id in zip(self._parts, self.ionq_ids, strict=False)]
+        return sum(c for c in costs if c is not None) if costs and None not in costs else None
+
+    def _settle(self) -> float | None:
+        reported = self._reported()
         self._reservation.update(status="settled", reported_usd=reported)
         return reported
 
-    def _settle_cancelled(self, job_id: str) -> None:
-        reported = self._cost(job_id)
+    def _settle_cancelled(self) -> None:
+        reported = self._reported() if self.ionq_ids else None
         if reported is not None:
             self._reservation.update(status="settled", reported_usd=reported)
         elif not self._started:
@@ -257,9 +296,9 @@ class IonQJob(Job):
         else:
             self._reservation.update(status="settled")
 
-    def _cost(self, job_id: str) -> float | None:
+    def _cost(self, part: Transport, job_id: str) -> float | None:
         try:
-            return self._transport.reported_cost(job_id)
+            return part.reported_cost(job_id)
         except IonQAPIError as exc:
             logger.warning("no cost reported for IonQ job %s: %s", job_id, exc)
             return None
