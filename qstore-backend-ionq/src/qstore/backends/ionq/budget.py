@@ -4,7 +4,9 @@ A job *reserves* its estimate before submission; the reservation is refused with
 `BudgetExceededError` when it exceeds what remains. When the job ends the reservation is
 *settled* (at the reported cost when IonQ reports one, else at the estimate) or *released* (the
 job never ran: rejected by the API, or cancelled while queued). A submission whose outcome is
-unknown (the connection dropped mid-request) stays charged at its estimate.
+unknown (the connection dropped mid-request) stays charged at its estimate. The limit is enforced
+on estimates before anything is sent; if IonQ later reports more than was estimated, the
+difference is charged too and later jobs see that much less remaining.
 
 Set a budget on the backend (``get_backend("ionq.qpu.forte-1", budget_usd=50)``) or around code::
 
