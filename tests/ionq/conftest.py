@@ -2,7 +2,7 @@
 
 Every test runs with IonQ variables cleared, ``NO_PROXY`` for loopback, ``IONQ_API_URL`` at the
 fake (qiskit-ionq reads it for qubit lookups whatever ``url=`` says) and the working directory
-in a temporary folder, so no ``.env`` file is ever found.
+in a temporary folder; qiskit-ionq's ``.env`` lookup is disabled.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ _IONQ_VARS = (
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import qiskit_ionq.helpers
+
+    # qiskit-ionq finds a .env by walking up from its own install directory, and .env beats
+    # os.environ: a developer's real key or URL must never reach these tests
+    monkeypatch.setattr(qiskit_ionq.helpers, "dotenv_values", lambda *a, **k: {})
     for var in _IONQ_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

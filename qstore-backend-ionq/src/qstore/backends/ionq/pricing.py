@@ -141,8 +141,8 @@ def estimate(
 class IonQCostModel:
     """The `CostModel` an IonQ backend declares: compile, count natives, price every bound circuit.
 
-    Symbols are bound to generic values, which give the most native gates (special angles only
-    remove gates), so the estimate is an upper bound for any binding.
+    Symbols are bound to generic values: special angles (0, π/2, …) can only let the compiler
+    drop gates, so generic values price the usual worst case of a binding.
     """
 
     system: str
