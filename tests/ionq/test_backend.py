@@ -157,3 +157,24 @@ def test_explicit_url_differing_from_lookup_url_warns(fake, monkeypatch) -> None
     monkeypatch.setenv("IONQ_API_URL", "http://127.0.0.1:9/v0.4")
     with pytest.warns(UserWarning, match="set IONQ_API_URL"):
         IonQBackend("simulator", api_key=API_KEY, url=fake.url)
+
+
+def test_error_mitigation_setting_is_sent_and_priced(make_backend, fake) -> None:
+    off = make_backend("aria-1", marketplace="azure", error_mitigation=False)
+    on = make_backend("aria-1", marketplace="azure", error_mitigation=True)
+    bell = Circuit(2).h(0).cnot(0, 1)
+    assert on.estimate(bell, shots=100) - off.estimate(bell, shots=100) == pytest.approx(97.50 - 12.4166)
+    off.run(bell, shots=20, seed=0)
+    assert fake.bodies[-1]["settings"] == {"error_mitigation": {"debiasing": False}}
+
+
+def test_warnings_on_retries_never_show_the_key(make_backend, fake) -> None:
+    import warnings
+
+    backend = make_backend()
+    fake.inject("POST", "/jobs$", "429", times=6)
+    fake.inject("GET", "/jobs/[^/]+$", "drop", times=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backend.run(Circuit(1).h(0), shots=10, seed=0)
+    assert caught and all(API_KEY not in str(w.message) for w in caught)
