@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qstore.core import Circuit, NumpyBackend
-from qstore.core.kernels import simulate_states, zz_feature_map
+from qstore.core.kernels import angle_feature_map, reuploading_feature_map, simulate_states, zz_feature_map
 from qstore.core.kernels.simulator import DenseRun, PhaseRun, plan_for
 
 
@@ -71,3 +71,26 @@ def test_constant_circuit_broadcasts_to_the_batch() -> None:
     out = simulate_states(circuit, {}, 4)
     assert out.shape == (4, 8)
     np.testing.assert_allclose(out, np.repeat(_reference(circuit, {}), 4, axis=0), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "fm",
+    [
+        angle_feature_map(4, "rz"),
+        reuploading_feature_map(4, layers=2),
+        reuploading_feature_map(5, 2, n_qubits=3),
+    ],
+    ids=["angle-rz", "reuploading", "reuploading-narrow"],
+)
+def test_other_maps_match_reference(fm) -> None:
+    x = np.random.default_rng(2).uniform(-2, 2, size=(5, fm.n_features))
+    values = fm.bindings(x)
+    np.testing.assert_allclose(
+        simulate_states(fm.circuit, values, 5), _reference(fm.circuit, values), atol=1e-12
+    )
+
+
+def test_lone_high_qubit_phase_broadcasts_over_lower_bits() -> None:
+    circuit = Circuit(3).h(0).h(1).h(2).rz("a", 2).ry("a", 0).phase("b", 1)
+    values = {"a": np.array([0.3, -1.2]), "b": np.array([2.0, 0.1])}
+    np.testing.assert_allclose(simulate_states(circuit, values, 2), _reference(circuit, values), atol=1e-12)

@@ -9,8 +9,8 @@ complex exponential and (if ``π`` is not the identity) one gather, for the enti
 Everything is derived from the IR and the gate table: a diagonal gate qualifies when its table
 matrix has the form ``diag(e^{i(b_k + m_k ν θ)})`` (checked numerically when the plan is built), a
 constant gate when its matrix is monomial. Other gates run through the reference kernels of
-`qstore.core.statevector`; a layer of constant one-qubit gates on every qubit becomes one BLAS
-product with its Kronecker matrix. The result equals `NumpyBackend` (tested).
+`qstore.core.statevector`; a layer of constant one-qubit gates on every qubit becomes two BLAS
+products with Kronecker factors. The result equals `NumpyBackend` (tested).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from qstore.core.gates import GateSpec
 __all__ = ["PhaseRun", "SimulationPlan", "plan_for", "simulate_states"]
 
 _KRON_MAX_QUBITS = 10
+_MERGE_BITS = 4
 _PROBE = 0.7310585786300049
 
 
@@ -42,7 +43,9 @@ class PhaseTerm:
     symbols: tuple[str, ...]
     weights: np.ndarray
     const: np.ndarray
-    index: np.ndarray
+    factor_dims: tuple[int, ...]
+    table_dims: tuple[int, ...]
+    dims: tuple[int, ...]
 
     def phases(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
         """``(B or 1, 2**len(support))`` phase angles for the bound symbol values."""
@@ -57,7 +60,8 @@ class PhaseRun:
     """``|z> -> e^{iφ(z)} |perm[z]>`` for a run of monomial gates; ``φ`` is a sum of `PhaseTerm`.
 
     Each term depends on a few bits only, so its phases need ``2**len(support)`` complex
-    exponentials per sample; the full ``2**n`` factor is built bit by bit from products.
+    exponentials per sample; the full ``2**n`` factor is built from broadcast products, its width
+    growing to the last bit any term depends on.
     """
 
     n_qubits: int
@@ -144,10 +148,20 @@ def _restrict(table: np.ndarray, n: int, support: tuple[int, ...]) -> np.ndarray
 
 
 def _terms(n: int, const: np.ndarray, rows: Mapping[str, np.ndarray]) -> tuple[PhaseTerm, ...]:
-    """Split ``φ(z)`` into terms by the bits they depend on, ordered by their last bit."""
+    """Split ``φ(z)`` into terms by the bits they depend on, ordered by their last bit.
+
+    Terms ending on the same bit are merged when together they depend on at most ``_MERGE_BITS``
+    bits: their phases add on a small table, saving a full-width complex product each.
+    """
+    named = [("", const), *sorted(rows.items())]
+    supports = [_support(row, n) for _, row in named]
+    unions: dict[int, set[int]] = {}
+    for support in supports:
+        unions.setdefault(max(support, default=-1), set()).update(support)
     groups: dict[tuple[int, ...], tuple[list[str], list[np.ndarray], np.ndarray]] = {}
-    for name, row in [("", const), *sorted(rows.items())]:
-        support = _support(row, n)
+    for (name, row), own in zip(named, supports, strict=True):
+        union = tuple(sorted(unions[max(own, default=-1)]))
+        support = union if len(union) <= _MERGE_BITS else own
         names, weights, c = groups.setdefault(support, ([], [], np.zeros(2 ** len(support))))
         if name:
             names.append(name)
@@ -155,15 +169,28 @@ def _terms(n: int, const: np.ndarray, rows: Mapping[str, np.ndarray]) -> tuple[P
         else:
             c += _restrict(row, n, support)
     terms = []
-    for support, (names, weights, c) in groups.items():
+    width = 0
+    for support, (names, weights, c) in sorted(groups.items(), key=lambda g: max(g[0], default=-1)):
         top = max(support, default=-1)
-        prefix = np.arange(2 ** (top + 1))
-        index = np.zeros(prefix.shape, dtype=np.int64)
-        for pos, q in enumerate(support):
-            index |= ((prefix >> (top - q)) & 1) << (len(support) - 1 - pos)
+        keys = [(q in support, q < width) for q in range(top + 1)]
+        factor_dims: list[int] = []
+        table_dims: list[int] = []
+        dims: list[int] = []
+        for q, key in enumerate(keys):
+            if q and key == keys[q - 1]:
+                factor_dims[-1] *= 2 if key[1] else 1
+                table_dims[-1] *= 2 if key[0] else 1
+                dims[-1] *= 2
+            else:
+                factor_dims.append(2 if key[1] else 1)
+                table_dims.append(2 if key[0] else 1)
+                dims.append(2)
         w = np.stack(weights) if weights else np.zeros((0, c.size))
-        terms.append(PhaseTerm(support, tuple(names), w, c, index))
-    return tuple(sorted(terms, key=lambda t: max(t.support, default=-1)))
+        terms.append(
+            PhaseTerm(support, tuple(names), w, c, tuple(factor_dims), tuple(table_dims), tuple(dims))
+        )
+        width = max(width, top + 1)
+    return tuple(terms)
 
 
 def _compile_phase_run(n: int, ops: Sequence[Operation]) -> PhaseRun:
@@ -237,12 +264,15 @@ def _exp_i(phase: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def _apply_phase_run(state: np.ndarray, step: PhaseRun, values: Mapping[str, np.ndarray]) -> np.ndarray:
     factor = np.ones((1, 1), dtype=state.dtype)
     for term in step.terms:
-        gathered = np.take(_exp_i(term.phases(values), state.dtype), term.index, axis=1)
-        width = factor.shape[1]
-        if gathered.shape[1] == width and gathered.shape[0] <= factor.shape[0]:
-            factor *= gathered
+        table = _exp_i(term.phases(values), state.dtype)
+        fv = factor.reshape(factor.shape[0], *term.factor_dims)
+        tv = table.reshape(table.shape[0], *term.table_dims)
+        if fv.shape[1:] == term.dims and fv.shape[0] >= tv.shape[0]:
+            np.multiply(fv, tv, out=fv)
             continue
-        grown = gathered.reshape(gathered.shape[0], width, -1) * factor[:, :, None]
+        grown = fv * tv
+        if grown.shape[1:] != term.dims:
+            grown = np.broadcast_to(grown, (grown.shape[0], *term.dims))
         factor = grown.reshape(grown.shape[0], -1)
     flat = state.reshape(state.shape[0], factor.shape[1], -1) * factor[:, :, None]
     flat = flat.reshape(flat.shape[0], -1)
@@ -254,32 +284,39 @@ def _apply_phase_run(state: np.ndarray, step: PhaseRun, values: Mapping[str, np.
 
 
 @functools.lru_cache(maxsize=32)
-def _kron_matrix(layer: tuple[tuple[Operation, ...], ...]) -> tuple[np.ndarray, bool]:
-    """``⊗_q (product of the constant one-qubit gates on q)`` and whether it is real."""
+def _kron_factors(layer: tuple[tuple[Operation, ...], ...]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(M_hi, M_lo, real)``: the layer's matrix ``M_hi ⊗ M_lo`` split between the two qubit halves.
+
+    For a real matrix (e.g. the Hadamard layer) ``M_lo`` is ``M_lo ⊗ I₂`` so that it acts on the
+    interleaved real and imaginary parts of a complex state viewed as floats.
+    """
     mats = []
     for ops in layer:
         m = np.eye(2, dtype=complex)
         for op in ops:
             m = op.spec.matrix(*(p.const for p in op.params)) @ m
         mats.append(m)
-    full = functools.reduce(np.kron, mats)
-    if np.allclose(full.imag, 0.0, atol=0.0):
-        return np.ascontiguousarray(full.real.T), True
-    return np.ascontiguousarray(full.T), False
+    half = len(mats) - len(mats) // 2
+    hi = functools.reduce(np.kron, mats[:half], np.eye(1, dtype=complex))
+    lo = functools.reduce(np.kron, mats[half:], np.eye(1, dtype=complex))
+    if np.all(hi.imag == 0) and np.all(lo.imag == 0):
+        return np.ascontiguousarray(hi.real), np.ascontiguousarray(np.kron(lo.real, np.eye(2)).T), True
+    return hi, np.ascontiguousarray(lo.T), False
 
 
 def _apply_kron(state: np.ndarray, layer: tuple[tuple[Operation, ...], ...]) -> np.ndarray:
-    """One BLAS product with the Kronecker matrix of a layer of constant one-qubit gates."""
-    full_t, real = _kron_matrix(layer)
+    """A layer of constant one-qubit gates as two BLAS products, one per half of the qubits."""
+    hi, lo_t, real = _kron_factors(layer)
     b = state.shape[0]
-    flat = state.reshape(b, -1)
-    dim = flat.shape[1]
+    flat = np.ascontiguousarray(state).reshape(b, -1)
     if real:
         rdt = flat.real.dtype
-        pairs = flat.view(rdt).reshape(b, dim, 2).transpose(0, 2, 1).reshape(2 * b, dim)
-        out = (pairs @ full_t.astype(rdt, copy=False)).reshape(b, 2, dim).transpose(0, 2, 1)
-        return np.ascontiguousarray(out).view(flat.dtype).reshape(state.shape)
-    return (flat @ full_t.astype(flat.dtype, copy=False)).reshape(state.shape)
+        work = flat.view(rdt).reshape(b * hi.shape[0], lo_t.shape[0]) @ lo_t.astype(rdt, copy=False)
+        out = np.matmul(hi.astype(rdt, copy=False), work.reshape(b, hi.shape[0], lo_t.shape[0]))
+        return out.reshape(b, -1).view(flat.dtype).reshape(state.shape)
+    work = flat.reshape(b * hi.shape[0], lo_t.shape[0]) @ lo_t.astype(flat.dtype, copy=False)
+    out = np.matmul(hi.astype(flat.dtype, copy=False), work.reshape(b, hi.shape[0], lo_t.shape[0]))
+    return out.reshape(state.shape)
 
 
 def _apply_dense_run(state: np.ndarray, step: DenseRun, batch: Batch) -> np.ndarray:

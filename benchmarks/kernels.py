@@ -1,0 +1,176 @@
+"""Training-kernel time of the ZZ feature map (reps 2, linear, 8 features): one JSON line per result.
+
+Q-Store on every installed statevector backend (``numpy`` uses the fused feature-map simulator,
+in double and single precision; others go through ``Backend.run``), against the peers in the same
+run when installed (the ``bench`` extra):
+
+* Qiskit Machine Learning ``FidelityStatevectorKernel`` on Qiskit's own ``zz_feature_map``;
+* PennyLane ``default.qubit`` used competently: the feature map broadcast over all samples in one
+  QNode call, ``qml.state()``, then one Gram product ``|S S^†|²``.
+
+Each peer line carries ``max_abs_diff`` against Q-Store's kernel; each ``summary`` line the
+speed-up over every peer and over the fastest one.
+
+    python benchmarks/kernels.py [--sizes 500 2000 5000] [--repeats 3] [--peer-max-n 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from qstore.core import get_backend, list_backends
+from qstore.core.kernels import QuantumKernel, zz_feature_map
+
+N_FEATURES, REPS, ENTANGLEMENT = 8, 2, "linear"
+TARGETS = {500: 0.03, 5000: 3.0}
+
+
+def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Fastest of ``repeats`` timed calls after one warm-up call, and the last value."""
+    value = fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), value
+
+
+def qiskit_kernel() -> Callable[[np.ndarray], np.ndarray] | None:
+    """Qiskit ML's FidelityStatevectorKernel on the identical ZZ circuit, if installed."""
+    try:
+        from qiskit.circuit.library import zz_feature_map as qiskit_zz
+        from qiskit_machine_learning.kernels import FidelityStatevectorKernel
+    except ImportError:
+        return None
+    kernel = FidelityStatevectorKernel(
+        feature_map=qiskit_zz(N_FEATURES, reps=REPS, entanglement=ENTANGLEMENT)
+    )
+    return kernel.evaluate
+
+
+def pennylane_kernel() -> Callable[[np.ndarray], np.ndarray] | None:
+    """PennyLane default.qubit: broadcast the ZZ map over all samples, take states, one Gram product."""
+    try:
+        import pennylane as qml
+    except ImportError:
+        return None
+    pairs = [(i, i + 1) for i in range(N_FEATURES - 1)]
+    device = qml.device("default.qubit", wires=N_FEATURES)
+
+    @qml.qnode(device)
+    def states(x: np.ndarray) -> Any:
+        for _ in range(REPS):
+            for q in range(N_FEATURES):
+                qml.Hadamard(q)
+            for q in range(N_FEATURES):
+                qml.PhaseShift(2 * x[:, q], wires=q)
+            for i, j in pairs:
+                qml.CNOT([i, j])
+                qml.PhaseShift(2 * (np.pi - x[:, i]) * (np.pi - x[:, j]), wires=j)
+                qml.CNOT([i, j])
+        return qml.state()
+
+    def kernel(x: np.ndarray) -> np.ndarray:
+        s = np.asarray(states(x))
+        return np.abs(s.conj() @ s.T) ** 2
+
+    return kernel
+
+
+def statevector_backends() -> list[str]:
+    """Installed backends that return statevectors (numpy first)."""
+    names = []
+    for name in list_backends():
+        try:
+            if get_backend(name).capabilities.statevector:
+                names.append(name)
+        except Exception as exc:  # a broken plugin must not stop the benchmark
+            print(json.dumps({"benchmark": "kernels", "backend": name, "skipped": repr(exc)}), flush=True)
+    return sorted(names, key=lambda n: (n != "numpy", n))
+
+
+def main() -> None:
+    """Time every implementation at every size and print JSON lines with ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 5000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peer-max-n", type=int, default=5000, help="skip peers above this N")
+    parser.add_argument(
+        "--backend-max-n", type=int, default=2000, help="skip non-numpy backends above this N"
+    )
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    machine = {"cpu_count": os.cpu_count(), "machine": platform.machine()}
+    fm = zz_feature_map(N_FEATURES, reps=REPS, entanglement=ENTANGLEMENT)
+    peers = {
+        "qiskit-ml FidelityStatevectorKernel": qiskit_kernel(),
+        "pennylane default.qubit": pennylane_kernel(),
+    }
+    backends = statevector_backends()
+    rng = np.random.default_rng(0)
+    for n in args.sizes:
+        x = rng.uniform(0, 2 * np.pi, size=(n, N_FEATURES))
+        base = {"benchmark": "kernels", "feature_map": f"zz reps={REPS} {ENTANGLEMENT}", "n": n, **machine}
+        ours: dict[str, float] = {}
+        reference = None
+        for name in backends:
+            if name != "numpy" and n > args.backend_max_n:
+                continue
+            for precision in ("double", "single") if name == "numpy" else ("double",):
+                qk = QuantumKernel(fm, name, precision=precision, progress=False)  # type: ignore[arg-type]
+                repeats = args.repeats if name == "numpy" else 1
+                seconds, k = best_time(functools.partial(qk, x), repeats)
+                if reference is None:
+                    reference = k
+                label = f"qstore {name} {precision}"
+                ours[label] = seconds
+                line = {**base, "impl": label, "seconds": round(seconds, 5)}
+                line["max_abs_diff"] = float(np.abs(k - reference).max())
+                if n in TARGETS and name == "numpy":
+                    line["target_seconds"] = TARGETS[n]
+                    line["meets_target"] = seconds < TARGETS[n]
+                print(json.dumps(line), flush=True)
+        peer_times: dict[str, float] = {}
+        for label, fn in peers.items():
+            if fn is None or n > args.peer_max_n:
+                continue
+            seconds, k = best_time(functools.partial(fn, x), 1 if n > 2000 else args.repeats)
+            peer_times[label] = seconds
+            diff = float(np.abs(k - reference).max()) if reference is not None else math.nan
+            print(
+                json.dumps({**base, "impl": label, "seconds": round(seconds, 5), "max_abs_diff": diff}),
+                flush=True,
+            )
+        if not peer_times or not ours:
+            continue
+        fastest_peer = min(peer_times, key=peer_times.__getitem__)
+        for label in ("qstore numpy double", "qstore numpy single"):
+            if label not in ours:
+                continue
+            summary = {
+                **base,
+                "impl": label,
+                "summary": True,
+                "seconds": round(ours[label], 5),
+                "fastest_peer": fastest_peer,
+                "speedup_vs_fastest_peer": round(peer_times[fastest_peer] / ours[label], 2),
+                "speedup": {peer: round(t / ours[label], 2) for peer, t in peer_times.items()},
+                "meets_3x": peer_times[fastest_peer] / ours[label] >= 3.0,
+            }
+            print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
