@@ -131,7 +131,7 @@ def test_fit_reduces_loss(backend: str) -> None:
 def test_shots_forward_and_parameter_shift_training() -> None:
     x, y = _toy_task(16)
     layer = QuantumLayer(2, depth=1, shots=2000)
-    assert layer.method == "parameter-shift"
+    assert layer.method == "parameter-shift"  # best declared method usable with shots
     exact = QuantumLayer(2, depth=1)
     exact(x), layer(x)
     layer.theta.assign(exact.theta)
@@ -155,6 +155,9 @@ def test_save_and_load_round_trip(tmp_path: object) -> None:
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     config = loaded.layers[1].get_config()
     assert config["encoding"] == "reuploading" and config["bases"] == "XZ" and config["backend"] == "tf"
+    assert config["backend_options"] == {"dtype": "complex64"}
+    double = QuantumLayer.from_config(QuantumLayer(2, backend=TFBackend("complex128")).get_config())
+    assert double.backend.dtype == tf.complex128
 
 
 def test_weight_layout_is_the_layer_circuit_order() -> None:
@@ -183,6 +186,8 @@ def test_unsupported_options_are_clear_errors() -> None:
         QuantumLayer(2, encoding="basis")
     with pytest.raises(GradientError, match="diff_method must be one of"):
         QuantumLayer(2, diff_method="backprop-magic")
+    with pytest.raises(GradientError, match="needs the tf engine"):
+        QuantumLayer(2, backend="numpy", diff_method="backprop")
     with pytest.raises(GradientError, match="exact"):
         QuantumLayer(2, shots=100, diff_method="adjoint")
     with pytest.raises(CapabilityError, match="shots"):

@@ -14,6 +14,7 @@ rule); the weights are differentiated as usual. The native path differentiates b
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -28,7 +29,7 @@ from qstore.tf.gates import real_dtype
 
 __all__ = ["DIFF_METHODS", "amplitude_rows", "choose_method", "make_runner"]
 
-DIFF_METHODS = ("auto", *GRADIENT_METHODS)
+DIFF_METHODS = ("auto", "backprop", *GRADIENT_METHODS)
 
 Runner = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -49,10 +50,21 @@ def amplitude_rows(features: tf.Tensor, n_qubits: int) -> tf.Tensor:
 
 
 def choose_method(backend: Backend, shots: int | None, diff_method: str) -> str:
-    """The gradient method to use: the requested one, or the best the backend declares for ``shots``."""
+    """The gradient method to use: the requested one, or the best the backend declares for ``shots``.
+
+    On the ``tf`` engine with exact expectations, ``"auto"``, ``"backprop"`` and ``"adjoint"`` all
+    mean TensorFlow autodiff through the in-graph simulation (returned as ``"backprop"``).
+    """
     if diff_method not in DIFF_METHODS:
         raise GradientError(f"diff_method must be one of {list(DIFF_METHODS)}, got {diff_method!r}")
     declared = backend.capabilities.gradient_methods
+    if isinstance(backend, TFBackend) and shots is None and diff_method in ("auto", "backprop", "adjoint"):
+        return "backprop"
+    if diff_method == "backprop":
+        raise GradientError(
+            "diff_method='backprop' needs the tf engine (backend='tf') with shots=None; "
+            f"this configuration supports {list(declared)}"
+        )
     if diff_method == "auto":
         usable = [m for m in ("adjoint", "parameter-shift", "spsa", "finite-diff") if m in declared]
         if shots is not None:
@@ -71,11 +83,17 @@ def choose_method(backend: Backend, shots: int | None, diff_method: str) -> str:
     return diff_method
 
 
-def make_runner(lc: LayerCircuit, backend: Backend, shots: int | None, method: str) -> Runner:
-    """``runner(features, weights) -> (B, n_observables)`` float32 expectations for this circuit."""
-    if isinstance(backend, TFBackend) and shots is None and method == "adjoint":
+def make_runner(
+    lc: LayerCircuit, backend: Backend, shots: int | None, method: str, seed: int | None = None
+) -> Runner:
+    """``runner(features, weights) -> (B, n_observables)`` float32 expectations for this circuit.
+
+    With a ``seed``, backend call ``k`` (forward or gradient) uses ``seed + k``, so repeated passes
+    draw fresh shots reproducibly.
+    """
+    if isinstance(backend, TFBackend) and method == "backprop":
         return lambda features, weights: _native(lc, backend.dtype, features, weights)
-    return _via_backend(lc, backend, shots, method)
+    return _via_backend(lc, backend, shots, method, seed)
 
 
 def _native(lc: LayerCircuit, dtype: tf.DType, features: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
@@ -91,9 +109,15 @@ def _native(lc: LayerCircuit, dtype: tf.DType, features: tf.Tensor, weights: tf.
     return tf.cast(sv.expectations(state, lc.observables, n), tf.float32)
 
 
-def _via_backend(lc: LayerCircuit, backend: Backend, shots: int | None, method: str) -> Runner:
+def _via_backend(
+    lc: LayerCircuit, backend: Backend, shots: int | None, method: str, seed: int | None
+) -> Runner:
     n_obs = len(lc.observables)
     scalar_inputs = () if lc.encoding == "amplitude" else lc.inputs
+    calls = itertools.count()
+
+    def next_seed() -> int | None:
+        return None if seed is None else seed + next(calls)
 
     def bindings(features: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
         out = lc.input_bindings(features)
@@ -101,7 +125,7 @@ def _via_backend(lc: LayerCircuit, backend: Backend, shots: int | None, method: 
         return out
 
     def forward(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        result = backend.run(lc.circuit, bindings(features, weights), lc.observables, shots)
+        result = backend.run(lc.circuit, bindings(features, weights), lc.observables, shots, seed=next_seed())
         assert result.expectations is not None
         return result.expectations.astype(np.float32)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -35,14 +35,16 @@ if keras.backend.backend() != "tensorflow":
     )
 
 
-def _backend(spec: str | Backend) -> Backend:
+def _backend(spec: str | Backend, options: Mapping[str, Any] | None) -> Backend:
     if isinstance(spec, Backend):
         return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"backend must be a registered name or a qstore Backend, got {type(spec).__name__}")
     if spec == "tf":
-        return TFBackend()
+        return TFBackend(**dict(options or {}))
     from qstore.core.plugins import get_backend
 
-    return get_backend(spec)
+    return get_backend(spec, **dict(options or {}))
 
 
 class _CircuitLayer(keras.layers.Layer):
@@ -52,18 +54,22 @@ class _CircuitLayer(keras.layers.Layer):
         self,
         circuit: LayerCircuit,
         backend: str | Backend = "tf",
+        backend_options: Mapping[str, Any] | None = None,
         shots: int | None = None,
         diff_method: str = "auto",
+        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.layer_circuit = circuit
-        self.backend = _backend(backend)
+        self.backend = _backend(backend, backend_options)
+        self.backend_options = dict(backend_options or {})
         self._check_capabilities(shots)
         self.shots = shots
         self.diff_method = diff_method
+        self.seed = seed
         self.method = choose_method(self.backend, shots, diff_method)
-        self._runner = make_runner(circuit, self.backend, shots, self.method)
+        self._runner = make_runner(circuit, self.backend, shots, self.method, seed)
 
     def _check_capabilities(self, shots: int | None) -> None:
         lc = self.layer_circuit
@@ -94,7 +100,7 @@ class _CircuitLayer(keras.layers.Layer):
         self.theta = self.add_weight(
             name="theta",
             shape=self.layer_circuit.weight_shape,
-            initializer=keras.initializers.RandomUniform(-math.pi, math.pi),
+            initializer=keras.initializers.RandomUniform(0.0, 2 * math.pi),
             trainable=True,
         )
 
@@ -111,7 +117,16 @@ class _CircuitLayer(keras.layers.Layer):
         return (input_shape[0], self.n_outputs)
 
     def _base_config(self) -> dict[str, Any]:
-        return {"backend": self.backend.name, "shots": self.shots, "diff_method": self.diff_method}
+        options = self.backend_options
+        if isinstance(self.backend, TFBackend) and not options:
+            options = {"dtype": self.backend.dtype.name}
+        return {
+            "backend": self.backend.name,
+            "backend_options": options,
+            "shots": self.shots,
+            "diff_method": self.diff_method,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package="qstore")
@@ -122,8 +137,10 @@ class QuantumLayer(_CircuitLayer):
     is ``"angle"`` (``n_qubits`` features), ``"reuploading"`` or ``"amplitude"`` (``2**n_qubits``
     features, normalised per row); ``bases`` are measurement bases, output ``len(bases)·n_qubits``
     values, basis-major. ``backend`` is ``"tf"`` (in-graph engine, autodiff) or any registered
-    backend name or instance; ``shots=None`` is exact; ``diff_method`` is ``"auto"`` or one of the
-    backend's gradient methods.
+    backend name (built with ``backend_options``) or instance; ``shots=None`` is exact;
+    ``diff_method`` is ``"auto"``, ``"backprop"`` (tf engine) or one of the backend's gradient
+    methods; ``seed`` seeds shots and SPSA (call k uses ``seed + k``). Weights start uniform in
+    ``[0, 2π)``, as in the torch layer.
 
     >>> model = keras.Sequential([keras.Input((4,)), QuantumLayer(4, depth=2), keras.layers.Dense(1)])
     """
@@ -135,15 +152,18 @@ class QuantumLayer(_CircuitLayer):
         entanglement: str = "linear",
         encoding: str = "angle",
         bases: str | Sequence[str] = "Z",
-        backend: str | Backend = "tf",
-        shots: int | None = None,
-        diff_method: str = "auto",
+        *,
         n_features: int | None = None,
         pad: bool = False,
+        backend: str | Backend = "tf",
+        backend_options: Mapping[str, Any] | None = None,
+        shots: int | None = None,
+        diff_method: str = "auto",
+        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         lc = layer_circuit(n_qubits, depth, entanglement, encoding, bases, n_features, pad)
-        super().__init__(lc, backend, shots, diff_method, **kwargs)
+        super().__init__(lc, backend, backend_options, shots, diff_method, seed, **kwargs)
         self.n_qubits = n_qubits
         self.depth = depth
         self.entanglement = entanglement
@@ -184,9 +204,12 @@ class ExpectationValue(_CircuitLayer):
         circuit: Circuit | dict[str, Any] | str,
         observables: ObservableLike | Sequence[ObservableLike],
         inputs: Sequence[str] = (),
+        *,
         backend: str | Backend = "tf",
+        backend_options: Mapping[str, Any] | None = None,
         shots: int | None = None,
         diff_method: str = "auto",
+        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(circuit, dict):
@@ -194,7 +217,7 @@ class ExpectationValue(_CircuitLayer):
         elif isinstance(circuit, str):
             circuit = Circuit.from_json(circuit)
         lc = LayerCircuit.from_circuit(circuit, inputs, observables)
-        super().__init__(lc, backend, shots, diff_method, **kwargs)
+        super().__init__(lc, backend, backend_options, shots, diff_method, seed, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         """The circuit as ``qstore.circuit/1`` data, observables as text, inputs, backend by name."""
