@@ -16,9 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fake_ionq import FakeIonQ
+from fake_ionq import API_KEY, FakeIonQ
 
-API_KEY = "sk-test-5f0c1d2e-DO-NOT-LEAK"
 _IONQ_VARS = (
     "QISKIT_IONQ_API_TOKEN",
     "IONQ_API_KEY",

@@ -33,6 +33,9 @@ import numpy as np
 from qstore.core import Circuit, NumpyBackend
 from qstore.core.circuit import Operation
 
+API_KEY = "sk-test-5f0c1d2e-DO-NOT-LEAK"
+"""The key the tests' fake accepts; tests assert it never shows up in logs, errors or reprs."""
+
 API_PREFIX = "/v0.4"
 STATUS_STEPS = ("submitted", "ready", "started", "completed")
 FINAL = ("completed", "failed", "canceled")
@@ -139,7 +142,7 @@ class FakeJob:
 class FakeIonQ:
     """The fake server: ``with FakeIonQ(api_key="k") as fake: fake.url`` → ``http://127.0.0.1:P/v0.4``."""
 
-    def __init__(self, api_key: str = "test-key", *, polls_per_step: int = 1, qubits: int = 25) -> None:
+    def __init__(self, api_key: str = API_KEY, *, polls_per_step: int = 1, qubits: int = 25) -> None:
         self.api_key = api_key
         self.polls_per_step = polls_per_step
         self.qubits = qubits

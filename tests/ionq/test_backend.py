@@ -6,8 +6,7 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import API_KEY
-from fake_ionq import iter_gates
+from fake_ionq import API_KEY, iter_gates
 
 from qstore.backends.ionq import IonQAuthenticationError, IonQCredentialsError
 from qstore.core import Circuit, NumpyBackend

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import API_KEY
+from fake_ionq import API_KEY
 
 from qstore.core.testing import BackendConformance
 

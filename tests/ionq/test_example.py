@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import API_KEY
+from fake_ionq import API_KEY
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import API_KEY
+from fake_ionq import API_KEY
 
 from qstore.core.plugins import isolated_registry
 
