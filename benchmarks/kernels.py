@@ -11,7 +11,7 @@ run when installed (the ``bench`` extra):
 Each peer line carries ``max_abs_diff`` against Q-Store's kernel; each ``summary`` line the
 speed-up over every peer and over the fastest one.
 
-    python benchmarks/kernels.py [--sizes 500 2000 5000] [--repeats 3] [--peer-max-n 5000]
+    python benchmarks/kernels.py [--sizes 500 2000 5000] [--repeats 3] [--qiskit-max-n 2000]
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 5000])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--peer-max-n", type=int, default=5000, help="skip peers above this N")
+    parser.add_argument("--qiskit-max-n", type=int, default=2000, help="skip Qiskit ML above this N")
+    parser.add_argument("--pennylane-max-n", type=int, default=5000, help="skip PennyLane above this N")
     parser.add_argument(
         "--backend-max-n", type=int, default=2000, help="skip non-numpy backends above this N"
     )
@@ -143,8 +144,8 @@ def main() -> None:
                     line["meets_target"] = seconds < TARGETS[n]
                 print(json.dumps(line), flush=True)
         peer_times: dict[str, float] = {}
-        for label, fn in peers.items():
-            if fn is None or n > args.peer_max_n:
+        for label, (fn, max_n) in peers.items():
+            if fn is None or n > max_n:
                 continue
             seconds, k = best_time(functools.partial(fn, x), 1 if n > 2000 else args.repeats)
             peer_times[label] = seconds

@@ -102,3 +102,10 @@ def test_solver_errors() -> None:
         TorchKernelSVC().fit(k, np.arange(60) % 2).predict(np.zeros((3, 7)))
     with pytest.raises(ValueError, match="not positive definite"):
         TorchKernelRidge(alpha=1e-3).fit(-np.eye(4), np.zeros(4))
+
+
+def test_non_convergence_warns() -> None:
+    k, _, x = _kernels()
+    y = torch.as_tensor(np.where(x[:60, 0] > 1, 1.0, -1.0))
+    with pytest.warns(RuntimeWarning, match="max_iter=3"):
+        svm_dual_solve(torch.as_tensor(k), y, 1.0, tol=1e-9, max_iter=3)

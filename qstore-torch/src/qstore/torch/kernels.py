@@ -15,6 +15,7 @@ Arrays or tensors go in; tensors on the solver's device come out.
 from __future__ import annotations
 
 import itertools
+import warnings
 from typing import Any
 
 import torch
@@ -107,6 +108,7 @@ def svm_dual_solve(
     pos = y > 0
     inf = torch.tensor(float("inf"), dtype=kernel.dtype, device=kernel.device)
     iterations = 0
+    converged = False
     while iterations < max_iter:
         iterations += 1
         score = -y * grad
@@ -117,6 +119,7 @@ def svm_dual_solve(
         i = int(torch.argmax(torch.where(up, score, -inf)))
         m = score[i]
         if m - torch.min(torch.where(low, score, inf)) < tol:
+            converged = True
             break
         b = m - score
         a = torch.clamp(diag[i] + diag - 2 * kernel[i], min=_TAU)
@@ -127,6 +130,12 @@ def svm_dual_solve(
         new_i, new_j = _pair_update(yi, yj, ai, aj, gi, gj, quad, C)
         alpha[i], alpha[j] = new_i, new_j
         grad += y * (yi * (new_i - ai) * kernel[:, i] + yj * (new_j - aj) * kernel[:, j])
+    if not converged:
+        warnings.warn(
+            f"SMO stopped at max_iter={max_iter} before the KKT violation fell below tol={tol}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return alpha, _intercept(alpha, grad, y, C), iterations
 
 
