@@ -109,3 +109,17 @@ def test_non_convergence_warns() -> None:
     y = torch.as_tensor(np.where(x[:60, 0] > 1, 1.0, -1.0))
     with pytest.warns(RuntimeWarning, match="max_iter=3"):
         svm_dual_solve(torch.as_tensor(k), y, 1.0, tol=1e-9, max_iter=3)
+
+
+def test_quantum_kernel_on_the_torch_backend_matches_numpy() -> None:
+    from qstore.core import BackendNotFoundError, get_backend
+
+    try:
+        backend = get_backend("torch")
+    except BackendNotFoundError:
+        pytest.skip("the torch backend is not registered")
+    fm = zz_feature_map(4, reps=2, entanglement="circular")
+    x = np.random.default_rng(9).uniform(0, 2, size=(12, 4))
+    on_torch = QuantumKernel(fm, backend, progress=False)
+    assert on_torch.resolved_method == "statevector"
+    np.testing.assert_allclose(on_torch(x), QuantumKernel(fm, progress=False)(x), atol=1e-5)
