@@ -7,7 +7,7 @@ import pytest
 
 from qstore.core import Circuit, NumpyBackend
 from qstore.core.kernels import angle_feature_map, reuploading_feature_map, simulate_states, zz_feature_map
-from qstore.core.kernels.simulator import DenseRun, PhaseRun, plan_for
+from qstore.core.kernels.simulator import FAST_MAX_QUBITS, DenseRun, PhaseRun, plan_for, supports
 
 
 def _reference(circuit: Circuit, values: dict[str, np.ndarray]) -> np.ndarray:
@@ -94,3 +94,9 @@ def test_lone_high_qubit_phase_broadcasts_over_lower_bits() -> None:
     circuit = Circuit(3).h(0).h(1).h(2).rz("a", 2).ry("a", 0).phase("b", 1)
     values = {"a": np.array([0.3, -1.2]), "b": np.array([2.0, 0.1])}
     np.testing.assert_allclose(simulate_states(circuit, values, 2), _reference(circuit, values), atol=1e-12)
+
+
+def test_supports_leaves_wide_or_prepared_circuits_to_the_backend() -> None:
+    assert supports(zz_feature_map(8).circuit)
+    assert not supports(Circuit(FAST_MAX_QUBITS + 1).h(0))
+    assert not supports(Circuit(2).prepare_state("v"))

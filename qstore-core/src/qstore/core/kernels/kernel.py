@@ -21,11 +21,10 @@ import numpy as np
 
 from qstore.core.backend import Backend
 from qstore.core.errors import CapabilityError, ResourceError
-from qstore.core.kernels import gram, overlap
+from qstore.core.kernels import gram, overlap, simulator
 from qstore.core.kernels.cache import kernel_key
 from qstore.core.kernels.feature_maps import FeatureMap
 from qstore.core.kernels.progress import Progress, ProgressLike
-from qstore.core.kernels.simulator import simulate_states
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.statevector import available_memory
 from qstore.core.storage import ResultCache
@@ -171,13 +170,13 @@ class QuantumKernel:
                 f"(budget {budget / 2**30:.2f} GiB); use precision='single', fewer samples, or Nystrom"
             )
         out = np.empty((data.shape[0], dim), dtype=dtype)
-        fast = type(self.backend) is NumpyBackend
+        fast = type(self.backend) is NumpyBackend and simulator.supports(self.feature_map.circuit)
         for start in range(0, data.shape[0], self.batch_size):
             progress.check()
             chunk = data[start : start + self.batch_size]
             bindings = self.feature_map.bindings(chunk)
             if fast:
-                out[start : start + len(chunk)] = simulate_states(
+                out[start : start + len(chunk)] = simulator.simulate_states(
                     self.feature_map.circuit, bindings, len(chunk), dtype
                 )
             else:

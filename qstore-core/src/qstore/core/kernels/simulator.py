@@ -3,14 +3,17 @@
 Feature maps such as ZZ/IQP are layers of one-qubit gates separated by long runs of gates that are
 diagonal or *monomial* (a permutation with phases: CNOT, X, SWAP, CZ, P, RZ, …). Such a run maps
 ``|z>`` to ``e^{iφ(z)} |π(z)>``, and because every angle is linear in the symbols,
-``φ(z) = c(z) + Σ_s value_s · W[s, z]``: the whole run costs one small real matrix product, one
-complex exponential and (if ``π`` is not the identity) one gather, for the entire batch.
+``φ(z) = c(z) + Σ_s value_s · W[s, z]``. The plan splits φ into terms that each depend on a few
+bits (a ZZ pair term on two), so a run costs a handful of complex exponentials per sample on
+small tables, broadcast products that build the ``2**n`` phase factor, and one gather if ``π``
+is not the identity.
 
 Everything is derived from the IR and the gate table: a diagonal gate qualifies when its table
 matrix has the form ``diag(e^{i(b_k + m_k ν θ)})`` (checked numerically when the plan is built), a
 constant gate when its matrix is monomial. Other gates run through the reference kernels of
 `qstore.core.statevector`; a layer of constant one-qubit gates on every qubit becomes two BLAS
-products with Kronecker factors. The result equals `NumpyBackend` (tested).
+products with Kronecker factors. The result equals `NumpyBackend` (tested). Circuits wider than
+``FAST_MAX_QUBITS`` or with state preparation are left to the backend (`supports`).
 """
 
 from __future__ import annotations
@@ -28,8 +31,18 @@ from qstore.core.circuit import Circuit, Operation, StatePreparation
 from qstore.core.errors import CircuitError
 from qstore.core.gates import GateSpec
 
-__all__ = ["PhaseRun", "SimulationPlan", "plan_for", "simulate_states"]
+__all__ = [
+    "FAST_MAX_QUBITS",
+    "DenseRun",
+    "PhaseRun",
+    "PhaseTerm",
+    "SimulationPlan",
+    "plan_for",
+    "simulate_states",
+    "supports",
+]
 
+FAST_MAX_QUBITS = 16
 _KRON_MAX_QUBITS = 10
 _MERGE_BITS = 4
 _PROBE = 0.7310585786300049
@@ -85,15 +98,15 @@ class SimulationPlan:
 
 
 @functools.lru_cache(maxsize=256)
-def _diagonal_form(spec: GateSpec) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """``(b, m, ν)`` with diagonal ``e^{i(b + m ν θ)}``, or None when the gate has another form."""
+def _diagonal_form(spec: GateSpec) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(b, m ν)`` with diagonal ``e^{i(b + m ν θ)}``, or None when the gate has another form."""
     if not spec.diagonal or spec.n_params > 1:
         return None
     if spec.n_params == 0:
         d = np.diagonal(spec.matrix())
         if not np.allclose(np.abs(d), 1.0, atol=1e-12):
             return None
-        return np.angle(d), np.zeros(d.shape), 0.0
+        return np.angle(d), np.zeros(d.shape)
     nu = spec.params[0].matrix_frequency
     d0 = np.diagonal(spec.matrix(0.0))
     quarter = np.diagonal(spec.matrix(math.pi / (2 * nu))) / d0
@@ -102,7 +115,7 @@ def _diagonal_form(spec: GateSpec) -> tuple[np.ndarray, np.ndarray, float] | Non
     probe = np.diagonal(spec.matrix(_PROBE))
     if not np.allclose(probe, np.exp(1j * (b + m * nu * _PROBE)), atol=1e-12):
         return None
-    return b, m * nu, nu
+    return b, m * nu
 
 
 @functools.lru_cache(maxsize=256)
@@ -202,7 +215,7 @@ def _compile_phase_run(n: int, ops: Sequence[Operation]) -> PhaseRun:
         idx = _local_index(bits, op.qubits)
         diagonal = _diagonal_form(op.spec)
         if diagonal is not None:
-            b, slope, _ = diagonal
+            b, slope = diagonal
             const += b[idx]
             if op.params:
                 expr = op.params[0]
@@ -247,6 +260,11 @@ def _plan(circuit: Circuit) -> SimulationPlan:
     if dense:
         steps.append(DenseRun(tuple(dense)))
     return SimulationPlan(circuit, tuple(steps))
+
+
+def supports(circuit: Circuit) -> bool:
+    """Whether `simulate_states` takes this circuit (at most ``FAST_MAX_QUBITS``, no state prep)."""
+    return circuit.n_qubits <= FAST_MAX_QUBITS and not circuit.vector_inputs
 
 
 def plan_for(circuit: Circuit) -> SimulationPlan:
