@@ -135,7 +135,7 @@ def main() -> None:
                 seconds, k = best_time(functools.partial(qk, x), repeats)
                 if reference is None:
                     reference = k
-                label = f"qstore {name} {precision}"
+                label = f"qstore {name} {precision}" if name == "numpy" else f"qstore {name}"
                 ours[label] = seconds
                 line = {**base, "impl": label, "seconds": round(seconds, 5)}
                 line["max_abs_diff"] = float(np.abs(k - reference).max())
