@@ -128,3 +128,17 @@ def test_faults_never_exceed_the_budget(make_backend, fake: FakeIonQ) -> None:
     assert outcomes[:4] == ["ok", "SubmitOutcomeUnknown", "IonQAPIError", "IonQAPIError"]
     assert "BudgetExceededError" in outcomes
     assert [e.status for e in budget.ledger.entries][:2] == ["settled", "unknown"]
+
+
+def test_errors_fetching_results_are_retried(qpu, fake: FakeIonQ) -> None:
+    fake.inject("GET", "/results/", "500", times=2)
+    fake.inject("GET", "/results/", "drop", times=1)
+    _ok(qpu.run(BELL, shots=20, seed=1))
+
+
+def test_a_server_that_keeps_dropping_status_polls_fails_in_bounded_time(qpu, fake: FakeIonQ) -> None:
+    fake.inject("GET", "/jobs/[^/]+$", "drop", times=1000)
+    start = time.monotonic()
+    with pytest.raises(IonQAPIError, match="connection to IonQ failed"):
+        qpu.run(BELL, shots=20)
+    assert time.monotonic() - start < 20

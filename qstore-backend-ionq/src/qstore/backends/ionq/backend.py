@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import re
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -378,6 +379,9 @@ def _api_error(exc: Exception, doing: str) -> IonQAPIError:
             delay = float(retry_after) if retry_after is not None else None
         except ValueError:
             delay = None
+        if code is None:
+            reason = type(cause).__name__ if cause is not None else "connection error"
+            return TransientError(f"the connection to IonQ failed ({reason}) while {doing}")
         message = getattr(cause, "message", "retriable error")
         return TransientError(f"IonQ said {code}: {message} while {doing}", code, delay)
     if isinstance(exc, ionq_exceptions.IonQAPIError):
@@ -440,11 +444,25 @@ class _QiskitTransport:
         except ionq_exceptions.IonQError as exc:
             raise _api_error(exc, "submitting") from None
 
-    def status(self, job_id: str) -> tuple[str, str]:
+    def _get(self, url: str, doing: str) -> Any:
+        """One authenticated GET, no retries: failures raise and the job's poll policy decides.
+
+        (qiskit-ionq's own job and result GETs retry retriable errors forever.)
+        """
+        client = self._client()
         try:
-            view = self._client().retrieve_job(job_id)
+            res = client.get_with_retry(url, headers=client.api_headers)
+            ionq_exceptions.IonQAPIError.raise_for_status(res)
+            return res.json()
         except _VENDOR_ERRORS as exc:
-            raise _api_error(exc, f"polling job {job_id}") from None
+            raise _api_error(exc, doing) from None
+        except ValueError:
+            raise TransientError(f"IonQ sent a body that is not JSON while {doing}") from None
+
+    def status(self, job_id: str) -> tuple[str, str]:
+        view = self._get(self._client().make_path("jobs", job_id), f"polling job {job_id}")
+        if not isinstance(view, dict):
+            raise TransientError(f"IonQ sent an unexpected job description while polling job {job_id}")
         status = view.get("status")
         if status not in ("submitted", "ready", "started", "completed", "failed", "canceled"):
             raise IonQAPIError(f"IonQ reported an unknown status {status!r} for job {job_id}")
@@ -458,10 +476,10 @@ class _QiskitTransport:
         url = (results.get("probabilities") or {}).get("url")
         if not url:
             raise IonQAPIError(f"IonQ job {job_id} completed without a probabilities result")
-        try:
-            data = self._client().get_results(url)
-        except _VENDOR_ERRORS as exc:
-            raise _api_error(exc, f"fetching results of job {job_id}") from None
+        if not url.startswith(("http://", "https://")):
+            # results URLs carry the API version (/v0.4/jobs/...) that the base URL already ends in
+            url = self._backend.url.rstrip("/") + re.sub(r"^/v\d+\.\d+(?=/)", "", url)
+        data = self._get(url, f"fetching results of job {job_id}")
         children = self._view.get("child_job_ids") or self._view.get("children")
         raw = [data[c] for c in children] if children else [data]
         if len(raw) != len(self._compiled):
@@ -477,14 +495,14 @@ class _QiskitTransport:
             logger.warning("cancelling IonQ job %s failed: %s", job_id, _api_error(exc, "cancelling"))
 
     def reported_cost(self, job_id: str) -> float | None:
-        client = self._client()
         try:
-            res = client.get_with_retry(client.make_path("jobs", job_id, "cost"), headers=client.api_headers)
-        except _VENDOR_ERRORS as exc:
-            raise _api_error(exc, f"fetching the cost of job {job_id}") from None
-        if res.status_code >= 400:
-            return None
-        body = res.json()
+            body = self._get(
+                self._client().make_path("jobs", job_id, "cost"), f"fetching the cost of job {job_id}"
+            )
+        except IonQAPIError as exc:
+            if exc.status_code == 404:  # no cost computed (yet), e.g. cancelled before it ran
+                return None
+            raise
         actual = body.get("actual_cost") if isinstance(body, dict) else None
         value = actual.get("value") if isinstance(actual, dict) else None
         return float(value) if isinstance(value, int | float) else None

@@ -4,7 +4,8 @@ Each `IonQJob` runs its life cycle on its backend's worker pool, whose size is t
 limit (``max_in_flight``): further jobs wait locally, unsent. Waiting happens in worker threads,
 so ``await job`` never blocks an event loop, and `IonQJob.result` takes a timeout. The transport
 (HTTP through qiskit-ionq) is a `Transport` supplied by the backend; this module imports no
-vendor code.
+vendor code. A process that exits with jobs in flight leaves them running at IonQ: the worker
+threads are daemons and nothing is cancelled on exit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol
 
@@ -72,7 +74,7 @@ class PollPolicy:
     interval: float = 1.0
     max_interval: float = 30.0
     factor: float = 1.5
-    max_poll_errors: int = 5
+    max_poll_errors: int = 20
     submit_attempts: int = 5
     max_retry_after: float = 60.0
 
@@ -206,7 +208,7 @@ class IonQJob(Job):
             raw = [
                 p
                 for part, job_id in zip(self._parts, self.ionq_ids, strict=True)
-                for p in part.results(job_id)
+                for p in self._fetch(part, job_id)
             ]
             result = self._decode(raw)
         finally:
@@ -267,6 +269,24 @@ class IonQJob(Job):
                 self._settle()
                 raise IonQAPIError(f"job {self.id} (IonQ {job_id}) failed: {failure}")
             self._cancel.wait(next(delay))
+
+    def _fetch(self, part: Transport, job_id: str) -> list[Mapping[str, float]]:
+        """A completed part's results, retried like status polls (the job already ran)."""
+        delay = self._policy.delays()
+        for attempt in range(1, self._policy.max_poll_errors + 1):
+            try:
+                return part.results(job_id)
+            except IonQAuthenticationError:
+                raise
+            except IonQAPIError as exc:
+                if attempt == self._policy.max_poll_errors:
+                    raise IonQAPIError(
+                        f"job {self.id} (IonQ {job_id}) completed but its results were unavailable "
+                        f"after {attempt} attempts: {exc}",
+                        exc.status_code,
+                    ) from None
+                time.sleep(next(delay))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _cancel_part(self, part: Transport, job_id: str) -> None:
         if job_id not in self._final and job_id not in self._cancel_sent:
