@@ -110,3 +110,9 @@ def test_in_flight_jobs_hold_their_reservation(make_backend, fake: FakeIonQ) -> 
     with pytest.raises(Exception, match="cancelled"):
         job.result(timeout=10)
     assert backend.budget.remaining_usd == pytest.approx(3.0)
+
+
+def test_unknown_marketplace_fails_when_the_backend_is_built(make_backend) -> None:
+    with pytest.raises(CapabilityError, match="no price"):
+        make_backend("forte-1", marketplace="ionq")
+    assert make_backend("simulator", marketplace="ionq").estimate(BELL, shots=10) == 0.0

@@ -45,7 +45,7 @@ from qstore.backends.ionq.measurement import (
     ionq_to_qstore_index,
     measurement_settings,
 )
-from qstore.backends.ionq.pricing import IonQCostModel, Price, estimate
+from qstore.backends.ionq.pricing import IonQCostModel, Price, estimate, price_for
 from qstore.core.backend import Backend, Capabilities, Result, RunMetadata
 from qstore.core.bindings import Batch, Bindings
 from qstore.core.circuit import Circuit
@@ -168,6 +168,7 @@ class IonQBackend(Backend):
         self.noise_model = noise_model
         family = system if system != "simulator" else noise_model
         self.entangler: Entangler = entangler or SYSTEM_ENTANGLERS.get(family, "ms")
+        price_for(system, marketplace, prices)  # an unknown marketplace or system fails here, not at run time
         self.marketplace = marketplace
         self.prices = prices
         self.error_mitigation = error_mitigation
@@ -270,11 +271,10 @@ class IonQBackend(Backend):
         return out
 
     def _price(self, compiled: list[CompiledCircuit], shots: int) -> float:
-        system = "simulator" if self.system == "simulator" else self.system
         return estimate(
             [c.circuit for c in compiled],
             shots,
-            system,
+            self.system,
             self.marketplace,
             error_mitigation=self.cost_model.mitigated(shots),
             prices=self.prices,

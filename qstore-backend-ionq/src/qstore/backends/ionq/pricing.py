@@ -9,7 +9,7 @@ it is an error that says so — pass your own `Price` (``prices={...}``) to over
 * ``aws`` (Amazon Braket pricing page, snapshot date unknown): $0.30 per task plus $0.03 per
   shot on Aria and $0.08 per shot on Forte; gate count does not matter. Forte Enterprise is
   priced as Forte — an assumption, Braket lists "Forte" only.
-* The ideal and noisy simulators are free in both marketplaces.
+* The ideal and noisy simulators are free (Azure); taken as free in every marketplace.
 * IonQ's direct prices are not published in any source we hold, so there is no ``ionq`` row.
 
 Each circuit of a batch is priced as its own task/program. That is the conservative reading for a
@@ -107,14 +107,15 @@ PRICES: dict[tuple[str, str], Price] = {
 def price_for(system: str, marketplace: str, prices: Mapping[tuple[str, str], Price] | None = None) -> Price:
     """The `Price` of ``system`` in ``marketplace``; user ``prices`` override the built-in table."""
     table = {**PRICES, **(prices or {})}
-    try:
+    if (marketplace, system) in table:
         return table[(marketplace, system)]
-    except KeyError:
-        known = sorted(f"{m}/{s}" for m, s in table)
-        raise CapabilityError(
-            f"no price for IonQ system {system!r} in marketplace {marketplace!r}; known: {known}. "
-            "IonQ's direct prices are not published in our sources: pass prices={(marketplace, system): Price(...)}"
-        ) from None
+    if system == "simulator":
+        return Price(marketplace, "simulator", source=_AZURE, assumption="the simulator is free everywhere")
+    known = sorted(f"{m}/{s}" for m, s in table)
+    raise CapabilityError(
+        f"no price for IonQ system {system!r} in marketplace {marketplace!r}; known: {known}. "
+        "IonQ's direct prices are not published in our sources: pass prices={(marketplace, system): Price(...)}"
+    )
 
 
 def estimate(
