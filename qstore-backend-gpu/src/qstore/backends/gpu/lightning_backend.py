@@ -158,6 +158,8 @@ class LightningBackend(Backend):
         if shots is None or return_state:
             exact = expvals if shots is None else []
             wanted = [*exact, qml.state()] if return_state else exact
+            if return_state:
+                sv.check_memory(n, batch.size, self.dtype)  # the batch's final states are kept together
             rows = self._device(n).execute(self._tapes(batch, wanted)) if wanted else []
             rows = [row if isinstance(row, tuple) else (row,) for row in rows]
             if return_state:

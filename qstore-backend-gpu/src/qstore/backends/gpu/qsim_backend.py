@@ -163,6 +163,7 @@ class QsimBackend(Backend):
         rng = np.random.default_rng(seed)
         states = None
         if return_state or (shots is not None and observables):
+            sv.check_memory(n, batch.size, np.complex64)  # the batch's final states are kept together
             results = self._simulator().simulate_sweep(program.circuit, sweep, qubit_order=program.qubits)
             states = np.stack([r.final_state_vector for r in results])
         expectations = None
