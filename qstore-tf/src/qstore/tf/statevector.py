@@ -35,18 +35,35 @@ def zero_state(n_qubits: int, batch_size: int | tf.Tensor, dtype: tf.DType = tf.
 def apply_matrix(state: tf.Tensor, matrix: tf.Tensor, targets: Sequence[int], n_qubits: int) -> tf.Tensor:
     """Apply a ``(d, d)`` or batched ``(B, d, d)`` matrix to ``targets`` (first target most significant)."""
     k = len(targets)
-    batched = matrix.shape.rank == 3
     if k == 1:
-        t = targets[0]
-        view = tf.reshape(state, [-1, 2**t, 2, 2 ** (n_qubits - t - 1)])
-        out = tf.matmul(matrix[:, None] if batched else matrix, view)
-        return tf.reshape(out, [-1, 2**n_qubits])
+        return tf.reshape(_apply_one_qubit(state, matrix, targets[0], n_qubits), [-1, 2**n_qubits])
     others = [q for q in range(n_qubits) if q not in targets]
     perm = [0, *(1 + q for q in targets), *(1 + q for q in others)]
     moved = tf.transpose(tf.reshape(state, [-1] + [2] * n_qubits), perm)
     out = tf.matmul(matrix, tf.reshape(moved, [-1, 2**k, 2 ** (n_qubits - k)]))
     out = tf.transpose(tf.reshape(out, [-1] + [2] * n_qubits), np.argsort(perm))
     return tf.reshape(out, [-1, 2**n_qubits])
+
+
+_MATMUL_MIN_RIGHT = 8
+
+
+def _apply_one_qubit(state: tf.Tensor, matrix: tf.Tensor, target: int, n_qubits: int) -> tf.Tensor:
+    """One-qubit gate on a ``(B, left, 2, right)`` view, picking the kernel that stays one big matmul.
+
+    Many columns on the right: ``M @ view``; the last qubit: ``view @ Mᵀ`` on ``(B, 2**(n-1), 2)``
+    rows; in between, an einsum (TensorFlow transposes to one batched matmul).
+    """
+    batched = matrix.shape.rank == 3
+    right = 2 ** (n_qubits - target - 1)
+    if right >= _MATMUL_MIN_RIGHT:
+        view = tf.reshape(state, [-1, 2**target, 2, right])
+        return tf.matmul(matrix[:, None] if batched else matrix, view)
+    if right == 1:
+        rows = tf.reshape(state, [tf.shape(state)[0], -1, 2]) if batched else tf.reshape(state, [-1, 2])
+        return tf.matmul(rows, tf.linalg.matrix_transpose(matrix))
+    view = tf.reshape(state, [-1, 2**target, 2, right])
+    return tf.einsum("bij,bljr->blir" if batched else "ij,bljr->blir", matrix, view)
 
 
 def _apply_diagonal(
