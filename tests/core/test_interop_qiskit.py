@@ -145,3 +145,11 @@ def test_state_preparation_is_an_error() -> None:
 def test_importing_core_does_not_import_qiskit() -> None:
     code = "import sys, qstore.core, qstore.core.interop; assert 'qiskit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_complex_angles_are_errors() -> None:
+    a = Parameter("a")
+    qc = QuantumCircuit(1)
+    qc.rx(a + 1j, 0)
+    with pytest.raises(CircuitError, match="complex"):
+        from_qiskit(qc)

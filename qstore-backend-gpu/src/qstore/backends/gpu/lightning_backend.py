@@ -69,6 +69,7 @@ class LightningBackend(Backend):
     ``device`` is ``"lightning.qubit"`` (CPU, default), ``"lightning.gpu"`` (NVIDIA cuStateVec) or
     ``"lightning.kokkos"`` (OpenMP/CUDA/HIP, as built); asking for one that is not installed or has
     no GPU is a `CapabilityError`. ``precision`` is ``"double"`` (complex128) or ``"single"``.
+    Lightning's CPU kernels use OpenMP: set ``OMP_NUM_THREADS`` before import to bound threads.
     """
 
     def __init__(self, device: str = "lightning.qubit", precision: str = "double") -> None:

@@ -97,6 +97,8 @@ class QsimBackend(Backend):
     ``threads`` defaults to every CPU this process may use; ``max_fused_gate_size`` is qsim's gate
     fusion width (2–4; larger helps beyond ~20 qubits). ``device`` is ``"cpu"``, ``"gpu"`` or
     ``"custatevec"``; asking for a device this build or machine lacks is a `CapabilityError`.
+    Gradients are parameter-shift (exact) and SPSA; finite differences are not offered because
+    complex64 rounding swamps them, and qsim has no adjoint method.
     """
 
     def __init__(

@@ -147,11 +147,18 @@ def _symbol_name(param: Parameter, seen: dict[str, str]) -> str:
     return name
 
 
+def _real(value: Value, angle: Value) -> float:
+    number = complex(value)
+    if abs(number.imag) > 1e-12:
+        raise CircuitError(f"angle {angle} has a complex coefficient; IR angles are real")
+    return number.real
+
+
 def _to_expr(value: Value, seen: dict[str, str]) -> Expr:
     if not isinstance(value, ParameterExpression):
-        return Expr((), float(value))
+        return Expr((), _real(value, value))
     if not value.parameters:
-        return Expr((), float(value.numeric().real))
+        return Expr((), _real(value.numeric(), value))
     terms = []
     for param in value.parameters:
         slope = value.gradient(param)
@@ -159,9 +166,8 @@ def _to_expr(value: Value, seen: dict[str, str]) -> Expr:
             raise CircuitError(
                 f"angle {value} is not linear in {param.name}; the IR holds linear expressions only"
             )
-        terms.append((_symbol_name(param, seen), float(complex(slope).real)))
-    const = value.bind({p: 0 for p in value.parameters}).numeric()
-    return Expr(tuple(terms), float(complex(const).real))
+        terms.append((_symbol_name(param, seen), _real(slope, value)))
+    return Expr(tuple(terms), _real(value.bind({p: 0 for p in value.parameters}).numeric(), value))
 
 
 _SKIPPED = frozenset({"barrier", "delay"})
