@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     installed = set(list_backends())
     names = [b for b in args.backends.split(",") if b in installed]
-    cpus = len(os.sched_getaffinity(0))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     for name in names:
         backend = get_backend(name)
         rng = np.random.default_rng(0)

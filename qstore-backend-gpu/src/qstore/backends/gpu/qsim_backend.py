@@ -3,7 +3,9 @@
 A batch becomes one parameterised Cirq circuit, built once per circuit structure, and one sweep
 (``cirq.Zip`` of ``cirq.Points``) with a symbol per symbolic angle slot whose values Q-Store
 evaluates vectorised; each run is one qsimcirq call for the whole batch: exact expectations via
-``simulate_expectation_values_sweep``, states via ``simulate_sweep``, samples via ``run_sweep``.
+``simulate_expectation_values_sweep`` (or from the states when those are returned anyway), states
+via ``simulate_sweep``, samples via ``run_sweep``. qsimcirq itself resolves and translates every
+sweep point in Python, which costs a few milliseconds per circuit: qsim pays off from ~16 qubits.
 qsim simulates in single precision (complex64). ``device="gpu"`` uses qsim's CUDA kernels and
 ``device="custatevec"`` NVIDIA cuStateVec, when qsimcirq was built with them and a GPU is present.
 """
@@ -45,6 +47,12 @@ def qsim_devices() -> tuple[str, ...]:
     if qsimcirq.qsim_custatevec is not None:
         found.append("custatevec")
     return tuple(found)
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class _Program:
@@ -123,7 +131,7 @@ class QsimBackend(Backend):
         if max_fused_gate_size not in (1, 2, 3, 4, 5, 6):
             raise CapabilityError(f"max_fused_gate_size must be 1..6, got {max_fused_gate_size!r}")
         self.device = device
-        self.threads = threads or len(os.sched_getaffinity(0))
+        self.threads = threads or _usable_cpus()
         self.options = qsimcirq.QSimOptions(
             max_fused_gate_size=max_fused_gate_size,
             cpu_threads=self.threads,
@@ -169,7 +177,9 @@ class QsimBackend(Backend):
             results = self._simulator().simulate_sweep(program.circuit, sweep, qubit_order=program.qubits)
             states = np.stack([r.final_state_vector for r in results])
         expectations = None
-        if observables and shots is None:
+        if observables and shots is None and states is not None:
+            expectations = sv.expectations(states.reshape((-1,) + (2,) * n), observables)
+        elif observables and shots is None:
             sums: list[cirq.PauliSumLike] = [_pauli_sum(o, program.qubits) for o in observables]
             values = self._simulator().simulate_expectation_values_sweep(
                 program.circuit, sums, sweep, qubit_order=program.qubits
