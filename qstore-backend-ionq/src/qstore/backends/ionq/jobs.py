@@ -149,6 +149,7 @@ class IonQJob(Job):
         self._final: set[str] = set()
         self._cancel_sent: set[str] = set()
         self.estimate_usd = estimate_usd
+        self.id = label  # set before the worker can start: the life cycle names the job in messages
         future = pool.submit(self._lifecycle)
         super().__init__(future, job_id=label)
 
