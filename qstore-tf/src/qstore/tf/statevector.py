@@ -123,18 +123,17 @@ def _op_matrix(op: Operation, values: Mapping[str, tf.Tensor], dtype: tf.DType) 
 def _apply_operation(
     state: tf.Tensor, op: Operation, values: Mapping[str, tf.Tensor], n_qubits: int, dtype: tf.DType
 ) -> tf.Tensor:
-    if not op.params:
-        plan = _monomial_plan(op.gate, op.qubits, n_qubits)
-        if plan is not None:
-            source, phase = plan
-            out = (
-                state if np.array_equal(source, np.arange(source.size)) else tf.gather(state, source, axis=1)
-            )
-            return out if np.all(phase == 1) else out * tf.constant(phase, dtype=dtype)
     m = _op_matrix(op, values, dtype)
     if op.spec.diagonal:
         return _apply_diagonal(state, tf.linalg.diag_part(m), op.qubits, n_qubits)
     return apply_matrix(state, m, op.qubits, n_qubits)
+
+
+def _apply_permutation(state: tf.Tensor, source: np.ndarray, phase: np.ndarray) -> tf.Tensor:
+    """``out[y] = phase[y] · state[source[y]]``, skipping the identity parts."""
+    if not np.array_equal(source, np.arange(source.size)):
+        state = tf.gather(state, source, axis=1)
+    return state if np.all(phase == 1) else state * tf.constant(phase, dtype=state.dtype)
 
 
 def _prepare(state: tf.Tensor, amplitudes: tf.Tensor, qubits: Sequence[int], n_qubits: int) -> tf.Tensor:
@@ -168,6 +167,10 @@ def simulate(
     vectors = vectors or {}
     state = zero_state(n, batch_size, dtype)
     pending: dict[int, tf.Tensor] = {}
+    # Consecutive fixed permutation gates (a CNOT chain) compose into one gather.
+    source: np.ndarray | None = None
+    phase: np.ndarray = np.ones(1)
+    permuted: set[int] = set()
     touched: set[int] = set()
 
     def flush(qubits: Sequence[int]) -> None:
@@ -176,22 +179,44 @@ def simulate(
             if q in pending:
                 state = apply_matrix(state, pending.pop(q), (q,), n)
 
+    def flush_permutation() -> None:
+        nonlocal state, source, permuted
+        if source is not None:
+            state = _apply_permutation(state, source, phase)
+            source, permuted = None, set()
+
     for op in circuit.operations:
+        plan = (
+            None if op.params or isinstance(op, StatePreparation) else _monomial_plan(op.gate, op.qubits, n)
+        )
         if isinstance(op, StatePreparation):
             if touched & set(op.qubits):
                 raise CapabilityError(
                     "the tf engine loads a state preparation only on qubits no earlier gate acts on; "
                     f"qubit(s) {sorted(touched & set(op.qubits))} were used before PREP({op.input})"
                 )
+            flush_permutation()
             state = _prepare(state, vectors[op.input], op.qubits, n)
         elif op.spec.n_qubits == 1:
+            if op.qubits[0] in permuted:
+                flush_permutation()
             m = _op_matrix(op, values, dtype)
             q = op.qubits[0]
             pending[q] = tf.matmul(m, pending[q]) if q in pending else m
+        elif plan is not None:
+            flush(op.qubits)
+            op_source, op_phase = plan
+            if source is None:
+                source, phase = op_source, op_phase
+            else:
+                source, phase = source[op_source], op_phase * phase[op_source]
+            permuted |= set(op.qubits)
         else:
             flush(op.qubits)
+            flush_permutation()
             state = _apply_operation(state, op, values, n, dtype)
         touched.update(op.qubits)
+    flush_permutation()
     flush(sorted(pending))
     return state
 
