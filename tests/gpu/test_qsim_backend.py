@@ -55,6 +55,10 @@ def test_threads_and_fusion_options_do_not_change_results() -> None:
     one = QsimBackend(threads=1, max_fused_gate_size=2).run(circuit, bindings, ["Z0 Z5", "X3"])
     two = QsimBackend(threads=2, max_fused_gate_size=4).run(circuit, bindings, ["Z0 Z5", "X3"])
     np.testing.assert_allclose(one.expectations, two.expectations, atol=1e-5)
+    assert two.metadata.extra["threads"] == 2
+    auto = QsimBackend()
+    assert auto.threads_for(8) == 1 and auto.threads_for(24) >= 1
+    assert auto.run(circuit, bindings, ["Z0"]).metadata.extra["threads"] == 1
 
 
 @pytest.mark.parametrize("device", ["gpu", "custatevec"])
