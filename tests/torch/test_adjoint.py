@@ -26,12 +26,12 @@ def _grads(circuit: Circuit, values: torch.Tensor, vectors: dict, obs: tuple, me
     return [out, *torch.autograd.grad((out * cot).sum(), [values, *vectors.values()])], cot
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_adjoint_equals_backprop_and_reference(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "n_qubits"), [(s, 4) for s in range(5)] + [(5, 7), (6, 8)])
+def test_adjoint_equals_backprop_and_reference(seed: int, n_qubits: int) -> None:
     rng = np.random.default_rng(seed)
-    circuit = random_circuit(4, 24, rng)
+    circuit = random_circuit(n_qubits, 6 * n_qubits, rng)
     bindings = random_bindings(circuit, 3, rng)
-    obs = as_observables(["Z0", "X1", "Y2 Z3", "0.5*X0 X3 - Y1"])
+    obs = as_observables(["Z0", "X1", "Y2 Z3", f"0.5*X0 X{n_qubits - 1} - Y1"])
     values = torch.tensor(np.stack([bindings[s] for s in circuit.symbols], 1), requires_grad=True)
     (e1, g1), _ = _grads(circuit, values, {}, obs, "adjoint")
     (e2, g2), cot = _grads(circuit, values, {}, obs, "backprop")

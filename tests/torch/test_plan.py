@@ -11,19 +11,20 @@ from qstore.core.ansatz import layer_circuit
 from qstore.core.errors import CircuitError
 from qstore.core.testing import random_bindings, random_circuit
 from qstore.torch.engine import simulate
-from qstore.torch.plan import Fused, Monomial, compile_plan
+from qstore.torch.plan import Fused, compile_plan
 
 
 def _values(circuit: Circuit, bindings: dict[str, np.ndarray]) -> torch.Tensor:
     return torch.tensor(np.stack([bindings[s] for s in circuit.symbols], axis=1))
 
 
-def test_layer_ansatz_compiles_to_one_fused_step_per_qubit_and_one_gather_per_layer() -> None:
+def test_layer_ansatz_compiles_to_two_three_qubit_blocks_and_one_gather_per_layer() -> None:
     lc = layer_circuit(6, depth=3)
     plan = compile_plan(lc.circuit)
     kinds = [type(s).__name__ for s in plan.steps]
-    assert kinds == (["Fused"] * 6 + ["Monomial"]) * 3
-    assert all(isinstance(s, Fused) and s.trainable for s in plan.steps if not isinstance(s, Monomial))
+    assert kinds == ["Fused", "Fused", "Monomial"] * 3
+    fused = [s for s in plan.steps if isinstance(s, Fused)]
+    assert [(s.qubit, s.width) for s in fused[:2]] == [(0, 3), (3, 3)] and all(s.trainable for s in fused)
     assert compile_plan(lc.circuit) is plan
 
 

@@ -53,7 +53,7 @@ def adjoint_sweep(
         matrices = plan.matrices(leaf, dtype)
     psi = state.detach()
     lam = readout.weighted_apply(psi, cotangent)
-    fused_grad = None if matrices.fused is None else torch.zeros_like(matrices.fused)
+    block_grads: list[torch.Tensor | None] = [None] * len(matrices.blocks)
     other_grads: list[torch.Tensor | None] = [None] * len(matrices.others)
     vector_out: dict[str, torch.Tensor] = {}
     for step in reversed(plan.steps):
@@ -64,16 +64,12 @@ def adjoint_sweep(
         psi = step.unapply(psi, matrices)
         if step.trainable:
             if isinstance(step, Fused):
-                assert fused_grad is not None
-                fused_grad[:, step.index] = step.matrix_grad(lam, psi)
+                block_grads[step.index] = step.matrix_grad(lam, psi)
             elif isinstance(step, Dense | Diagonal):
                 other_grads[step.index] = step.matrix_grad(lam, psi)
         lam = step.unapply(lam, matrices)
     outputs, grads = [], []
-    if fused_grad is not None and matrices.fused is not None and matrices.fused.requires_grad:
-        outputs.append(matrices.fused)
-        grads.append(fused_grad)
-    for m, g in zip(matrices.others, other_grads, strict=True):
+    for m, g in zip(matrices.blocks + matrices.others, block_grads + other_grads, strict=True):
         if g is not None and m.requires_grad:
             outputs.append(m)
             grads.append(g)

@@ -53,43 +53,65 @@ def _is_monomial(matrix: np.ndarray) -> bool:
 
 
 class Matrices(NamedTuple):
-    """The batch's step matrices: fused ``(B, n_fused, 2, 2)``, and one tensor per dense/diagonal step."""
+    """The batch's step matrices: one per `Fused` block, and one per `Dense`/`Diagonal` step."""
 
-    fused: torch.Tensor | None
+    blocks: tuple[torch.Tensor, ...]
     others: tuple[torch.Tensor, ...]
 
 
 @attrs.frozen(eq=False)
 class Fused:
-    """The product of a run of one-qubit gates on ``qubit`` (row ``index`` of `Matrices.fused`)."""
+    """Fused one-qubit gates on adjacent qubits ``qubit … qubit + width - 1``, as one matrix.
+
+    Each qubit's run of gates is one ``2×2`` per batch row (``chains``, in qubit order); their
+    Kronecker product is `Matrices.blocks[index]`, so a whole rotation layer costs
+    ``n_qubits / width`` passes over the state instead of one per gate.
+    """
 
     qubit: int
+    width: int
+    chains: tuple[int, ...]
     index: int
     trainable: bool
 
-    def matrix(self, m: Matrices) -> torch.Tensor:
-        assert m.fused is not None
-        return m.fused[:, self.index]
-
     def apply(self, state: torch.Tensor, m: Matrices) -> torch.Tensor:
-        return _apply_1q(state, self.matrix(m), self.qubit)
+        return _apply_block(state, m.blocks[self.index], self.qubit, self.width)
 
     def unapply(self, state: torch.Tensor, m: Matrices) -> torch.Tensor:
-        return _apply_1q(state, self.matrix(m).mH, self.qubit)
+        return _apply_block(state, m.blocks[self.index].mH, self.qubit, self.width)
 
     def matrix_grad(self, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-        """Torch-convention gradient of ``2·Re<λ|M ψ>`` with respect to ``M``: ``(B, 2, 2)``."""
-        b = lam.shape[0]
-        view = (b, 2**self.qubit, 2, -1)
-        return 2 * torch.einsum("baic,bajc->bij", lam.view(view), psi.view(view).conj())
+        """Torch-convention gradient of ``2·Re<λ|M ψ>`` with respect to ``M``: ``(B, d, d)``."""
+        b, d = lam.shape[0], 2**self.width
+        lv, pv = lam.view(b, 2**self.qubit, d, -1), psi.view(b, 2**self.qubit, d, -1)
+        if lv.shape[-1] >= _MATMUL_MIN_REST:
+            return 2 * (lv @ pv.mH).sum(dim=1)
+        if lv.shape[-1] == 1:
+            return 2 * lv.view(b, -1, d).mT @ pv.view(b, -1, d).conj()
+        return 2 * torch.einsum("baic,bajc->bij", lv, pv.conj())
 
 
-def _apply_1q(state: torch.Tensor, matrix: torch.Tensor, qubit: int) -> torch.Tensor:
+def _apply_block(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int) -> torch.Tensor:
+    """``matrix`` (``(d, d)`` or ``(B, d, d)``) on qubits ``qubit …`` with the copy-free kernel.
+
+    On the ``(B, 2**q, d, rest)`` view: long rows (``rest >= 32``) use one broadcast matmul
+    without moving the state, the last qubits (``rest == 1``) a batched matmul by the transpose,
+    and the middle ground an einsum.
+    """
     b = state.shape[0]
-    view = state.view(b, 2**qubit, 2, -1)
+    view = state.view(b, 2**qubit, 2**width, -1)
+    rest = view.shape[-1]
+    if rest >= _MATMUL_MIN_REST:
+        m = matrix if matrix.dim() == 2 else matrix[:, None]
+        return torch.matmul(m, view).reshape(b, -1)
+    if rest == 1:
+        return torch.matmul(view.view(b, -1, 2**width), matrix.mT).reshape(b, -1)
     if matrix.dim() == 2:
         return torch.einsum("ij,bajc->baic", matrix, view).reshape(b, -1)
     return torch.einsum("bij,bajc->baic", matrix, view).reshape(b, -1)
+
+
+_MATMUL_MIN_REST = 32
 
 
 @attrs.frozen(eq=False)
@@ -272,7 +294,7 @@ class Plan:
         """Every step matrix for the batch, differentiable in ``values`` ``(B, S)``."""
         angles = self.angles(values)
         b = values.shape[0]
-        fused = None
+        blocks: list[torch.Tensor] = []
         if len(self.chains):
             parts = [gate_matrices(name, angles[:, cols], dtype) for name, cols in self.one_qubit]
             eye = torch.eye(2, dtype=dtype, device=values.device).expand(b, 1, 2, 2)
@@ -281,11 +303,18 @@ class Plan:
             fused = table[:, chains[:, 0]]
             for level in range(1, self.chains.shape[1]):
                 fused = table[:, chains[:, level]] @ fused
+            for step in self.steps:
+                if isinstance(step, Fused):
+                    block = fused[:, step.chains[0]]
+                    for chain in step.chains[1:]:
+                        d = block.shape[-1] * 2
+                        block = torch.einsum("bij,bkl->bikjl", block, fused[:, chain]).reshape(b, d, d)
+                    blocks.append(block)
         others = []
         for name, cols, diagonal in self.others:
             m = gate_matrices(name, angles[:, cols], dtype).expand(b, -1, -1)
             others.append(torch.diagonal(m, dim1=-2, dim2=-1) if diagonal else m)
-        return Matrices(fused, tuple(others))
+        return Matrices(tuple(blocks), tuple(others))
 
 
 _PLANS: dict[str, Plan] = {}
@@ -407,12 +436,17 @@ class _Compiler:
         identity = len(table_row)
         steps: list[Step] = []
         chains: list[list[int]] = []
-        for step in self.steps:
-            if isinstance(step, _Chain):
-                steps.append(Fused(step.qubit, len(chains), step.trainable))
-                chains.append([table_row[s] for s in step.slots])
-            else:
-                steps.append(step)
+        blocks = 0
+        for run in _runs(self.steps):
+            if not isinstance(run, list):
+                steps.append(run)
+                continue
+            for group in _blocks(run):
+                ids = tuple(range(len(chains), len(chains) + len(group)))
+                chains += [[table_row[s] for s in c.slots] for c in group]
+                trainable = any(c.trainable for c in group)
+                steps.append(Fused(group[0].qubit, len(group), ids, blocks, trainable))
+                blocks += 1
         length = max((len(c) for c in chains), default=0)
         chain_array = np.full((len(chains), length), identity, dtype=np.int64)
         for i, c in enumerate(chains):
@@ -436,6 +470,41 @@ class _Compiler:
             tuple(self.others),
             tuple(steps),
         )
+
+
+_MAX_BLOCK = 3
+
+
+def _runs(steps: Sequence[Step | _Chain]) -> list[Step | list[_Chain]]:
+    """Steps with each maximal run of consecutive chains gathered into a list."""
+    out: list[Step | list[_Chain]] = []
+    for step in steps:
+        if isinstance(step, _Chain):
+            if out and isinstance(out[-1], list):
+                out[-1].append(step)
+            else:
+                out.append([step])
+        else:
+            out.append(step)
+    return out
+
+
+def _blocks(run: list[_Chain]) -> list[list[_Chain]]:
+    """Group a run of chains into blocks of up to ``_MAX_BLOCK`` adjacent qubits.
+
+    Chains on distinct qubits commute, so they may be reordered; a run that touches one qubit twice
+    keeps its order, one chain per block.
+    """
+    if len({c.qubit for c in run}) != len(run):
+        return [[c] for c in run]
+    groups: list[list[_Chain]] = []
+    for chain in sorted(run, key=lambda c: c.qubit):
+        last = groups[-1] if groups else None
+        if last and last[-1].qubit + 1 == chain.qubit and len(last) < _MAX_BLOCK:
+            last.append(chain)
+        else:
+            groups.append([chain])
+    return groups
 
 
 @attrs.frozen
