@@ -5,7 +5,8 @@ Workloads: the reference workload (``layer_circuit(n, 4, "linear", "angle", "Z")
 qubits × batch 64, then the same layered circuit at 20 and 24 qubits with batch 1. Each result is
 the fastest of ``--repeats`` timed forward runs after one warm-up (``--large-repeats`` for 20+
 qubits, whose warm-up is a small circuit). These are the numbers the router uses to pick the
-fastest backend for a workload.
+fastest backend for a workload. OpenMP engines (Lightning, and qsim from 18 qubits) suffer badly on
+shared, busy cores; ``OMP_NUM_THREADS`` is recorded in every line so runs can be compared.
 
     python benchmarks/simulators.py [--backends numpy,qsim,lightning] [--repeats 3]
 """
@@ -60,6 +61,7 @@ def main() -> None:
         previous: tuple[int, int, float] | None = None
         for n, batch in REFERENCE + LARGE:
             record: dict[str, object] = {"backend": name, "n_qubits": n, "batch": batch, "cpu_count": cpus}
+            record["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
             estimate = previous[2] * batch / previous[1] * 2 ** (n - previous[0]) if previous else 0.0
             if n > backend.capabilities.max_qubits:
                 record["skipped"] = f"max_qubits is {backend.capabilities.max_qubits}"
