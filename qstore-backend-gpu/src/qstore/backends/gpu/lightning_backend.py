@@ -1,8 +1,9 @@
 """Backend ``lightning``: PennyLane Lightning (``lightning.qubit``, ``.gpu``, ``.kokkos``).
 
 A batch becomes one list of PennyLane tapes (one per binding, built from a per-circuit template
-whose parameters are vectorised expressions of the IR symbols) executed in one ``qml.execute``
-call. Exact expectations, states and seeded sampling come from Lightning; its adjoint Jacobian,
+whose parameters are vectorised expressions of the IR symbols) executed in one call: the device's
+own ``execute`` when exact (every operation is native, so no preprocessing is needed), and
+``qml.execute`` with PennyLane's preprocessing when sampling. Exact expectations, states and seeded sampling come from Lightning; its adjoint Jacobian,
 ``device.compute_vjp`` with ``gradient_method="adjoint"``, is this backend's ``adjoint``
 gradient method, mapped back to IR symbols by the chain rule.
 """
