@@ -23,12 +23,14 @@ from qstore.core.errors import BindingError, CapabilityError, GradientError
 from qstore.core.plugins import get_backend
 from qstore.torch.backend import TorchBackend, expectations
 from qstore.torch.bridge import BackendCall, backend_expectations
+from qstore.torch.plan import compile_plan
 from torch import nn
 
 __all__ = ["DIFF_METHODS", "QuantumLayer"]
 
 DIFF_METHODS = ("auto", "backprop", "adjoint", "parameter-shift", "spsa", "finite-diff")
-_ADJOINT_FROM_QUBITS = 14
+_BACKPROP_BUDGET_BYTES = 2**31
+_STATES_PER_STEP = 3
 
 
 def uniform_angles(weights: torch.Tensor) -> None:
@@ -55,8 +57,8 @@ class QuantumLayer(nn.Module):
             on the device and precision of the layer's weights.
         backend_options: options for ``get_backend(backend, **options)``.
         shots: ``None`` for exact expectations, else estimates from this many shots.
-        diff_method: ``"auto"`` (backprop on the torch engine, adjoint from 14 qubits, else the
-            backend's best), ``"backprop"``, ``"adjoint"``, ``"parameter-shift"``, ``"spsa"``,
+        diff_method: ``"auto"`` (on the torch engine: backprop, or adjoint when autograd would keep
+            more than 2 GiB of intermediate states for the batch; elsewhere the backend's best), ``"backprop"``, ``"adjoint"``, ``"parameter-shift"``, ``"spsa"``,
             ``"finite-diff"``.
         seed: seeds shot sampling and SPSA directions (call k uses ``seed + k``).
         init: callable filling the weight tensor in place; default uniform in ``[0, 2π)``.
@@ -100,8 +102,10 @@ class QuantumLayer(nn.Module):
         self.shots = shots
         self.seed = seed
         self._backend, self._engine = _resolve_backend(backend, backend_options)
-        self.diff_method = _resolve_method(diff_method, self._engine, self._backend, shots, circuit)
-        self._in_graph = self._engine and shots is None and self.diff_method in ("backprop", "adjoint")
+        self.diff_method = _resolve_method(diff_method, self._engine, self._backend, shots)
+        self._in_graph = (
+            self._engine and shots is None and self.diff_method in ("auto", "backprop", "adjoint")
+        )
         self.weights = nn.Parameter(torch.empty(circuit.weight_shape))
         (init or uniform_angles)(self.weights)
         self.register_buffer("_columns", _symbol_columns(circuit), persistent=False)
@@ -139,7 +143,12 @@ class QuantumLayer(nn.Module):
         if self._in_graph:
             dtype = torch.complex128 if weights.dtype == torch.float64 else torch.complex64
             return expectations(
-                self.spec.circuit, values, vectors, self.spec.observables, dtype, self.diff_method
+                self.spec.circuit,
+                values,
+                vectors,
+                self.spec.observables,
+                dtype,
+                self._engine_method(b, dtype),
             )
         if vectors and x.requires_grad:
             raise GradientError(
@@ -147,6 +156,14 @@ class QuantumLayer(nn.Module):
                 "inputs; use the torch engine with shots=None, or detach the input"
             )
         return backend_expectations(self._backend_call(), values, vectors)
+
+    def _engine_method(self, batch_size: int, dtype: torch.dtype) -> str:
+        """The torch engine's method for this call: ``"auto"`` picks by autograd's memory need."""
+        if self.diff_method != "auto":
+            return self.diff_method
+        n_steps = len(compile_plan(self.spec.circuit).steps)
+        need = _STATES_PER_STEP * n_steps * batch_size * 2**self.n_qubits * dtype.itemsize
+        return "adjoint" if need > _BACKPROP_BUDGET_BYTES else "backprop"
 
     def _check_input(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -239,19 +256,14 @@ def _resolve_backend(
     return get_backend(backend, **dict(options or {})), backend == "torch"
 
 
-def _resolve_method(
-    method: str, engine: bool, backend: Backend | None, shots: int | None, circuit: LayerCircuit
-) -> str:
+def _resolve_method(method: str, engine: bool, backend: Backend | None, shots: int | None) -> str:
     if method not in DIFF_METHODS:
         raise GradientError(f"diff_method must be one of {DIFF_METHODS}, got {method!r}")
     if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
         raise CapabilityError(f"shots must be None (exact) or a positive integer, got {shots!r}")
     declared = GRADIENT_METHODS if backend is None else backend.capabilities.gradient_methods
-    if engine and shots is None:
-        if method == "auto":
-            return "adjoint" if circuit.circuit.n_qubits >= _ADJOINT_FROM_QUBITS else "backprop"
-        if method in ("backprop", "adjoint"):
-            return method
+    if engine and shots is None and method in ("auto", "backprop", "adjoint"):
+        return method
     if method == "backprop":
         raise GradientError(
             "diff_method='backprop' needs the torch engine (backend='torch') with shots=None; "
