@@ -21,7 +21,7 @@ import tensorflow as tf
 from qstore.core.ansatz import LayerCircuit, layer_circuit
 from qstore.core.backend import Backend
 from qstore.core.circuit import Circuit
-from qstore.core.errors import CapabilityError
+from qstore.core.errors import BindingError, CapabilityError
 from qstore.core.observables import ObservableLike
 from qstore.tf.backend import TFBackend
 from qstore.tf.execution import amplitude_rows, choose_method, make_runner
@@ -94,7 +94,7 @@ class _CircuitLayer(keras.layers.Layer):
         """Check the feature dimension and create the ``theta`` weight."""
         want = self.layer_circuit.n_features
         if len(input_shape) != 2 or input_shape[-1] != want:
-            raise ValueError(
+            raise BindingError(
                 f"{type(self).__name__} expects inputs of shape (batch, {want}), got {tuple(input_shape)}"
             )
         self.theta = self.add_weight(
@@ -107,7 +107,7 @@ class _CircuitLayer(keras.layers.Layer):
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         """``(B, n_features)`` features to ``(B, n_outputs)`` expectation values."""
         if inputs.shape.rank != 2:
-            raise ValueError(
+            raise BindingError(
                 f"{type(self).__name__} expects a 2-D (batch, features) input, got rank {inputs.shape.rank}"
             )
         return self._runner(inputs, tf.reshape(tf.convert_to_tensor(self.theta), [-1]))
@@ -117,7 +117,7 @@ class _CircuitLayer(keras.layers.Layer):
         return (input_shape[0], self.n_outputs)
 
     def _base_config(self) -> dict[str, Any]:
-        options = self.backend_options
+        options = dict(self.backend_options)
         if isinstance(self.backend, TFBackend) and not options:
             options = {"dtype": self.backend.dtype.name}
         return {
