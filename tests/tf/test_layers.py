@@ -196,3 +196,13 @@ def test_unsupported_options_are_clear_errors() -> None:
         QuantumLayer(64)
     with pytest.raises(Exception, match="no backend named 'nope'"):
         QuantumLayer(2, backend="nope")
+
+
+def test_amplitude_inputs_have_no_gradient_through_another_backend() -> None:
+    layer = QuantumLayer(2, depth=1, encoding="amplitude", backend="numpy")
+    x = tf.constant(RNG.normal(size=(3, 4)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(layer(x))
+    dx, dw = tape.gradient(loss, [x, layer.theta])
+    assert dx is None and dw is not None and np.any(dw.numpy() != 0)

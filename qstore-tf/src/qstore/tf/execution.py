@@ -8,8 +8,8 @@ Two paths, one meaning:
   `Backend.vjp` with the chosen method, so it trains under ``model.fit`` like any Keras op.
 
 Weights are a flat vector in the order of ``LayerCircuit.weights``; inputs are ``(B, n_features)``.
-On the backend path, amplitude-encoded inputs get a zero gradient (state preparation has no shift
-rule); the weights are differentiated as usual. The native path differentiates both.
+On the backend path, amplitude-encoded inputs have no gradient (``None``: state preparation has no
+shift rule); the weights are differentiated as usual. The native path differentiates both.
 """
 
 from __future__ import annotations
@@ -138,6 +138,7 @@ def _via_backend(
             upstream,
             method=method,
             shots=shots,
+            seed=next_seed(),
             wrt=wrt,
         )
         d_features = np.zeros(features.shape, np.float32)
@@ -152,13 +153,13 @@ def _via_backend(
         out = tf.numpy_function(forward, [features, weights], tf.float32, stateful=True)
         out.set_shape([features.shape[0], n_obs])
 
-        def grad(upstream: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        def grad(upstream: tf.Tensor) -> tuple[tf.Tensor | None, tf.Tensor]:
             d_features, d_weights = tf.numpy_function(
                 backward, [features, weights, upstream], [tf.float32, tf.float32], stateful=True
             )
             d_features.set_shape(features.shape)
             d_weights.set_shape(weights.shape)
-            return d_features, d_weights
+            return (None if lc.encoding == "amplitude" else d_features), d_weights
 
         return out, grad
 
