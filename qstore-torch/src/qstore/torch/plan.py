@@ -6,8 +6,9 @@ calls with new symbol values do no per-gate Python work beyond one tensor op per
 * every angle is a linear expression of symbols, so all angles of the batch are one matrix product
   ``values (B, S) @ A (S, n_angles) + const``;
 * all gates of one name get their matrices in one call (`qstore.torch.matrices.gate_matrices`);
-* runs of one-qubit gates on a qubit fuse into one ``2×2`` per batch row (`Fused`), computed for all
-  qubits at once by a few batched ``2×2`` products;
+* runs of one-qubit gates on a qubit fuse into one ``2×2`` per batch row, computed for all qubits
+  at once by a few batched ``2×2`` products, and those of up to three adjacent qubits into one
+  Kronecker-product block (`Fused`), so a rotation layer is ``n/3`` passes over the state;
 * fixed permutation-with-phase gates (CNOT, CZ, SWAP, iSWAP, X-type, Toffoli) that follow one another
   fuse into one gather (`Monomial`), a whole CNOT entangling block becoming one index operation;
 * parametric diagonal gates (CRZ, RZZ, ZZ) are phase multiplications (`Diagonal`); other multi-qubit
@@ -264,8 +265,9 @@ class Plan:
 
     ``one_qubit`` lists ``(gate, angle columns (n, p))`` groups whose matrices, concatenated in this
     order plus a trailing identity, form the table that ``chains`` (``(n_fused, L)``, padded with
-    the identity's row) multiplies into the fused matrices. ``others`` gives each `Dense` /
-    `Diagonal` step's gate and angle columns.
+    the identity's row) multiplies into per-qubit products; each `Fused` step takes the Kronecker
+    product of its qubits' products. ``others`` gives each `Dense` / `Diagonal` step's gate and
+    angle columns.
     """
 
     n_qubits: int
