@@ -68,6 +68,8 @@ class QuantumLayer(nn.Module):
     torch engine to complex128.
     """
 
+    _columns: torch.Tensor
+
     def __init__(
         self,
         n_qubits: int | None = None,
