@@ -11,7 +11,7 @@ tensor-level entry point the torch layer uses (autograd or adjoint gradients)::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 
 import numpy as np
@@ -23,7 +23,7 @@ from qstore.core.bindings import Batch
 from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError, GradientError
 from qstore.core.gates import GATES
-from qstore.core.observables import Observable
+from qstore.core.observables import Observable, ObservableLike, as_observables
 from qstore.torch.adjoint import adjoint_expectations, adjoint_sweep
 from qstore.torch.engine import sample, shot_expectations, simulate
 from qstore.torch.plan import compile_plan, real_dtype
@@ -39,18 +39,19 @@ def expectations(
     circuit: Circuit,
     values: torch.Tensor,
     vectors: Mapping[str, torch.Tensor],
-    observables: tuple[Observable, ...],
-    dtype: torch.dtype,
+    observables: ObservableLike | Sequence[ObservableLike],
+    dtype: torch.dtype = torch.complex64,
     method: str = "backprop",
 ) -> torch.Tensor:
     """``(B, n_obs)`` exact expectations as a differentiable tensor.
 
     ``values`` is ``(B, S)`` in the order of ``circuit.symbols``; ``vectors`` maps state-preparation
-    inputs to ``(B, 2**k)`` amplitudes. ``method`` is ``"backprop"`` (autograd through every step)
-    or ``"adjoint"`` (O(state) memory, see `qstore.torch.adjoint`).
+    inputs to ``(B, 2**k)`` amplitudes; ``observables`` are objects or strings like ``"Z0 Z1"``.
+    ``method`` is ``"backprop"`` (autograd through every step) or ``"adjoint"`` (O(state) memory,
+    see `qstore.torch.adjoint`).
     """
     plan = compile_plan(circuit)
-    readout = compile_readout(observables, circuit.n_qubits)
+    readout = compile_readout(as_observables(observables), circuit.n_qubits)
     if method == "adjoint":
         return adjoint_expectations(plan, readout, values, vectors, dtype)
     if method != "backprop":
