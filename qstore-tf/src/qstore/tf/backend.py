@@ -79,17 +79,19 @@ class TFBackend(Backend):
         core_sv.check_memory(n, batch.size, self.dtype.as_numpy_dtype)
         values, vectors = self._tensors(batch)
         state = sv.simulate(batch.circuit, values, vectors, batch.size, self.dtype)
-        expectations = samples = probs = None
+        expectations = samples = None
         if observables and shots is None:
             expectations = sv.expectations(state, observables, n).numpy().astype(np.float64)
-        if shots is not None or return_state:
-            probs = sv.probabilities(state).numpy()
+        probs = (
+            sv.probabilities(state).numpy().astype(np.float64) if shots is not None or return_state else None
+        )
         if shots is not None:
+            assert probs is not None
             rng = np.random.default_rng(seed)
             exact = state.numpy().astype(np.complex128).reshape((batch.size,) + (2,) * n)
             if observables:
                 expectations = core_sv.shot_expectations(exact, observables, shots, rng)
-            samples = core_sv.sample(probs.astype(np.float64), shots, rng)
+            samples = core_sv.sample(probs, shots, rng)
         return Result(
             metadata=RunMetadata(
                 self.name, n, batch.size, shots, 0.0, seed, extra={"dtype": self.dtype.name}

@@ -121,7 +121,7 @@ def _via_backend(
 
     def bindings(features: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
         out = lc.input_bindings(features)
-        out.update({name: np.float64(weights[k]) for k, name in enumerate(lc.weights)})
+        out.update({name: np.asarray(weights[k], np.float64) for k, name in enumerate(lc.weights)})
         return out
 
     def forward(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
