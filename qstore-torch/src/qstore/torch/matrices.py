@@ -1,11 +1,9 @@
 """Differentiable gate matrices in torch, derived exactly from the core gate table.
 
-The table (`qstore.core.gates`) promises that every matrix entry of a parametric gate is
-``a + b·e^{iνθ} + c·e^{-iνθ}`` in each of its angles θ (ν = ``ParamRule.matrix_frequency``). A gate
-with ``p`` angles is therefore ``U(θ) = Σ_k C[k] · Π_j f_{k_j}(θ_j)`` over ``k ∈ {0, +, -}^p`` with
-``f_0 = 1``, ``f_± = e^{±iνθ}``. Evaluating the table's NumPy matrix once on the grid where the
-``e^{iνθ_j}`` are the cube roots of unity and inverting that 3-point DFT per angle gives ``C``
-exactly, so no matrix is ever copied here: torch only combines the table's own coefficients.
+`qstore.core.gate_fourier` writes every gate as ``U(θ) = Σ_k C[k] · Π_j f_{k_j}(θ_j)`` over
+``k ∈ {0, +, -}^p`` with ``f_0 = 1``, ``f_± = e^{±iνθ}``, the coefficients ``C`` computed from the
+table's own NumPy matrices; torch only combines those coefficients with ``e^{±iνθ}`` of its angle
+tensors, so no matrix is ever copied here and autograd differentiates the result exactly.
 """
 
 from __future__ import annotations
@@ -13,44 +11,11 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
-
 import torch
+from qstore.core.gate_fourier import fourier_coefficients
 from qstore.core.gates import gate_spec
 
-__all__ = ["fourier_coefficients", "gate_matrices"]
-
-_OMEGA = np.exp(2j * np.pi / 3)
-# _DFT[m, k] = f_k at the m-th grid point, with f = (1, e^{iνθ}, e^{-iνθ}) and e^{iνθ_m} = ω^m.
-_DFT = np.array([[1, _OMEGA**m, _OMEGA ** (-m)] for m in range(3)])
-_DFT_INV = np.linalg.inv(_DFT)
-
-
-@functools.cache
-def fourier_coefficients(name: str) -> np.ndarray:
-    """``C`` of shape ``(3**p, d, d)`` (complex128, read-only) with ``U = Σ_k C[k] Π_j f_{k_j}``.
-
-    Index ``k`` is row-major over the angles (first angle slowest); a fixed gate has ``p = 0``
-    and ``C = U[None]``.
-    """
-    spec = gate_spec(name)
-    p = spec.n_params
-    if p == 0:
-        coeffs = np.asarray(spec.matrix(), dtype=complex)[None]
-    else:
-        grids = [
-            2 * math.pi * np.arange(3) / (3 * rule.matrix_frequency) for rule in spec.params
-        ]  # θ_j on the cube-root grid of its own frequency
-        mesh = np.meshgrid(*grids, indexing="ij")
-        samples = np.asarray(spec.matrix(*mesh), dtype=complex)  # (3,)*p + (d, d)
-        coeffs = samples
-        for axis in range(p):
-            coeffs = np.moveaxis(np.tensordot(_DFT_INV, coeffs, axes=([1], [axis])), 0, axis)
-        d = samples.shape[-1]
-        coeffs = coeffs.reshape(3**p, d, d)
-    coeffs = np.where(np.abs(coeffs) < 1e-14, 0, coeffs)
-    coeffs.setflags(write=False)
-    return coeffs
+__all__ = ["gate_matrices"]
 
 
 @torch.compiler.disable

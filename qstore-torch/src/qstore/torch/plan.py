@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from qstore.core.circuit import Circuit, Operation, StatePreparation
 from qstore.core.errors import CircuitError
+from qstore.core.gate_fourier import fourier_coefficients
 from qstore.core.gates import gate_spec
-from qstore.torch.matrices import fourier_coefficients, gate_matrices
+from qstore.torch.matrices import gate_matrices
 
 __all__ = ["Dense", "Diagonal", "Fused", "Matrices", "Monomial", "Plan", "Prepare", "compile_plan"]
 
