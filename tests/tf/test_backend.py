@@ -64,3 +64,19 @@ def test_unsupported_options_are_clear_errors() -> None:
     late_prep = Circuit(2).h(0).prepare_state("v", [0])
     with pytest.raises(CapabilityError, match="earlier gate"):
         TFBackend().run(late_prep, {"v": [1.0, 0.0]}, ["Z0"])
+
+
+def test_repeated_circuits_run_compiled_with_the_same_results() -> None:
+    backend = TFBackend()
+    circuit = Circuit(4).ry("a", 0).cnot(0, 1).cnot(1, 2).rx("b", 3).crz("a", 3, 0).cnot(2, 3)
+    obs = ["Z0", "X1 Z3", "Y2"]
+    reference = NumpyBackend()
+    for size in (3, 3, 5, 2):
+        bindings = {"a": np.linspace(-1, 1, size), "b": np.linspace(0.5, 2, size)}
+        got = backend.run(circuit, bindings, obs).expectations
+        np.testing.assert_allclose(got, reference.run(circuit, bindings, obs).expectations, atol=1e-5)
+        grads = backend.vjp(circuit, bindings, obs, np.ones((size, 3)), method="adjoint")
+        want = reference.vjp(circuit, bindings, obs, np.ones((size, 3)), method="adjoint")
+        for name in want:
+            np.testing.assert_allclose(grads[name], want[name], atol=1e-4)
+    assert len(backend._programs._compiled) == 2

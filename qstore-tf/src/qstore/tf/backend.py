@@ -3,7 +3,8 @@
 Same semantics as the reference engine (`qstore.core.NumpyBackend`), complex64 by default
 (``dtype="complex128"`` for double precision). Exact expectations and statevectors come from the
 TensorFlow kernels of `qstore.tf.statevector`; sampling reads the final state with the core's
-seeded samplers, so a seed gives the same draws as the reference engine. Gradients: ``adjoint``
+seeded samplers, so a seed gives the same draws as the reference engine. A circuit that runs
+again is executed as a cached `tf.function` (`qstore.tf.programs`). Gradients: ``adjoint``
 is exact reverse-mode differentiation by TensorFlow autodiff through the simulation, and the
 generic parameter-shift, finite-difference and SPSA methods come from `Backend`.
 """
@@ -24,6 +25,7 @@ from qstore.core.gates import GATES
 from qstore.core.observables import Observable
 from qstore.tf import statevector as sv
 from qstore.tf.gates import real_dtype
+from qstore.tf.programs import ProgramCache, expectation_program, vjp_program
 
 __all__ = ["TFBackend"]
 
@@ -43,6 +45,7 @@ class TFBackend(Backend):
         if dtype not in _DTYPES:
             raise CapabilityError(f"tf backend dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         self.dtype: tf.DType = _DTYPES[dtype]
+        self._programs = ProgramCache()
 
     @cached_property
     def capabilities(self) -> Capabilities:
@@ -78,10 +81,14 @@ class TFBackend(Backend):
         n = batch.circuit.n_qubits
         core_sv.check_memory(n, batch.size, self.dtype.as_numpy_dtype)
         values, vectors = self._tensors(batch)
-        state = sv.simulate(batch.circuit, values, vectors, batch.size, self.dtype)
+        program = self._programs.get(
+            ("run", batch.circuit, observables),
+            lambda: expectation_program(batch.circuit, observables, self.dtype),
+        )
+        state, exact_values = program(values, vectors, tf.constant(batch.size))
         expectations = samples = None
         if observables and shots is None:
-            expectations = sv.expectations(state, observables, n).numpy().astype(np.float64)
+            expectations = exact_values.numpy().astype(np.float64)
         probs = (
             sv.probabilities(state).numpy().astype(np.float64) if shots is not None or return_state else None
         )
@@ -111,11 +118,9 @@ class TFBackend(Backend):
     ) -> dict[str, np.ndarray]:
         """Exact VJP by TensorFlow reverse-mode autodiff through the simulation."""
         values, vectors = self._tensors(batch)
-        watched = [values[name] for name in wrt]
-        with tf.GradientTape() as tape:
-            tape.watch(watched)
-            state = sv.simulate(batch.circuit, values, vectors, batch.size, self.dtype)
-            value = sv.expectations(state, observables, batch.circuit.n_qubits)
-            loss = tf.reduce_sum(value * tf.constant(cotangent, dtype=value.dtype))
-        grads = tape.gradient(loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        program = self._programs.get(
+            ("vjp", batch.circuit, observables, wrt),
+            lambda: vjp_program(batch.circuit, observables, wrt, self.dtype),
+        )
+        grads = program(values, vectors, tf.constant(batch.size), tf.constant(cotangent))
         return {name: g.numpy().astype(np.float64) for name, g in zip(wrt, grads, strict=True)}

@@ -1,0 +1,83 @@
+"""Per-circuit TensorFlow programs behind the ``tf`` backend, compiled once a circuit repeats.
+
+A circuit's structure is static, so its simulation is a fixed TensorFlow program. The first run of
+a circuit executes eagerly (tracing costs more than one small run); from the second run on the
+program is a `tf.function` (with ``reduce_retracing``, so new batch sizes do not retrace), which
+removes Python and eager-dispatch overhead from every later call. Programs are cached per
+``(circuit, observables, wrt)`` with a bounded LRU.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import tensorflow as tf
+
+from qstore.core.circuit import Circuit
+from qstore.core.observables import Observable
+from qstore.tf import statevector as sv
+
+__all__ = ["ProgramCache", "expectation_program", "vjp_program"]
+
+Program = Callable[..., Any]
+
+
+def expectation_program(circuit: Circuit, observables: tuple[Observable, ...], dtype: tf.DType) -> Program:
+    """``(values, vectors, batch_size) -> (states, expectations)``; expectations ``(B, 0)`` without observables."""
+    n = circuit.n_qubits
+
+    def run(values: dict, vectors: dict, batch_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        state = sv.simulate(circuit, values, vectors, batch_size, dtype)
+        if not observables:
+            return state, tf.zeros([batch_size, 0], sv.probabilities(state).dtype)
+        return state, sv.expectations(state, observables, n)
+
+    return run
+
+
+def vjp_program(
+    circuit: Circuit, observables: tuple[Observable, ...], wrt: tuple[str, ...], dtype: tf.DType
+) -> Program:
+    """``(values, vectors, batch_size, cotangent) -> [d/d symbol for symbol in wrt]`` by autodiff."""
+    n = circuit.n_qubits
+
+    def vjp(values: dict, vectors: dict, batch_size: tf.Tensor, cotangent: tf.Tensor) -> list[tf.Tensor]:
+        watched = [values[name] for name in wrt]
+        with tf.GradientTape() as tape:
+            tape.watch(watched)
+            state = sv.simulate(circuit, values, vectors, batch_size, dtype)
+            value = sv.expectations(state, observables, n)
+            loss = tf.reduce_sum(value * tf.cast(cotangent, value.dtype))
+        return tape.gradient(loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    return vjp
+
+
+class ProgramCache:
+    """Eager on a key's first use, a cached `tf.function` from its second use on."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._compiled: collections.OrderedDict[Hashable, Program] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[Hashable, None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], Program]) -> Program:
+        """The program for ``key``: ``build()`` run eagerly the first time, compiled afterwards."""
+        with self._lock:
+            if key in self._compiled:
+                self._compiled.move_to_end(key)
+                return self._compiled[key]
+            if key not in self._seen:
+                self._seen[key] = None
+                if len(self._seen) > 4 * self.size:
+                    self._seen.popitem(last=False)
+                return build()
+            program = tf.function(build(), reduce_retracing=True)
+            self._compiled[key] = program
+            if len(self._compiled) > self.size:
+                self._compiled.popitem(last=False)
+            return program
