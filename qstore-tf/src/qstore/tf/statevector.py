@@ -69,16 +69,22 @@ def _apply_one_qubit(state: tf.Tensor, matrix: tf.Tensor, target: int, n_qubits:
 def _apply_diagonal(
     state: tf.Tensor, diagonal: tf.Tensor, targets: Sequence[int], n_qubits: int
 ) -> tf.Tensor:
-    """Multiply by a diagonal gate given as ``(d,)`` or ``(B, d)`` phases."""
-    k = len(targets)
-    diag = tf.reshape(diagonal, [-1] + [2] * k)
-    order = np.argsort(targets)
-    diag = tf.transpose(diag, [0, *(1 + int(i) for i in order)])
-    shape = [-1] + [1] * n_qubits
-    for t in sorted(targets):
-        shape[1 + t] = 2
-    view = tf.reshape(state, [-1] + [2] * n_qubits)
-    return tf.reshape(view * tf.reshape(diag, shape), [-1, 2**n_qubits])
+    """Multiply by a diagonal gate given as ``(d,)`` or ``(B, d)`` phases.
+
+    The phases are gathered onto all ``2**n`` basis states, so the product is a plain 2-D
+    broadcast (TensorFlow broadcasts at most 5 dimensions on CPU).
+    """
+    spread = tf.gather(
+        tf.reshape(diagonal, [-1, 2 ** len(targets)]), _target_index(n_qubits, tuple(targets)), axis=1
+    )
+    return state * spread
+
+
+@functools.lru_cache(maxsize=256)
+def _target_index(n_qubits: int, targets: tuple[int, ...]) -> np.ndarray:
+    """For every basis index, the index of its target bits (first target most significant)."""
+    weights = 2 ** np.arange(len(targets) - 1, -1, -1)
+    return (_bits(n_qubits)[:, list(targets)] @ weights).astype(np.int32)
 
 
 def _bits(n_qubits: int) -> np.ndarray:
