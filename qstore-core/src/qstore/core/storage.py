@@ -37,6 +37,8 @@ __all__ = [
     "VectorStore",
     "is_store",
     "memory_storage",
+    "vector_ids",
+    "vector_matrix",
 ]
 
 STORAGE_KINDS = ("checkpoints", "metrics", "vectors", "cache")
@@ -239,6 +241,32 @@ class MemoryMetricsSink:
             return [dict(r) for r in self._rows]
 
 
+def vector_matrix(what: str, vectors: Any, dim: int | None) -> np.ndarray:
+    """Validate ``vectors`` as finite float64 ``(n, dim)``; every vector store shares these errors."""
+    array = np.asarray(vectors, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ValueError(f"{what} must have shape (n, dim), got {array.shape}")
+    if dim is not None and array.shape[1] != dim:
+        raise ValueError(f"{what} have dim {array.shape[1]}; this store holds dim {dim}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} contain nan or inf")
+    return array
+
+
+def vector_ids(ids: Sequence[Any], n: int) -> list[Any]:
+    """Validate the ids of one add: ``n`` unique ints or strings (NumPy scalars unwrapped)."""
+    ids = list(ids)
+    if len(ids) != n:
+        raise ValueError(f"got {len(ids)} ids for {n} vectors")
+    for i in ids:
+        if isinstance(i, bool) or not isinstance(i, int | str | np.integer | np.str_):
+            raise TypeError(f"ids must be ints or strings, got {i!r}")
+    ids = [i.item() if isinstance(i, np.generic) else i for i in ids]
+    if len(set(ids)) != len(ids):
+        raise ValueError("ids within one add must be unique")
+    return ids
+
+
 class MemoryVectorStore:
     """`VectorStore` in memory with exact (brute-force) search; ties keep insertion order."""
 
@@ -256,28 +284,10 @@ class MemoryVectorStore:
         """Vector length, fixed by the constructor or the first `add`."""
         return self._dim
 
-    def _matrix(self, what: str, vectors: Any) -> np.ndarray:
-        array = np.asarray(vectors, dtype=np.float64)
-        if array.ndim != 2 or array.shape[1] == 0:
-            raise ValueError(f"{what} must have shape (n, dim), got {array.shape}")
-        if self._dim is not None and array.shape[1] != self._dim:
-            raise ValueError(f"{what} have dim {array.shape[1]}; this store holds dim {self._dim}")
-        if not np.isfinite(array).all():
-            raise ValueError(f"{what} contain nan or inf")
-        return array
-
     def add(self, ids: Sequence[Any], vectors: Any) -> None:
         """Add ``vectors`` ``(n, dim)`` under ``n`` unique int or str ids not already stored."""
-        array = self._matrix("vectors", vectors)
-        ids = list(ids)
-        if len(ids) != array.shape[0]:
-            raise ValueError(f"got {len(ids)} ids for {array.shape[0]} vectors")
-        for i in ids:
-            if isinstance(i, bool) or not isinstance(i, int | str | np.integer | np.str_):
-                raise TypeError(f"ids must be ints or strings, got {i!r}")
-        ids = [i.item() if isinstance(i, np.generic) else i for i in ids]
-        if len(set(ids)) != len(ids):
-            raise ValueError("ids within one add must be unique")
+        array = vector_matrix("vectors", vectors, self._dim)
+        ids = vector_ids(ids, array.shape[0])
         with self._lock:
             kinds = {type(i) for i in ids} | {type(i) for i in self._ids[:1]}
             if len(kinds) > 1:
@@ -299,7 +309,7 @@ class MemoryVectorStore:
         if k > len(ids):
             raise ValueError(f"k={k} exceeds the {len(ids)} vectors stored")
         query = np.asarray(vectors, dtype=np.float64)
-        query = self._matrix("query vectors", query[None, :] if query.ndim == 1 else query)
+        query = vector_matrix("query vectors", query[None, :] if query.ndim == 1 else query, self._dim)
         # Differences, not |q|^2 + |x|^2 - 2 q.x: exact for near-duplicates; chunked to bound memory.
         rows = max(1, _SEARCH_CHUNK // max(1, stored.size))
         dist = np.empty((query.shape[0], len(ids)))

@@ -27,6 +27,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from qstore.core.storage import vector_ids, vector_matrix
+
 __all__ = ["FaissVectorStore"]
 
 FORMAT = "qstore.faiss/1"
@@ -121,13 +123,7 @@ class FaissVectorStore:
         return ivf
 
     def _matrix(self, what: str, vectors: Any) -> np.ndarray:
-        array = np.asarray(vectors, dtype=np.float64)
-        if array.ndim != 2 or array.shape[1] == 0:
-            raise ValueError(f"{what} must have shape (n, dim), got {array.shape}")
-        if self._dim is not None and array.shape[1] != self._dim:
-            raise ValueError(f"{what} have dim {array.shape[1]}; this store holds dim {self._dim}")
-        if not np.isfinite(array).all():
-            raise ValueError(f"{what} contain nan or inf")
+        array = vector_matrix(what, vectors, self._dim)
         if np.abs(array).max(initial=0.0) > _FLOAT32_MAX:
             raise ValueError(f"{what} exceed the float32 range faiss computes in (about 3.4e38)")
         return np.ascontiguousarray(array, dtype=np.float32)
@@ -135,15 +131,7 @@ class FaissVectorStore:
     def add(self, ids: Sequence[Any], vectors: Any) -> None:
         """Add ``vectors`` ``(n, dim)`` under ``n`` unique int or str ids not already stored."""
         array = self._matrix("vectors", vectors)
-        ids = list(ids)
-        if len(ids) != array.shape[0]:
-            raise ValueError(f"got {len(ids)} ids for {array.shape[0]} vectors")
-        for i in ids:
-            if isinstance(i, bool) or not isinstance(i, int | str | np.integer | np.str_):
-                raise TypeError(f"ids must be ints or strings, got {i!r}")
-        ids = [i.item() if isinstance(i, np.generic) else i for i in ids]
-        if len(set(ids)) != len(ids):
-            raise ValueError("ids within one add must be unique")
+        ids = vector_ids(ids, array.shape[0])
         with self._lock:
             kinds = {type(i) for i in ids} | {type(i) for i in self._ids[:1]}
             if len(kinds) > 1:
