@@ -116,8 +116,8 @@ def main() -> None:
     machine = {"cpu_count": os.cpu_count(), "machine": platform.machine()}
     fm = zz_feature_map(N_FEATURES, reps=REPS, entanglement=ENTANGLEMENT)
     peers = {
-        "qiskit-ml FidelityStatevectorKernel": qiskit_kernel(),
-        "pennylane default.qubit": pennylane_kernel(),
+        "qiskit-ml FidelityStatevectorKernel": (qiskit_kernel(), args.qiskit_max_n),
+        "pennylane default.qubit": (pennylane_kernel(), args.pennylane_max_n),
     }
     backends = statevector_backends()
     rng = np.random.default_rng(0)
