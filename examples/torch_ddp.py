@@ -11,6 +11,8 @@ exactly that and prints the largest parameter difference.
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import socket
 import sys
 from pathlib import Path
@@ -59,7 +61,15 @@ def flat_parameters(model: nn.Module) -> np.ndarray:
 def worker(rank: int, world: int, port: int, steps: int, out: str) -> None:
     """One DDP process: train on this rank's contiguous shard; rank 0 saves the parameters."""
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    if sys.platform.startswith("linux"):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # keep gloo's pairs on loopback too
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=120),
+    )
     try:
         model = DistributedDataParallel(build_model())
         x, y = make_data()
@@ -67,6 +77,7 @@ def worker(rank: int, world: int, port: int, steps: int, out: str) -> None:
         train(model, x[shard], y[shard], steps)
         if rank == 0:
             np.save(out, flat_parameters(model.module), allow_pickle=False)
+        dist.barrier()  # no rank tears the group down while another still uses it
     finally:
         dist.destroy_process_group()
 
