@@ -172,6 +172,31 @@ def parameter_shift_vjp(
     return grads
 
 
+def _directional_differences(
+    backend: Backend,
+    batch: Batch,
+    observables: tuple[Observable, ...],
+    cotangent: np.ndarray,
+    names: list[str],
+    directions: np.ndarray,
+    step: float,
+    shots: int | None,
+    seed: int | None,
+) -> np.ndarray:
+    """``(f(s + step·d) − f(s − step·d)) / 2·step`` for each direction ``d``, in one batched run.
+
+    ``directions`` is ``(m, len(names), B)``; ``f = Σ_o cotangent·E``; returns ``(m, B)``.
+    """
+    m, b = directions.shape[0], batch.size
+    rows = {name: np.tile(batch.values[name], 2 * m) for name in batch.circuit.symbols}
+    for k, name in enumerate(names):
+        shift = (step * directions[:, k, :])[:, None, :] * np.array([1.0, -1.0])[None, :, None]
+        rows[name] = rows[name] + shift.reshape(-1)
+    values = _run_rows(backend, batch.circuit, batch, rows, observables, shots, seed)
+    f = np.einsum("rbo,bo->rb", values.reshape(2 * m, b, -1), cotangent)
+    return (f[0::2] - f[1::2]) / (2 * step)
+
+
 def finite_diff_vjp(
     backend: Backend,
     batch: Batch,
@@ -187,14 +212,9 @@ def finite_diff_vjp(
     names = list(wrt)
     if not names:
         return {}
-    b = batch.size
-    rows = {name: np.tile(batch.values[name], 2 * len(names)) for name in batch.circuit.symbols}
-    for k, name in enumerate(names):
-        rows[name][2 * k * b : (2 * k + 1) * b] += h
-        rows[name][(2 * k + 1) * b : (2 * k + 2) * b] -= h
-    values = _run_rows(backend, batch.circuit, batch, rows, observables, shots, seed)
-    f = np.einsum("rbo,bo->rb", values.reshape(2 * len(names), b, -1), cotangent)
-    return {name: (f[2 * k] - f[2 * k + 1]) / (2 * h) for k, name in enumerate(names)}
+    unit = np.broadcast_to(np.eye(len(names))[:, :, None], (len(names), len(names), batch.size))
+    diff = _directional_differences(backend, batch, observables, cotangent, names, unit, h, shots, seed)
+    return {name: diff[k] for k, name in enumerate(names)}
 
 
 def spsa_vjp(
@@ -214,15 +234,7 @@ def spsa_vjp(
     if not names:
         return {}
     rng = np.random.default_rng(seed)
-    b = batch.size
-    delta = rng.choice([-1.0, 1.0], size=(samples, len(names), b))
-    rows = {name: np.tile(batch.values[name], 2 * samples) for name in batch.circuit.symbols}
-    for s in range(samples):
-        for k, name in enumerate(names):
-            rows[name][2 * s * b : (2 * s + 1) * b] += c * delta[s, k]
-            rows[name][(2 * s + 1) * b : (2 * s + 2) * b] -= c * delta[s, k]
+    delta = rng.choice([-1.0, 1.0], size=(samples, len(names), batch.size))
     run_seed = None if seed is None else seed + 1
-    values = _run_rows(backend, batch.circuit, batch, rows, observables, shots, run_seed)
-    f = np.einsum("rbo,bo->rb", values.reshape(2 * samples, b, -1), cotangent)
-    diff = (f[0::2] - f[1::2]) / (2 * c)
+    diff = _directional_differences(backend, batch, observables, cotangent, names, delta, c, shots, run_seed)
     return {name: (diff * delta[:, k]).mean(axis=0) for k, name in enumerate(names)}
