@@ -42,7 +42,7 @@ def step(backend: NumpyBackend, layer: LayerCircuit, bindings: dict, gradient: s
     backend.run(layer.circuit, bindings, layer.observables)
     if gradient:
         cot = np.ones((len(bindings["x_0"]), layer.circuit.n_qubits))
-        backend.vjp(layer.circuit, bindings, layer.observables, cot, method=gradient)
+        backend.gradient(layer.circuit, bindings, layer.observables, cot, method=gradient)
 
 
 def main() -> None:

@@ -90,7 +90,7 @@ def torch_steps(n: int, x: np.ndarray, weights: np.ndarray) -> dict[str, Callabl
         return repr(exc)
     layer = TorchQuantumLayer(n, DEPTH, "linear", "angle", "Z", diff_method="backprop")
     with torch.no_grad():
-        layer.weights.copy_(torch.from_numpy(weights))
+        layer.theta.copy_(torch.from_numpy(weights))
     xt = torch.from_numpy(x).requires_grad_(True)
 
     def forward() -> object:

@@ -123,7 +123,7 @@ def main() -> None:
         methods = ["backprop", "adjoint", "spsa"] + (["parameter-shift"] if n <= 8 else [])
         for method in methods:
             layer = QuantumLayer(n, DEPTH, "linear", "angle", "Z", diff_method=method, seed=0)
-            layer.weights.data.copy_(weights)
+            layer.theta.data.copy_(weights)
             xin = x.clone().requires_grad_(True)
             for mode, backward in (("forward", False), ("forward+backward", True)):
                 if mode == "forward" and method not in ("backprop", "adjoint"):

@@ -146,7 +146,7 @@ def test_amplitude_layer_runs_on_normalised_rows() -> None:
     x = np.array([[3.0, 0, 0, 4.0], [1, 1, 1, 1]])
     weights = {w: 0.0 for w in lc.weights}
     result = NumpyBackend().run(
-        lc.circuit, {**lc.input_bindings(x), **weights}, lc.observables, return_state=True
+        lc.circuit, {**lc.input_bindings(x), **weights}, lc.observables, outputs=("state",)
     )
     # Zero weights leave only the CNOT: |00>,|11> amplitudes 0.6, 0.8 become |00>, |10>.
     np.testing.assert_allclose(result.statevectors[0], [0.6, 0, 0.8, 0], atol=1e-12)

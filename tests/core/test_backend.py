@@ -23,9 +23,8 @@ from qstore.core import (
     Result,
 )
 from qstore.core import backend as backend_module
-from qstore.core.bindings import Batch
+from qstore.core.backend import Request
 from qstore.core.gates import GATES
-from qstore.core.observables import Observable
 
 
 class SmallBackend(Backend):
@@ -40,20 +39,12 @@ class SmallBackend(Backend):
     def capabilities(self) -> Capabilities:
         return self._capabilities
 
-    def _execute(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        shots: int | None,
-        seed: int | None,
-        return_state: bool,
-    ) -> Result:
-        result = self.engine._execute(batch, observables, shots, seed, return_state)
-        return attrs.evolve(result, metadata=attrs.evolve(result.metadata, backend=self.name))
+    def execute(self, request: Request) -> Result:
+        return self.engine.execute(request)
 
 
 class GatedBackend(SmallBackend):
-    """Blocks in `_execute` until its gate opens, so tests can see queued and running jobs."""
+    """Blocks in `execute` until its gate opens, so tests can see queued and running jobs."""
 
     def __init__(self, fail: bool = False) -> None:
         super().__init__(name="gated")
@@ -61,13 +52,13 @@ class GatedBackend(SmallBackend):
         self.started = threading.Semaphore(0)
         self.fail = fail
 
-    def _execute(self, batch, observables, shots, seed, return_state):  # type: ignore[no-untyped-def]
+    def execute(self, request: Request) -> Result:
         self.started.release()
         if not self.gate.wait(timeout=30):
             raise RuntimeError("test gate never opened")
         if self.fail:
             raise RuntimeError("device on fire")
-        return super()._execute(batch, observables, shots, seed, return_state)
+        return super().execute(request)
 
 
 BELL = Circuit(2).h(0).cnot(0, 1)
@@ -78,7 +69,9 @@ BELL = Circuit(2).h(0).cnot(0, 1)
 
 def test_result_shapes_and_metadata() -> None:
     circuit = Circuit(3).h(0).ry("a", 1).cnot(0, 2)
-    result = NumpyBackend().run(circuit, {"a": [0.1, 0.2]}, ["Z0", "X1", "Z0 Z2"], return_state=True)
+    result = NumpyBackend().run(
+        circuit, {"a": [0.1, 0.2]}, ["Z0", "X1", "Z0 Z2"], outputs=("state", "probabilities")
+    )
     assert result.expectations.shape == (2, 3)
     assert result.statevectors.shape == (2, 8) and result.probabilities.shape == (2, 8)
     assert result.samples is None
@@ -121,10 +114,16 @@ def test_unsupported_gates_are_rejected_with_the_supported_list() -> None:
         ({"circuit": Circuit(4).h(3)}, CapabilityError, "runs at most 3 qubits; the circuit has 4"),
         ({"observables": ["Z2"]}, CapabilityError, "acts on qubit 2, beyond the circuit's 2"),
         ({"observables": ["Q0"]}, ObservableError, "bad factor"),
-        ({"shots": 0}, CapabilityError, "positive integer, got 0"),
-        ({"shots": -5}, CapabilityError, "positive integer"),
-        ({"shots": True}, CapabilityError, "positive integer, got True"),
-        ({"shots": 10.0}, CapabilityError, "positive integer, got 10.0"),
+        ({"shots": 0}, CapabilityError, "an integer from 1 to 1e\\+09, got 0"),
+        ({"shots": -5}, CapabilityError, "an integer from 1"),
+        ({"shots": True}, CapabilityError, "an integer from 1 to 1e\\+09, got True"),
+        ({"shots": 10.0}, CapabilityError, "got 10.0"),
+        ({"shots": 10**11}, CapabilityError, "got 100000000000"),
+        ({"seed": -1}, CapabilityError, "seed must be None or a non-negative integer, got -1"),
+        ({"seed": 2.5}, CapabilityError, "got 2.5"),
+        ({"seed": "x"}, CapabilityError, "got 'x'"),
+        ({"outputs": ("statevector",)}, CapabilityError, r"unknown output\(s\) \['statevector'\]"),
+        ({"outputs": ("samples",)}, CapabilityError, "samples need shots"),
         ({"bindings": {"a": 1.0}}, BindingError, "not symbols of this circuit"),
         ({"circuit": Circuit(2).ry("a", 0)}, BindingError, "no value bound"),
     ],
@@ -136,7 +135,7 @@ def test_run_and_submit_validate_input_before_running(kwargs: dict, error: type,
         backend.run(**call)
     with pytest.raises(error, match=message):
         backend.submit(**call)  # raises here, in the caller, not later in the job
-    assert not backend.started.acquire(timeout=0.05)  # nothing ever reached _execute
+    assert not backend.started.acquire(timeout=0.05)  # nothing ever reached execute
 
 
 def test_capability_flags_are_enforced() -> None:
@@ -144,9 +143,9 @@ def test_capability_flags_are_enforced() -> None:
         SmallBackend(exact_expectations=False).run(BELL, observables=["Z0"])
     with pytest.raises(CapabilityError, match="does not sample; use shots=None"):
         SmallBackend(shots=False).run(BELL, observables=["Z0"], shots=100)
-    with pytest.raises(CapabilityError, match="cannot return statevectors"):
-        SmallBackend(statevector=False).run(BELL, return_state=True)
-    with pytest.raises(TypeError, match="expected a qstore Circuit"):
+    with pytest.raises(CapabilityError, match="cannot return states or exact probabilities"):
+        SmallBackend(statevector=False).run(BELL, outputs=("state",))
+    with pytest.raises(CapabilityError, match="circuit must be a qstore Circuit, got str"):
         SmallBackend().run("h 0")  # type: ignore[arg-type]
 
 
@@ -165,6 +164,7 @@ def test_numpy_backend_supports_every_gate() -> None:
     ("methods", "best"),
     [
         (("finite-diff", "spsa", "parameter-shift", "adjoint"), "adjoint"),
+        (("finite-diff", "backprop", "parameter-shift"), "backprop"),
         (("finite-diff", "spsa", "parameter-shift"), "parameter-shift"),
         (("finite-diff", "spsa"), "spsa"),
         (("finite-diff",), "finite-diff"),
@@ -179,7 +179,7 @@ def test_no_gradient_method_is_an_error() -> None:
     with pytest.raises(GradientError, match="'nograd' declares no gradient method"):
         caps.best_gradient_method()
     with pytest.raises(GradientError, match="declares no gradient method"):
-        SmallBackend(gradient_methods=()).vjp(Circuit(1).ry("a", 0), {"a": 0.1}, ["Z0"], np.ones((1, 1)))
+        SmallBackend(gradient_methods=()).gradient(Circuit(1).ry("a", 0), {"a": 0.1}, ["Z0"], np.ones((1, 1)))
 
 
 def test_vjp_uses_only_declared_methods() -> None:
@@ -188,15 +188,15 @@ def test_vjp_uses_only_declared_methods() -> None:
     with pytest.raises(
         GradientError, match=r"does not support gradient method 'adjoint'; it supports \['parameter-shift'"
     ):
-        backend.vjp(circuit, {"a": 0.3}, ["Z0"], np.ones((1, 1)), method="adjoint")
-    grads = backend.vjp(circuit, {"a": 0.3}, ["Z0"], np.ones((1, 1)))  # auto: parameter-shift
+        backend.gradient(circuit, {"a": 0.3}, ["Z0"], np.ones((1, 1)), method="adjoint")
+    grads = backend.gradient(circuit, {"a": 0.3}, ["Z0"], np.ones((1, 1)))  # auto: parameter-shift
     np.testing.assert_allclose(grads["a"], [-np.sin(0.3)], atol=1e-12)
 
 
 def test_declaring_adjoint_without_implementing_it_is_a_clear_error() -> None:
     backend = SmallBackend(gradient_methods=("adjoint",))
-    with pytest.raises(GradientError, match="'small' does not implement adjoint"):
-        backend.vjp(Circuit(1).ry("a", 0), {"a": 0.3}, ["Z0"], np.ones((1, 1)))
+    with pytest.raises(GradientError, match="'small' implements no native gradient method"):
+        backend.gradient(Circuit(1).ry("a", 0), {"a": 0.3}, ["Z0"], np.ones((1, 1)))
 
 
 def test_capabilities_are_frozen_values() -> None:
@@ -267,10 +267,89 @@ def test_jobs_can_be_awaited() -> None:
     np.testing.assert_allclose([r.expectations[0, 0] for r in results], [1.0, -1.0], atol=1e-12)
 
 
-def test_submit_passes_seed_and_return_state() -> None:
+def test_submit_passes_seed_and_outputs() -> None:
     backend = NumpyBackend()
-    job = backend.submit(BELL, shots=50, seed=9, return_state=True)
-    direct = backend.run(BELL, shots=50, seed=9, return_state=True)
+    job = backend.submit(BELL, shots=50, seed=9, outputs=("state",))
+    direct = backend.run(BELL, shots=50, seed=9, outputs=("state",))
     result = job.result(timeout=10)
     np.testing.assert_array_equal(result.samples, direct.samples)
     np.testing.assert_allclose(result.statevectors, direct.statevectors)
+
+
+# -- the request contract ------------------------------------------------------------------------
+
+
+def test_request_is_one_frozen_validated_value() -> None:
+    backend = NumpyBackend()
+    request = backend.request(Circuit(1).ry("a", 0), {"a": [0.1, 0.2]}, "Z0", shots=10, seed=4)
+    assert (request.size, request.shots, request.seed) == (2, 10, 4)
+    assert request.outputs == {"expectations", "samples"}
+    assert request.wants("samples") and not request.wants("state")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        request.shots = 3  # type: ignore[misc]
+    result = backend.execute(request)
+    assert result.metadata is None  # implementers never fill metadata: run stamps it
+    assert result.samples.shape == (2, 10)
+
+
+def test_outputs_select_what_is_computed() -> None:
+    backend = NumpyBackend()
+    only_state = backend.run(BELL, outputs=("state",))
+    assert only_state.expectations is None and only_state.probabilities is None
+    np.testing.assert_allclose(np.abs(only_state.statevectors[0]) ** 2, [0.5, 0, 0, 0.5], atol=1e-12)
+    no_samples = backend.run(BELL, observables="Z0 Z1", shots=100, seed=1, outputs=())
+    assert no_samples.samples is None and no_samples.expectations.shape == (1, 1)
+    probs = backend.run(BELL, outputs=("probabilities",)).probabilities
+    np.testing.assert_allclose(probs, [[0.5, 0, 0, 0.5]], atol=1e-12)
+
+
+class PricedBackend(SmallBackend):
+    """Adds a cost model, and optionally reports a measured cost in ``info``."""
+
+    def __init__(self, measured: float | None = None) -> None:
+        super().__init__(name="priced", cost_model=self)
+        self.measured = measured
+
+    def estimate(self, circuit: Circuit, batch_size: int, shots: int | None) -> float:
+        return 0.01 * batch_size * (shots or 1)
+
+    def execute(self, request: Request) -> Result:
+        result = super().execute(request)
+        return result if self.measured is None else attrs.evolve(result, info={"cost_usd": self.measured})
+
+
+def test_run_stamps_metadata_and_cost() -> None:
+    modelled = PricedBackend().run(BELL, {}, "Z0", shots=100, seed=2)
+    meta = modelled.metadata
+    assert (meta.backend, meta.n_qubits, meta.batch_size, meta.shots, meta.seed) == ("priced", 2, 1, 100, 2)
+    assert meta.cost_usd == pytest.approx(1.0) and meta.seconds > 0
+    measured = PricedBackend(measured=0.25).run(BELL, {}, "Z0", shots=100)
+    assert measured.metadata.cost_usd == 0.25 and measured.metadata.extra["cost_usd"] == 0.25
+    job = PricedBackend().submit(BELL, {}, "Z0", shots=10)
+    assert job.result(timeout=10).metadata.cost_usd == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("gradient_methods", ("adjoint", "magic"), r"unknown gradient method \['magic'\]"),
+        ("devices", ("gpu",), "devices must be a non-empty list of 'cpu', 'cuda', 'cuda:N'"),
+        ("devices", (), "devices must be a non-empty list"),
+        ("precision", "complex64", r"precision must be one of \['single', 'double'\]"),
+    ],
+)
+def test_capabilities_are_validated(field: str, value: object, message: str) -> None:
+    with pytest.raises(CapabilityError, match=message):
+        Capabilities("x", 2, {"h"}, **{field: value})  # type: ignore[arg-type]
+    assert Capabilities("x", 2, {"h"}, devices=("cpu", "cuda", "cuda:1")).devices == ("cpu", "cuda", "cuda:1")
+
+
+def test_native_methods_are_exact_only() -> None:
+    circuit = Circuit(1).ry("a", 0)
+    with pytest.raises(GradientError, match="adjoint differentiation is exact: use shots=None"):
+        NumpyBackend().gradient(circuit, {"a": 0.3}, "Z0", method="adjoint", shots=100)
+    with pytest.raises(GradientError, match="unknown gradient method 'magic'"):
+        NumpyBackend().gradient(circuit, {"a": 0.3}, "Z0", method="magic")
+    assert NumpyBackend().gradient_method("auto", 100) == "parameter-shift"
+    grads = NumpyBackend().gradient(circuit, {"a": [0.3, 1.0]}, "Z0")  # cotangent defaults to ones
+    np.testing.assert_allclose(grads["a"], -np.sin([0.3, 1.0]), atol=1e-12)

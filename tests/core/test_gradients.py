@@ -9,10 +9,8 @@ import pytest
 
 from qstore.core import Circuit, GradientError, NumpyBackend, Operation
 from qstore.core import gradients as grad
-from qstore.core.bindings import resolve_bindings
 from qstore.core.expressions import Expr
 from qstore.core.gates import GATES
-from qstore.core.observables import as_observables
 
 PARAMETRIC = sorted(name for name, spec in GATES.items() if spec.n_params)
 TURN_GATES = {"gpi", "gpi2", "ms", "zz"}  # angles in turns: keep coefficients small
@@ -81,7 +79,7 @@ def test_exact_methods_match_finite_differences_for_every_parametric_gate(gate: 
     circuit = gradient_circuit([gate, gate], 3, rng)
     bindings, cot = setup(circuit, 3, rng)
     want = finite_difference_vjp(circuit, bindings, OBSERVABLES, cot)
-    got = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method=method)
+    got = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method=method)
     assert set(got) == set(circuit.symbols)
     for name in circuit.symbols:
         assert got[name].shape == (3,)
@@ -95,7 +93,7 @@ def test_exact_methods_on_a_circuit_with_every_parametric_gate(method: str) -> N
     bindings, cot = setup(circuit, 2, rng)
     obs = ["Z0", "X1 Y2", "0.5*X0 Z1 - Y3", "Y0"]
     want = finite_difference_vjp(circuit, bindings, obs, cot)
-    got = BACKEND.vjp(circuit, bindings, obs, cot, method=method)
+    got = BACKEND.gradient(circuit, bindings, obs, cot, method=method)
     for name in SYMBOLS:
         np.testing.assert_allclose(got[name], want[name], atol=1e-8)
 
@@ -104,8 +102,8 @@ def test_adjoint_and_parameter_shift_agree_closely() -> None:
     rng = np.random.default_rng(101)
     circuit = gradient_circuit(PARAMETRIC, 3, rng)
     bindings, cot = setup(circuit, 4, rng)
-    adjoint = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method="adjoint")
-    shift = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method="parameter-shift")
+    adjoint = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method="adjoint")
+    shift = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method="parameter-shift")
     for name in SYMBOLS:
         np.testing.assert_allclose(adjoint[name], shift[name], atol=1e-11)
 
@@ -115,7 +113,7 @@ def test_finite_diff_method_matches_to_its_own_accuracy() -> None:
     circuit = gradient_circuit(["rx", "crz", "u3", "gpi2"], 3, rng)
     bindings, cot = setup(circuit, 2, rng)
     want = finite_difference_vjp(circuit, bindings, OBSERVABLES, cot)
-    got = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method="finite-diff")
+    got = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method="finite-diff")
     for name in circuit.symbols:
         np.testing.assert_allclose(got[name], want[name], atol=1e-6)
 
@@ -142,7 +140,7 @@ def test_gradients_after_state_preparation() -> None:
             f[k] = np.einsum("bo,bo->b", cot, BACKEND.run(circuit, shifted, OBSERVABLES).expectations)
         want[name] = (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / 12e-4
     for method in ("adjoint", "parameter-shift"):
-        got = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method=method)
+        got = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method=method)
         assert set(got) == {"a", "b"}
         for name in ("a", "b"):
             np.testing.assert_allclose(got[name], want[name], atol=1e-8)
@@ -153,9 +151,9 @@ def test_adjoint_refuses_differentiated_gates_before_state_preparation() -> None
     bindings = {"a": 0.3, "b": 0.2, "v": [0.6, 0.8]}
     cot = np.ones((1, 2))
     with pytest.raises(GradientError, match="state preparation before every differentiated gate"):
-        BACKEND.vjp(circuit, bindings, ["Z0", "Z1"], cot, method="adjoint")
-    only_b = BACKEND.vjp(circuit, bindings, ["Z0", "Z1"], cot, method="adjoint", wrt=["b"])
-    shift = BACKEND.vjp(circuit, bindings, ["Z0", "Z1"], cot, method="parameter-shift")
+        BACKEND.gradient(circuit, bindings, ["Z0", "Z1"], cot, method="adjoint")
+    only_b = BACKEND.gradient(circuit, bindings, ["Z0", "Z1"], cot, method="adjoint", wrt=["b"])
+    shift = BACKEND.gradient(circuit, bindings, ["Z0", "Z1"], cot, method="parameter-shift")
     np.testing.assert_allclose(only_b["b"], shift["b"], atol=1e-12)
     np.testing.assert_allclose(shift["a"], [-np.sin(0.3)], atol=1e-12)  # d<Z1>/da for RY(a)|0>
 
@@ -165,12 +163,12 @@ def test_wrt_subset_returns_only_those_symbols(method: str) -> None:
     rng = np.random.default_rng(104)
     circuit = gradient_circuit(["rx", "ry", "crx"], 3, rng)
     bindings, cot = setup(circuit, 2, rng)
-    full = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method=method, seed=5)
-    part = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method=method, wrt=["b"], seed=5)
+    full = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method=method, seed=5)
+    part = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method=method, wrt=["b"], seed=5)
     assert set(part) == {"b"}
     if method != "spsa":  # SPSA perturbs only the wrt symbols, so its noise differs
         np.testing.assert_allclose(part["b"], full["b"], atol=1e-9)
-    assert BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method=method, wrt=[]) == {}
+    assert BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method=method, wrt=[]) == {}
 
 
 def test_auto_picks_adjoint_on_the_reference_engine() -> None:
@@ -179,8 +177,8 @@ def test_auto_picks_adjoint_on_the_reference_engine() -> None:
     circuit = gradient_circuit(["ry"], 2, rng)
     bindings = {s: rng.uniform(-3, 3, size=2) for s in circuit.symbols}
     cot = rng.normal(size=(2, 2))
-    auto = BACKEND.vjp(circuit, bindings, ["Z0", "X1"], cot)
-    adjoint = BACKEND.vjp(circuit, bindings, ["Z0", "X1"], cot, method="adjoint")
+    auto = BACKEND.gradient(circuit, bindings, ["Z0", "X1"], cot)
+    adjoint = BACKEND.gradient(circuit, bindings, ["Z0", "X1"], cot, method="adjoint")
     for name in circuit.symbols:
         np.testing.assert_array_equal(auto[name], adjoint[name])
 
@@ -189,9 +187,9 @@ def test_parameter_shift_in_several_chunks_gives_the_same_result(monkeypatch: py
     rng = np.random.default_rng(106)
     circuit = gradient_circuit(["crx", "u3", "ms"], 3, rng)
     bindings, cot = setup(circuit, 2, rng)
-    whole = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method="parameter-shift")
+    whole = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method="parameter-shift")
     monkeypatch.setattr(grad, "_ROW_BUDGET_AMPLITUDES", 1)
-    chunked = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method="parameter-shift")
+    chunked = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method="parameter-shift")
     for name in circuit.symbols:
         np.testing.assert_allclose(chunked[name], whole[name], atol=1e-12)
 
@@ -200,9 +198,11 @@ def test_parameter_shift_with_shots_is_within_a_statistical_bound() -> None:
     circuit = Circuit(2).ry("a", 0).cnot(0, 1).crx("2*a", 0, 1)
     a = 0.7
     cot = np.array([[1.0]])
-    exact = BACKEND.vjp(circuit, {"a": a}, ["Z1"], cot, method="adjoint")["a"]
+    exact = BACKEND.gradient(circuit, {"a": a}, ["Z1"], cot, method="adjoint")["a"]
     shots = 20_000
-    noisy = BACKEND.vjp(circuit, {"a": a}, ["Z1"], cot, method="parameter-shift", shots=shots, seed=1)["a"]
+    noisy = BACKEND.gradient(circuit, {"a": a}, ["Z1"], cot, method="parameter-shift", shots=shots, seed=1)[
+        "a"
+    ]
     # Shift terms: two for RY (coeff 1/2) and four for CRX with chain-rule factor 2; each ±1 outcome
     # has variance ≤ 1, so σ ≤ sqrt(Σ (chain · coeff)² / shots).
     coeffs = [0.5, 0.5] + [2 * c for c in GATES["crx"].params[0].shift_rule.coeffs]
@@ -217,13 +217,10 @@ def test_spsa_is_unbiased_over_many_samples() -> None:
     rng = np.random.default_rng(107)
     circuit = gradient_circuit(["rx", "cry", "rzz", "u3"], 3, rng)
     bindings, cot = setup(circuit, 2, rng)
-    batch = resolve_bindings(circuit, bindings)
-    observables = as_observables(OBSERVABLES)
-    exact = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method="adjoint")
+    request = BACKEND.request(circuit, bindings, OBSERVABLES, seed=3)
+    exact = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method="adjoint")
     samples = 4000
-    estimate = grad.spsa_vjp(
-        BACKEND, batch, observables, cot, circuit.symbols, c=1e-3, samples=samples, shots=None, seed=3
-    )
+    estimate = grad.spsa_vjp(BACKEND, request, cot, circuit.symbols, c=1e-3, samples=samples)
     # One SPSA sample estimates g_k + Σ_{j≠k} g_j Δ_j Δ_k: mean g_k (up to O(c²)), variance Σ_{j≠k} g_j².
     g = np.stack([exact[s] for s in circuit.symbols])
     for k, name in enumerate(circuit.symbols):
@@ -238,8 +235,10 @@ def test_spsa_through_the_backend_is_unbiased_over_a_large_batch() -> None:
     one = {s: rng.uniform(-3, 3) for s in circuit.symbols}
     bindings = {s: np.full(size, v) for s, v in one.items()}
     cot = np.tile(rng.normal(size=(1, len(OBSERVABLES))), (size, 1))
-    exact = BACKEND.vjp(circuit, {s: [v] for s, v in one.items()}, OBSERVABLES, cot[:1], method="adjoint")
-    estimate = BACKEND.vjp(circuit, bindings, OBSERVABLES, cot, method="spsa", seed=4)
+    exact = BACKEND.gradient(
+        circuit, {s: [v] for s, v in one.items()}, OBSERVABLES, cot[:1], method="adjoint"
+    )
+    estimate = BACKEND.gradient(circuit, bindings, OBSERVABLES, cot, method="spsa", seed=4)
     g = np.array([exact[s][0] for s in circuit.symbols])
     for k, name in enumerate(circuit.symbols):
         sigma = np.sqrt((np.sum(g**2) - g[k] ** 2) / size)
@@ -252,9 +251,9 @@ def test_spsa_is_seeded() -> None:
     circuit = gradient_circuit(["rx", "ry"], 2, rng)
     bindings = {s: rng.uniform(-3, 3, size=3) for s in circuit.symbols}
     cot = np.ones((3, 1))
-    one = BACKEND.vjp(circuit, bindings, ["Z0"], cot, method="spsa", seed=1)
-    two = BACKEND.vjp(circuit, bindings, ["Z0"], cot, method="spsa", seed=1)
-    other = BACKEND.vjp(circuit, bindings, ["Z0"], cot, method="spsa", seed=2)
+    one = BACKEND.gradient(circuit, bindings, ["Z0"], cot, method="spsa", seed=1)
+    two = BACKEND.gradient(circuit, bindings, ["Z0"], cot, method="spsa", seed=1)
+    other = BACKEND.gradient(circuit, bindings, ["Z0"], cot, method="spsa", seed=2)
     for name in circuit.symbols:
         np.testing.assert_array_equal(one[name], two[name])
     assert any(not np.array_equal(one[n], other[n]) for n in circuit.symbols)
@@ -268,7 +267,7 @@ def test_spsa_is_seeded() -> None:
 def test_cotangent_shape_errors(method: str, shape: tuple[int, ...]) -> None:
     circuit = Circuit(2).rx("a", 0).cnot(0, 1)
     with pytest.raises(GradientError, match=r"cotangent must have shape \(2, 2\), got"):
-        BACKEND.vjp(circuit, {"a": [0.1, 0.2]}, ["Z0", "Z1"], np.ones(shape), method=method)
+        BACKEND.gradient(circuit, {"a": [0.1, 0.2]}, ["Z0", "Z1"], np.ones(shape), method=method)
 
 
 def test_unknown_wrt_names_are_errors() -> None:
@@ -276,24 +275,24 @@ def test_unknown_wrt_names_are_errors() -> None:
     with pytest.raises(
         GradientError, match=r"cannot differentiate with respect to \['c', 'v'\]: .*\['a', 'b'\]"
     ):
-        BACKEND.vjp(circuit, {"a": 0.1, "b": 0.2}, ["Z0"], np.ones((1, 1)), wrt=["a", "c", "v"])
+        BACKEND.gradient(circuit, {"a": 0.1, "b": 0.2}, ["Z0"], np.ones((1, 1)), wrt=["a", "c", "v"])
 
 
 def test_adjoint_with_shots_is_an_error() -> None:
-    with pytest.raises(GradientError, match="adjoint differentiation is exact; call it with shots=None"):
-        BACKEND.vjp(Circuit(1).rx("a", 0), {"a": 0.1}, ["Z0"], np.ones((1, 1)), method="adjoint", shots=100)
+    with pytest.raises(GradientError, match="adjoint differentiation is exact: use shots=None"):
+        BACKEND.gradient(
+            Circuit(1).rx("a", 0), {"a": 0.1}, ["Z0"], np.ones((1, 1)), method="adjoint", shots=100
+        )
 
 
 def test_unknown_method_is_an_error() -> None:
     with pytest.raises(GradientError, match="does not support gradient method 'backprop'"):
-        BACKEND.vjp(Circuit(1).rx("a", 0), {"a": 0.1}, ["Z0"], np.ones((1, 1)), method="backprop")
-    batch = resolve_bindings(Circuit(1).rx("a", 0), {"a": 0.1})
-    with pytest.raises(GradientError, match="unknown gradient method 'backprop'; choose from"):
-        grad.generic_vjp(
-            BACKEND, "backprop", batch, as_observables("Z0"), np.ones((1, 1)), ("a",), shots=None, seed=None
-        )
+        BACKEND.gradient(Circuit(1).rx("a", 0), {"a": 0.1}, ["Z0"], np.ones((1, 1)), method="backprop")
+    request = BACKEND.request(Circuit(1).rx("a", 0), {"a": 0.1}, "Z0")
+    with pytest.raises(GradientError, match="unknown generic gradient method 'backprop'; choose from"):
+        grad.generic_vjp(BACKEND, "backprop", request, np.ones((1, 1)), ("a",))
 
 
 def test_symbol_free_circuits_have_empty_gradients() -> None:
     for method in ("adjoint", "parameter-shift", "finite-diff", "spsa"):
-        assert BACKEND.vjp(Circuit(1).rx(0.3, 0), None, ["Z0"], np.ones((1, 1)), method=method) == {}
+        assert BACKEND.gradient(Circuit(1).rx(0.3, 0), None, ["Z0"], np.ones((1, 1)), method=method) == {}

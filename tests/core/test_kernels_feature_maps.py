@@ -20,7 +20,7 @@ _QISKIT_NAMES = {"h": "h", "p": "phase", "cx": "cnot"}
 
 
 def _states(fm, x):
-    return NumpyBackend().run(fm.circuit, fm.bindings(x), return_state=True).statevectors
+    return NumpyBackend().run(fm.circuit, fm.bindings(x), outputs=("state",)).statevectors
 
 
 @pytest.mark.parametrize("entanglement", ENTANGLEMENTS)

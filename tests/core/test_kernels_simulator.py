@@ -11,7 +11,7 @@ from qstore.core.kernels.simulator import FAST_MAX_QUBITS, DenseRun, PhaseRun, p
 
 
 def _reference(circuit: Circuit, values: dict[str, np.ndarray]) -> np.ndarray:
-    return NumpyBackend().run(circuit, values, return_state=True).statevectors
+    return NumpyBackend().run(circuit, values, outputs=("state",)).statevectors
 
 
 def _mixed_circuit() -> Circuit:

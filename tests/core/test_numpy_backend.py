@@ -24,7 +24,7 @@ class TestNumpyComplex64(BackendConformance):
 
     @pytest.fixture
     def backend(self) -> NumpyBackend:
-        return NumpyBackend(dtype="complex64")
+        return NumpyBackend(precision="single")
 
 
 def test_random_circuits_match_dense_kron_construction() -> None:
@@ -33,15 +33,17 @@ def test_random_circuits_match_dense_kron_construction() -> None:
     for n in range(1, 11):
         circuit = random_circuit(n, 3 * n + 2, rng)
         bindings = random_bindings(circuit, 2, rng)
-        states = backend.run(circuit, bindings, return_state=True).statevectors
+        states = backend.run(circuit, bindings, outputs=("state",)).statevectors
         for b in range(2):
             want = dense_state(circuit, {k: v[b] for k, v in bindings.items()})
             np.testing.assert_allclose(states[b], want, atol=1e-10)
 
 
-def test_unknown_dtype_is_rejected() -> None:
-    with pytest.raises(CapabilityError, match="complex128"):
-        NumpyBackend(dtype="float32")
+def test_unknown_precision_is_rejected() -> None:
+    with pytest.raises(
+        CapabilityError, match=r"precision must be one of \['single', 'double'\], got 'float32'"
+    ):
+        NumpyBackend(precision="float32")
 
 
 def test_state_too_large_for_memory_is_refused_with_size() -> None:
@@ -50,6 +52,6 @@ def test_state_too_large_for_memory_is_refused_with_size() -> None:
 
 
 def test_probabilities_and_statevectors_are_consistent() -> None:
-    result = NumpyBackend().run(Circuit(2).h(0).ry(0.4, 1), return_state=True)
+    result = NumpyBackend().run(Circuit(2).h(0).ry(0.4, 1), outputs=("state", "probabilities"))
     np.testing.assert_allclose(result.probabilities, np.abs(result.statevectors) ** 2)
     np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0)

@@ -113,7 +113,7 @@ def test_builtin_declared_info_matches_numpy_capabilities(registry: PluginRegist
 
 def test_options_reach_the_factory(registry: PluginRegistry) -> None:
     registry.add_plugin(BUILTIN, name="core")
-    backend = registry.get_backend("numpy", dtype="complex64")
+    backend = registry.get_backend("numpy", precision="single")
     assert "complex64" in backend.capabilities.description
 
 

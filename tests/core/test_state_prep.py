@@ -7,6 +7,7 @@ import pytest
 
 from qstore.core import Backend, Capabilities, Circuit, NumpyBackend, StatePreparation
 from qstore.core import statevector as sv
+from qstore.core.backend import Request, Result
 from qstore.core.bindings import resolve_bindings
 from qstore.core.gates import GATES
 from qstore.core.state_prep import decompose_state_preparation, uniformly_controlled_rotation
@@ -129,9 +130,9 @@ class NoStatePrepBackend(Backend):
             name="no-prep", max_qubits=10, gates={"ry", "rz", "cnot", "h", "x"}, native_state_prep=False
         )
 
-    def _execute(self, batch, observables, shots, seed, return_state):  # type: ignore[no-untyped-def]
-        assert not any(isinstance(op, StatePreparation) for op in batch.circuit.operations)
-        return self.engine._execute(batch, observables, shots, seed, return_state)
+    def execute(self, request: Request) -> Result:
+        assert not any(isinstance(op, StatePreparation) for op in request.circuit.operations)
+        return self.engine.execute(request)
 
 
 def test_a_backend_without_native_state_prep_gets_the_decomposition() -> None:
@@ -139,7 +140,7 @@ def test_a_backend_without_native_state_prep_gets_the_decomposition() -> None:
     x = random_inputs(3, 4, rng, complex_=True)
     circuit = Circuit(3).prepare_state("x").h(0).cnot(0, 2)
     observables = ["Z0", "X1", "Y2", "Z0 Z1"]
-    want = NumpyBackend().run(circuit, {"x": x}, observables, return_state=True)
-    got = NoStatePrepBackend().run(circuit, {"x": x}, observables, return_state=True)
+    want = NumpyBackend().run(circuit, {"x": x}, observables, outputs=("state",))
+    got = NoStatePrepBackend().run(circuit, {"x": x}, observables, outputs=("state",))
     np.testing.assert_allclose(got.expectations, want.expectations, atol=1e-10)
     assert_equal_up_to_phase(got.statevectors, want.statevectors)

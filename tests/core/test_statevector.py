@@ -30,7 +30,7 @@ def random_unitary(d: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def test_bit_order_qubit_zero_is_most_significant() -> None:
-    result = NumpyBackend().run(Circuit(3).x(0), shots=5, seed=0, return_state=True)
+    result = NumpyBackend().run(Circuit(3).x(0), shots=5, seed=0, outputs=("state", "samples"))
     assert np.argmax(np.abs(result.statevectors[0])) == 4
     np.testing.assert_array_equal(result.samples, [[4, 4, 4, 4, 4]])
     assert result.counts() == {"100": 5}
@@ -157,7 +157,7 @@ def test_backend_counts_pass_chi_square_on_a_random_circuit() -> None:
     rng = np.random.default_rng(11)
     circuit = random_circuit(3, 12, rng, symbols=())
     backend = NumpyBackend()
-    result = backend.run(circuit, shots=30_000, seed=3, return_state=True)
+    result = backend.run(circuit, shots=30_000, seed=3, outputs=("probabilities", "samples"))
     counts = result.counts()
     assert sum(counts.values()) == 30_000
     observed = np.array([counts.get(format(i, "03b"), 0) for i in range(8)])

@@ -44,7 +44,7 @@ def test_every_gate_is_exact_including_global_phase(gate: str) -> None:
         for q in range(n):
             if (k >> (n - 1 - q)) & 1:
                 prep = prep.x(q)
-        states.append(LightningBackend().run(prep + circuit, return_state=True).statevectors[0])
+        states.append(LightningBackend().run(prep + circuit, outputs=("state",)).statevectors[0])
     np.testing.assert_allclose(np.array(states).T, dense_unitary(circuit), atol=1e-12)
 
 
@@ -60,8 +60,8 @@ def test_adjoint_vjp_matches_reference_on_random_circuits() -> None:
             else ["Z0", "X0", "0.5*Y0 + 0.1*I"]
         )
         cot = rng.normal(size=(3, 3))
-        got = backend.vjp(circuit, bindings, obs, cot, method="adjoint")
-        want = reference.vjp(circuit, bindings, obs, cot, method="adjoint")
+        got = backend.gradient(circuit, bindings, obs, cot, method="adjoint")
+        want = reference.gradient(circuit, bindings, obs, cot, method="adjoint")
         assert got.keys() == want.keys()
         for name in want:
             np.testing.assert_allclose(got[name], want[name], atol=1e-9)
@@ -71,8 +71,8 @@ def test_adjoint_vjp_with_respect_to_some_symbols() -> None:
     circuit = Circuit(2).ry("2*a + b", 0).cnot(0, 1).rx("b - c", 1)
     bindings = {"a": [0.1, 0.2], "b": [0.3, -0.4], "c": 0.5}
     cot = np.ones((2, 1))
-    got = LightningBackend().vjp(circuit, bindings, ["Z1"], cot, method="adjoint", wrt=["c"])
-    want = NumpyBackend().vjp(circuit, bindings, ["Z1"], cot, method="adjoint", wrt=["c"])
+    got = LightningBackend().gradient(circuit, bindings, ["Z1"], cot, method="adjoint", wrt=["c"])
+    want = NumpyBackend().gradient(circuit, bindings, ["Z1"], cot, method="adjoint", wrt=["c"])
     assert list(got) == ["c"]
     np.testing.assert_allclose(got["c"], want["c"], atol=1e-10)
 

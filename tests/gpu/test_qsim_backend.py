@@ -61,16 +61,19 @@ def test_threads_and_fusion_options_do_not_change_results() -> None:
     assert auto.run(circuit, bindings, ["Z0"]).metadata.extra["threads"] == 1
 
 
-@pytest.mark.parametrize("device", ["gpu", "custatevec"])
-def test_missing_gpu_is_a_clear_error(device: str) -> None:
-    if device in qsim_devices():
-        pytest.skip(f"this machine has qsim {device} support")
-    with pytest.raises(CapabilityError, match=f"qsim device '{device}' is not available.*device='cpu'"):
-        QsimBackend(device=device)
+def test_missing_gpu_is_a_clear_error() -> None:
+    if "cuda" in qsim_devices():
+        pytest.skip("this machine has qsim CUDA support")
+    with pytest.raises(CapabilityError, match=r"qsim device 'cuda' is not available.*device='cpu'"):
+        QsimBackend(device="cuda")
+    with pytest.raises(CapabilityError, match="custatevec=True needs device='cuda'"):
+        QsimBackend(custatevec=True)
+    with pytest.raises(CapabilityError, match="single precision only"):
+        QsimBackend(precision="double")
 
 
 def test_bad_options_are_clear_errors() -> None:
-    with pytest.raises(CapabilityError, match="'cpu', 'gpu' or 'custatevec'"):
+    with pytest.raises(CapabilityError, match="'cpu' or 'cuda', got 'tpu'"):
         QsimBackend(device="tpu")
     with pytest.raises(CapabilityError, match="threads"):
         QsimBackend(threads=0)

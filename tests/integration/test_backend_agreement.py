@@ -65,15 +65,15 @@ def _compare(backend: Backend, suite: Suite, reference: NumpyBackend) -> dict[st
     caps = backend.capabilities
     method = next((m for m in EXACT_GRADIENTS if m in caps.gradient_methods), None)
     for circuit, bindings, obs in suite:
-        got = backend.run(circuit, bindings, obs, return_state=caps.statevector)
-        want = reference.run(circuit, bindings, obs, return_state=True)
+        got = backend.run(circuit, bindings, obs, outputs=("state",) if caps.statevector else None)
+        want = reference.run(circuit, bindings, obs, outputs=("state",))
         d_exp = max(d_exp, float(np.abs(got.expectations - want.expectations).max()))
         if caps.statevector:
             d_state = max(d_state, _state_distance(np.asarray(got.statevectors), want.statevectors))
         if method is not None and circuit.symbols:
             cot = np.ones((4, len(obs)))
-            g = backend.vjp(circuit, bindings, obs, cot, method=method)
-            r = reference.vjp(circuit, bindings, obs, cot, method="adjoint")
+            g = backend.gradient(circuit, bindings, obs, cot, method=method)
+            r = reference.gradient(circuit, bindings, obs, cot, method="adjoint")
             d_grad = max(d_grad, max(float(np.abs(g[s] - r[s]).max()) for s in r))
     return {"exp": d_exp, "state": d_state if caps.statevector else None, "grad": d_grad, "method": method}
 

@@ -31,12 +31,12 @@ def test_same_weights_same_outputs_and_gradients(config: dict) -> None:
     rng = np.random.default_rng(3)
     torch_layer = qtorch.QuantumLayer(**config)
     keras_layer = qtf.QuantumLayer(**config)
-    assert torch_layer.spec == keras_layer.layer_circuit
+    assert torch_layer.layer_circuit == keras_layer.layer_circuit
     x = rng.normal(size=(5, keras_layer.layer_circuit.n_features)).astype(np.float32)
     keras_layer.build((None, x.shape[1]))
-    weights = rng.uniform(0, 2 * np.pi, size=torch_layer.spec.weight_shape).astype(np.float32)
+    weights = rng.uniform(0, 2 * np.pi, size=torch_layer.layer_circuit.weight_shape).astype(np.float32)
     with torch.no_grad():
-        torch_layer.weights.copy_(torch.from_numpy(weights))
+        torch_layer.theta.copy_(torch.from_numpy(weights))
     keras_layer.theta.assign(weights)
     cot = rng.normal(size=(5, torch_layer.n_outputs)).astype(np.float32)
 
@@ -52,7 +52,7 @@ def test_same_weights_same_outputs_and_gradients(config: dict) -> None:
     dx_keras, dw_keras = tape.gradient(loss, [xk, keras_layer.theta])
 
     np.testing.assert_allclose(out_keras.numpy(), out_torch.detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(dw_keras.numpy(), torch_layer.weights.grad.numpy(), atol=1e-4)
+    np.testing.assert_allclose(dw_keras.numpy(), torch_layer.theta.grad.numpy(), atol=1e-4)
     if xt.requires_grad:
         np.testing.assert_allclose(dx_keras.numpy(), xt.grad.numpy(), atol=1e-4)
 
@@ -65,11 +65,11 @@ def test_same_gradients_through_another_backend() -> None:
     keras_layer.build((None, 3))
     weights = rng.uniform(0, 2 * np.pi, size=(1, 3, 2)).astype(np.float32)
     with torch.no_grad():
-        torch_layer.weights.copy_(torch.from_numpy(weights))
+        torch_layer.theta.copy_(torch.from_numpy(weights))
     keras_layer.theta.assign(weights)
     torch_layer(torch.from_numpy(x)).sum().backward()
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(keras_layer(x))
     np.testing.assert_allclose(
-        tape.gradient(loss, keras_layer.theta).numpy(), torch_layer.weights.grad.numpy(), atol=1e-5
+        tape.gradient(loss, keras_layer.theta).numpy(), torch_layer.theta.grad.numpy(), atol=1e-5
     )

@@ -98,7 +98,7 @@ def ionq_probabilities(n_qubits: int, circuit: list[dict[str, Any]], gateset: st
     for op in ops:
         if max(op.qubits) >= n_qubits:
             raise InvalidInput(f"gate on qubit {max(op.qubits)} but input.qubits is {n_qubits}")
-    result = NumpyBackend().run(Circuit(n_qubits, tuple(ops)), return_state=True)
+    result = NumpyBackend().run(Circuit(n_qubits, tuple(ops)), outputs=("probabilities",))
     assert result.probabilities is not None
     probs = result.probabilities[0]
     index = np.arange(2**n_qubits)

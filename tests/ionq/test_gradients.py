@@ -18,9 +18,9 @@ def test_parameter_shift_with_shots_is_unbiased_and_one_job(make_backend, fake) 
     obs = ["Z0", "Z1", "X0 X1"]
     cot = np.tile([[0.7, -1.3, 0.5]], (rows, 1))
     posts = fake.count("POST")
-    got = backend.vjp(circuit, bindings, obs, cot, method="parameter-shift", shots=shots, seed=3)
+    got = backend.gradient(circuit, bindings, obs, cot, method="parameter-shift", shots=shots, seed=3)
     assert fake.count("POST") == posts + 1  # every shifted circuit in one multi-circuit job
-    want = NumpyBackend().vjp(circuit, bindings, obs, cot, method="adjoint")
+    want = NumpyBackend().gradient(circuit, bindings, obs, cot, method="adjoint")
     for name in ("a", "b"):
         mean, stderr = got[name].mean(), got[name].std(ddof=1) / np.sqrt(rows)
         assert stderr > 0  # rows are independent samples, not copies
@@ -33,7 +33,7 @@ def test_parameter_shift_variance_shrinks_with_shots(make_backend) -> None:
     rows = 100
     spread = []
     for shots in (100, 1600):
-        g = backend.vjp(circuit, {"t": np.full(rows, 0.9)}, ["Z0"], np.ones((rows, 1)), method="parameter-shift",
+        g = backend.gradient(circuit, {"t": np.full(rows, 0.9)}, ["Z0"], np.ones((rows, 1)), method="parameter-shift",
                         shots=shots, seed=1)["t"]  # fmt: skip
         spread.append(g.std())
         assert abs(g.mean() + np.sin(0.9)) < 5 * g.std() / np.sqrt(rows)

@@ -32,12 +32,12 @@ def test_torch_layer_on_ionq_simulator(ionq_options) -> None:
         ionq = QuantumLayer(2, depth=1, bases="XZ", backend="ionq.simulator", backend_options=ionq_options,
                             shots=4000, seed=1, diff_method="parameter-shift").double()  # fmt: skip
     with torch.no_grad():
-        ionq.weights.copy_(exact.weights)
+        ionq.theta.copy_(exact.theta)
     out_exact, out_ionq = exact(x), ionq(x)
     assert torch.all((out_exact - out_ionq).abs() < 5 / np.sqrt(4000))
     out_exact.sum().backward()
     out_ionq.sum().backward()
-    assert torch.allclose(ionq.weights.grad, exact.weights.grad, atol=0.25)
+    assert torch.allclose(ionq.theta.grad, exact.theta.grad, atol=0.25)
 
 
 def test_keras_layer_on_ionq_simulator(make_backend) -> None:

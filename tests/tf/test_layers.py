@@ -72,7 +72,7 @@ def _gradients(layer: QuantumLayer, x: np.ndarray, cot: np.ndarray) -> tuple[np.
 
 
 def test_gradients_match_finite_differences() -> None:
-    layer = QuantumLayer(3, depth=2, bases="XZ", backend=TFBackend("complex128"))
+    layer = QuantumLayer(3, depth=2, bases="XZ", backend=TFBackend("double"))
     x = RNG.normal(size=(2, 3)).astype(np.float32)
     layer(x)
     cot = RNG.normal(size=(2, 6))
@@ -131,7 +131,7 @@ def test_fit_reduces_loss(backend: str) -> None:
 def test_shots_forward_and_parameter_shift_training() -> None:
     x, y = _toy_task(16)
     layer = QuantumLayer(2, depth=1, shots=2000)
-    assert layer.method == "parameter-shift"  # best declared method usable with shots
+    assert layer.spec.diff_method == "parameter-shift"  # best declared method usable with shots
     exact = QuantumLayer(2, depth=1)
     exact(x), layer(x)
     layer.theta.assign(exact.theta)
@@ -155,8 +155,8 @@ def test_save_and_load_round_trip(tmp_path: object) -> None:
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     config = loaded.layers[1].get_config()
     assert config["encoding"] == "reuploading" and config["bases"] == "XZ" and config["backend"] == "tf"
-    assert config["backend_options"] == {"dtype": "complex64"}
-    double = QuantumLayer.from_config(QuantumLayer(2, backend=TFBackend("complex128")).get_config())
+    assert config["backend_options"] == {"precision": "single"}
+    double = QuantumLayer.from_config(QuantumLayer(2, backend=TFBackend("double")).get_config())
     assert double.backend.dtype == tf.complex128
 
 
@@ -169,9 +169,11 @@ def test_weight_layout_is_the_layer_circuit_order() -> None:
 
 
 def test_bad_shapes_are_clear_errors() -> None:
-    with pytest.raises(ValueError, match=r"shape \(batch, 3\)"):
+    with pytest.raises(ValueError, match=r"takes 3 features, got input of shape \(2, 4\)"):
         QuantumLayer(3)(np.zeros((2, 4), np.float32))
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match=r"takes 3 features, got input of shape \(2, 2\)"):
+        QuantumLayer(3)(np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="expects input of shape"):
         QuantumLayer(3).call(tf.zeros((2, 3, 1)))
     with pytest.raises(ValueError, match="pad=True"):
         AmplitudeEncoding(2)(np.ones((2, 3), np.float32))
@@ -186,10 +188,12 @@ def test_unsupported_options_are_clear_errors() -> None:
         QuantumLayer(2, encoding="basis")
     with pytest.raises(GradientError, match="diff_method must be one of"):
         QuantumLayer(2, diff_method="backprop-magic")
-    with pytest.raises(GradientError, match="needs the tf engine"):
+    with pytest.raises(GradientError, match=r"needs the framework's own engine \(backend='tf'\)"):
         QuantumLayer(2, backend="numpy", diff_method="backprop")
     with pytest.raises(GradientError, match="exact"):
-        QuantumLayer(2, shots=100, diff_method="adjoint")
+        QuantumLayer(2, backend="numpy", shots=100, diff_method="adjoint")
+    with pytest.raises(GradientError, match="backend 'tf' does not support gradient method 'adjoint'"):
+        QuantumLayer(2, diff_method="adjoint")  # never silently turned into backprop
     with pytest.raises(CapabilityError, match="shots"):
         QuantumLayer(2, shots=0)
     with pytest.raises(CapabilityError, match="at most"):

@@ -18,7 +18,7 @@ def test_plugin_import_does_not_import_tensorflow() -> None:
 
 
 def test_registry_builds_backend_and_framework() -> None:
-    backend = get_backend("tf", dtype="complex128")
+    backend = get_backend("tf", precision="double")
     assert isinstance(backend, TFBackend) and backend.capabilities.name == "tf"
     assert get_framework("tensorflow") is qstore.tf
 

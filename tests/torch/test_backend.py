@@ -19,7 +19,7 @@ class TestTorchComplex128(BackendConformance):
 
     @pytest.fixture
     def backend(self) -> TorchBackend:
-        return TorchBackend(dtype="complex128")
+        return TorchBackend(precision="double")
 
 
 class TestTorchComplex64(BackendConformance):
@@ -30,17 +30,19 @@ class TestTorchComplex64(BackendConformance):
         return TorchBackend()
 
 
-def test_unknown_dtype_is_rejected_with_the_choices() -> None:
-    with pytest.raises(CapabilityError, match="complex128"):
-        TorchBackend(dtype="float32")
+def test_unknown_precision_is_rejected_with_the_choices() -> None:
+    with pytest.raises(CapabilityError, match=r"\['single', 'double'\], got 'complex64'"):
+        TorchBackend(precision="complex64")
+    with pytest.raises(CapabilityError, match="device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"):
+        TorchBackend(device="gpu")
 
 
 def test_states_keep_the_engine_precision_and_match_the_reference() -> None:
     rng = np.random.default_rng(3)
     circuit = random_circuit(6, 30, rng)
     bindings = random_bindings(circuit, 16, rng)
-    got = TorchBackend().run(circuit, bindings, ["Z0", "X3 Y5"], return_state=True)
-    want = NumpyBackend().run(circuit, bindings, ["Z0", "X3 Y5"], return_state=True)
+    got = TorchBackend().run(circuit, bindings, ["Z0", "X3 Y5"], outputs=("state",))
+    want = NumpyBackend().run(circuit, bindings, ["Z0", "X3 Y5"], outputs=("state",))
     assert got.statevectors.dtype == np.complex64
     np.testing.assert_allclose(got.statevectors, want.statevectors, atol=1e-5)
     np.testing.assert_allclose(got.expectations, want.expectations, atol=1e-5)
@@ -61,6 +63,6 @@ def test_plugin_registers_backend_and_framework_without_importing_torch() -> Non
         "    assert list_backends() == ['torch'] and list_frameworks() == ['torch']\n"
         "    assert 'torch' not in sys.modules\n"
         "    from qstore.core import get_backend, get_framework\n"
-        "    assert get_backend('torch', dtype='complex128').dtype is get_framework('torch').TorchBackend(dtype='complex128').dtype\n"
+        "    assert get_backend('torch', precision='double').dtype is get_framework('torch').TorchBackend(precision='double').dtype\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -22,13 +22,15 @@ def test_shot_estimates_in_x_y_z_bases_are_within_five_sigma_and_seeded() -> Non
     np.testing.assert_array_equal(draws[0], draws[1])
     assert not np.array_equal(draws[0], draws[2])
     exact = (
-        TorchBackend(dtype="complex128").run(circuit, {"a": [0.4, 2.0], "b": [-1.0, 0.7]}, obs).expectations
+        TorchBackend(precision="double").run(circuit, {"a": [0.4, 2.0], "b": [-1.0, 0.7]}, obs).expectations
     )
     assert np.all(np.abs(draws[0] - exact) <= 5 / np.sqrt(shots))
 
 
 def test_samples_follow_the_probabilities() -> None:
-    result = TorchBackend().run(Circuit(3).h(0).cnot(0, 2), shots=3000, seed=5, return_state=True)
+    result = TorchBackend().run(
+        Circuit(3).h(0).cnot(0, 2), shots=3000, seed=5, outputs=("samples", "probabilities")
+    )
     counts = result.counts()
     assert set(counts) == {"000", "101"}
     assert abs(counts["000"] / 3000 - 0.5) < 5 * np.sqrt(0.25 / 3000)

@@ -11,16 +11,16 @@ from torch import nn
 
 from qstore.core import Circuit, NumpyBackend
 from qstore.core.ansatz import LayerCircuit, layer_circuit
-from qstore.core.errors import BindingError, CircuitError, GradientError
+from qstore.core.errors import BindingError, CapabilityError, CircuitError, GradientError
 from qstore.torch import QuantumLayer
 
 
 def _reference(layer: QuantumLayer, x: torch.Tensor) -> np.ndarray:
-    spec = layer.spec
+    spec = layer.layer_circuit
     bindings = spec.input_bindings(x.detach().double().numpy()) if spec.encoding != "custom" else {}
     if spec.encoding == "custom":
         bindings = {name: x[:, i].detach().double().numpy() for i, name in enumerate(spec.inputs)}
-    weights = layer.weights.detach().double().numpy().reshape(-1)
+    weights = layer.theta.detach().double().numpy().reshape(-1)
     bindings.update({name: weights[i] for i, name in enumerate(spec.weights)})
     result = NumpyBackend().run(spec.circuit, bindings, spec.observables)
     return result.expectations
@@ -36,7 +36,7 @@ def test_outputs_equal_the_reference_engine(
 ) -> None:
     torch.manual_seed(0)
     layer = QuantumLayer(4, depth=3, entanglement=entanglement, encoding=encoding, bases=bases)
-    x = torch.randn(7, layer.spec.n_features)
+    x = torch.randn(7, layer.layer_circuit.n_features)
     if double:
         layer, x = layer.double(), x.double()
     out = layer(x)
@@ -50,8 +50,8 @@ def test_outputs_equal_the_reference_engine(
 def test_every_exact_diff_method_agrees_with_finite_differences(diff_method: str, encoding: str) -> None:
     torch.manual_seed(1)
     layer = QuantumLayer(3, depth=2, encoding=encoding, bases="XZ", diff_method=diff_method).double()
-    x = torch.randn(2, layer.spec.n_features, dtype=torch.float64, requires_grad=encoding == "angle")
-    inputs = (x, layer.weights) if encoding == "angle" else (layer.weights,)
+    x = torch.randn(2, layer.layer_circuit.n_features, dtype=torch.float64, requires_grad=encoding == "angle")
+    inputs = (x, layer.theta) if encoding == "angle" else (layer.theta,)
 
     def f(*args: torch.Tensor) -> torch.Tensor:
         return layer(x) if encoding != "angle" else layer(args[0])
@@ -87,10 +87,10 @@ def test_spsa_gradient_is_an_unbiased_estimate() -> None:
     for _ in range(300):
         layer.zero_grad()
         layer(x).sum().backward()
-        samples.append(layer.weights.grad.clone())
+        samples.append(layer.theta.grad.clone())
     stacked = torch.stack(samples)
     err = stacked.std(dim=0) / np.sqrt(len(samples))
-    assert torch.all((stacked.mean(dim=0) - exact.weights.grad).abs() <= 5 * err + 1e-9)
+    assert torch.all((stacked.mean(dim=0) - exact.theta.grad).abs() <= 5 * err + 1e-9)
 
 
 def test_shots_give_estimates_within_statistical_bounds_and_unbiased_shift_gradients() -> None:
@@ -104,7 +104,7 @@ def test_shots_give_estimates_within_statistical_bounds_and_unbiased_shift_gradi
     assert torch.all((got - want).abs() <= 5 * torch.sqrt((1 - want**2) / 2000) + 1e-9)
     exact(x).sum().backward()
     noisy(x).sum().backward()
-    torch.testing.assert_close(noisy.weights.grad, exact.weights.grad, atol=0.5, rtol=0.1)
+    torch.testing.assert_close(noisy.theta.grad, exact.theta.grad, atol=0.5, rtol=0.1)
 
 
 def test_other_backends_run_through_their_own_gradients() -> None:
@@ -115,11 +115,11 @@ def test_other_backends_run_through_their_own_gradients() -> None:
     assert remote.diff_method == "adjoint" and remote.backend is not None
     x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
     local(x).square().sum().backward()
-    gx, gw = x.grad.clone(), local.weights.grad.clone()
+    gx, gw = x.grad.clone(), local.theta.grad.clone()
     x.grad = None
     remote(x).square().sum().backward()
     torch.testing.assert_close(x.grad, gx)
-    torch.testing.assert_close(remote.weights.grad, gw)
+    torch.testing.assert_close(remote.theta.grad, gw)
 
 
 def test_layer_trains_on_a_small_task() -> None:
@@ -142,7 +142,7 @@ def test_user_built_circuit_with_named_inputs_and_weights() -> None:
     circuit = Circuit(2).rx("u", 0).ry("v", 1).crx("w0", 0, 1).rzz("2*w1 + 0.1", 0, 1).ry("u", 1)
     spec = LayerCircuit.from_circuit(circuit, inputs=["u", "v"], observables=["Z0 Z1", "X1"])
     layer = QuantumLayer(circuit=spec).double()
-    assert layer.weights.shape == (2,)
+    assert layer.theta.shape == (2,)
     x = torch.randn(6, 2, dtype=torch.float64)
     np.testing.assert_allclose(layer(x).detach().numpy(), _reference(layer, x), atol=1e-10)
     with pytest.raises(ValueError, match="not both"):
@@ -155,10 +155,9 @@ def test_user_built_circuit_with_named_inputs_and_weights() -> None:
         (torch.zeros(4), BindingError, r"shape \(batch, 3\)"),
         (torch.zeros(2, 5), BindingError, "takes 3 features"),
         (torch.zeros(2, 2), BindingError, "pad=True"),
-        (torch.zeros(0, 3), BindingError, "empty batch"),
-        (torch.zeros(2, 3, dtype=torch.int64), TypeError, "floating point"),
-        (torch.zeros(2, 3, dtype=torch.float64), TypeError, r"\.double\(\)"),
-        (np.zeros((2, 3)), TypeError, "torch.Tensor"),
+        (torch.zeros(2, 3, dtype=torch.int64), BindingError, "floating point"),
+        (torch.zeros(2, 3, dtype=torch.float64), BindingError, r"\.double\(\)"),
+        (np.zeros((2, 3)), BindingError, "torch.Tensor"),
     ],
 )
 def test_bad_inputs_are_clear_errors(x: object, error: type, match: str) -> None:
@@ -194,13 +193,13 @@ def test_state_dict_round_trip_device_and_precision() -> None:
     clone.load_state_dict(torch.load(buffer, weights_only=True))
     x = torch.rand(4, 3)
     torch.testing.assert_close(clone(x), layer(x))
-    assert list(layer.state_dict()) == ["weights"]
+    assert list(layer.state_dict()) == ["theta"]
     moved = layer.to("cpu").double()
     assert moved(x.double()).dtype == torch.float64
 
 
 def test_weights_are_initialised_uniformly_in_zero_to_two_pi() -> None:
-    w = QuantumLayer(6, depth=5).weights.detach()
+    w = QuantumLayer(6, depth=5).theta.detach()
     assert w.shape == layer_circuit(6, 5).weight_shape
     assert float(w.min()) >= 0 and float(w.max()) < 2 * np.pi and float(w.std()) > 1
 
@@ -209,7 +208,7 @@ def test_weights_are_initialised_uniformly_in_zero_to_two_pi() -> None:
 @pytest.mark.slow
 def test_torch_jit_script_fails_with_a_clear_message_and_compile_works() -> None:
     layer = QuantumLayer(2, depth=1)
-    with pytest.raises(RuntimeError, match=r"torch\.compile"):
+    with pytest.raises(CapabilityError, match=r"torch\.compile"):
         torch.jit.script(layer)
     compiled = torch.compile(layer, backend="eager")
     x = torch.rand(3, 2)

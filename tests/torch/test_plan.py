@@ -39,7 +39,7 @@ def test_random_circuits_on_many_qubits_equal_the_reference(seed: int) -> None:
     rng = np.random.default_rng(seed)
     circuit = random_circuit(7, 40, rng)
     bindings = random_bindings(circuit, 5, rng)
-    want = NumpyBackend().run(circuit, bindings, return_state=True).statevectors
+    want = NumpyBackend().run(circuit, bindings, outputs=("state",)).statevectors
     got = simulate(compile_plan(circuit), _values(circuit, bindings), {}, torch.complex128)
     np.testing.assert_allclose(got.numpy(), want, atol=1e-10)
 

@@ -5,7 +5,7 @@ Importing this package never imports torch, tensorflow, cirq or qiskit.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from qstore.core.backend import Backend, Capabilities, Job, Result, RunMetadata
+from qstore.core.backend import Backend, Capabilities, Job, Request, Result, RunMetadata
 from qstore.core.bindings import Batch, resolve_bindings
 from qstore.core.circuit import Circuit, Operation, StatePreparation
 from qstore.core.errors import (
@@ -65,6 +65,7 @@ __all__ = [
     "PauliString",
     "PluginError",
     "QstoreError",
+    "Request",
     "ResourceError",
     "Result",
     "RunMetadata",

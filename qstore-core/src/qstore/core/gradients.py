@@ -1,12 +1,14 @@
-"""Gradient methods every backend gets from `Backend.vjp`: parameter shift, finite differences, SPSA.
+"""Gradient methods every backend gets from `Backend.gradient`: parameter shift, finite differences, SPSA.
 
 All three are vector–Jacobian products over symbols, ``{symbol: (B,)}``, built from ordinary
-batched `Backend.run` calls — so they work on any backend, and a batch of shifted circuits is one
-call (one job on hardware). Adjoint differentiation lives in the statevector engines.
+batched `Backend.execute` requests — so they work on any backend, and a batch of shifted circuits
+is one request (one job on hardware). Native methods (adjoint, backprop) live in the engines.
 
 * ``parameter-shift``: exact (up to shot noise) from each gate's own shift rule — two terms for
   rotations, four for controlled rotations — and the chain rule through linear angle expressions.
-* ``finite-diff``: central differences on each symbol, step ``h``.
+* ``finite-diff``: central differences on each symbol; the step suits the backend's precision
+  (`finite_diff_step`: about ``eps**(1/3)``, so 5e-3 in single and 6e-6 in double precision),
+  and is 0.1 with shots, where noise, not rounding, dominates.
 * ``spsa``: simultaneous perturbation along random ±1 directions (seeded); cheap, noisy, unbiased
   to O(c²).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import attrs
 import numpy as np
 
 from qstore.core.bindings import Batch
@@ -23,14 +26,14 @@ from qstore.core.circuit import Circuit, Operation
 from qstore.core.errors import GradientError
 from qstore.core.expressions import Expr
 from qstore.core.gates import ShiftRule
-from qstore.core.observables import Observable
 
 if TYPE_CHECKING:
-    from qstore.core.backend import Backend
+    from qstore.core.backend import Backend, Request
 
-__all__ = ["check_cotangent", "check_wrt", "generic_vjp"]
+__all__ = ["check_cotangent", "check_wrt", "finite_diff_step", "generic_vjp"]
 
 _SHIFT = "_qstore_shift_"
+_SHOT_STEP = 0.1
 _ROW_BUDGET_AMPLITUDES = 2**24
 
 
@@ -55,62 +58,58 @@ def check_wrt(circuit: Circuit, wrt: Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
+def finite_diff_step(precision: str, shots: int | None) -> float:
+    """Central-difference step balancing truncation (``h²``) against rounding (``eps/h``) error."""
+    if shots is not None:
+        return _SHOT_STEP
+    eps = np.finfo(np.float32 if precision == "single" else np.float64).eps
+    return float(np.cbrt(eps))
+
+
 def generic_vjp(
     backend: Backend,
     method: str,
-    batch: Batch,
-    observables: tuple[Observable, ...],
+    request: Request,
     cotangent: np.ndarray,
     wrt: tuple[str, ...],
     *,
-    shots: int | None,
-    seed: int | None,
     h: float | None = None,
     spsa_c: float = 0.05,
     spsa_samples: int = 1,
 ) -> dict[str, np.ndarray]:
-    """Dispatch to one of the run-based gradient methods."""
+    """Dispatch to one of the execute-based gradient methods."""
     if method == "parameter-shift":
-        return parameter_shift_vjp(backend, batch, observables, cotangent, wrt, shots=shots, seed=seed)
+        return parameter_shift_vjp(backend, request, cotangent, wrt)
     if method == "finite-diff":
-        step = h if h is not None else (1e-5 if shots is None else 0.1)
-        return finite_diff_vjp(backend, batch, observables, cotangent, wrt, h=step, shots=shots, seed=seed)
+        step = h if h is not None else finite_diff_step(backend.capabilities.precision, request.shots)
+        return finite_diff_vjp(backend, request, cotangent, wrt, h=step)
     if method == "spsa":
-        return spsa_vjp(
-            backend,
-            batch,
-            observables,
-            cotangent,
-            wrt,
-            c=spsa_c,
-            samples=spsa_samples,
-            shots=shots,
-            seed=seed,
-        )
+        return spsa_vjp(backend, request, cotangent, wrt, c=spsa_c, samples=spsa_samples)
     raise GradientError(
-        f"unknown gradient method {method!r}; choose from adjoint, parameter-shift, finite-diff, spsa"
+        f"unknown generic gradient method {method!r}; choose from parameter-shift, finite-diff, spsa"
     )
 
 
 def _run_rows(
     backend: Backend,
+    request: Request,
     circuit: Circuit,
-    batch: Batch,
     rows: dict[str, np.ndarray],
-    observables: tuple[Observable, ...],
-    shots: int | None,
     seed: int | None,
 ) -> np.ndarray:
-    """Run ``circuit`` on a batch tiled to ``len(rows[...])`` rows; returns ``(rows, n_obs)``."""
+    """Execute ``circuit`` on the request's batch tiled to ``len(rows[...])`` rows: ``(rows, n_obs)``."""
+    batch = request.batch
     n_rows = len(next(iter(rows.values())))
     reps = n_rows // batch.size
-    bindings: dict[str, np.ndarray] = {}
-    for name in circuit.symbols:
-        bindings[name] = rows[name] if name in rows else np.tile(batch.values[name], reps)
-    for name, vec in batch.vectors.items():
-        bindings[name] = np.tile(vec, (reps, 1))
-    result = backend.run(circuit, bindings, observables, shots, seed=seed)
-    assert result.expectations is not None
+    values = {
+        name: rows[name] if name in rows else np.tile(batch.values[name], reps) for name in circuit.symbols
+    }
+    vectors = {name: np.tile(vec, (reps, 1)) for name, vec in batch.vectors.items()}
+    tiled = attrs.evolve(request, batch=Batch(circuit, n_rows, values, vectors), seed=seed)
+    tiled = attrs.evolve(tiled, outputs=frozenset({"expectations"}))
+    result = backend.execute(tiled)
+    if result.expectations is None:
+        raise GradientError(f"backend {backend.name!r} returned no expectations for a gradient request")
     return result.expectations
 
 
@@ -121,16 +120,10 @@ def _chunks(n_items: int, rows_each: int, batch: Batch) -> list[range]:
 
 
 def parameter_shift_vjp(
-    backend: Backend,
-    batch: Batch,
-    observables: tuple[Observable, ...],
-    cotangent: np.ndarray,
-    wrt: tuple[str, ...],
-    *,
-    shots: int | None,
-    seed: int | None,
+    backend: Backend, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]
 ) -> dict[str, np.ndarray]:
-    """Exact gradients from each gate angle's shift rule, batched into few backend calls."""
+    """Exact gradients from each gate angle's shift rule, batched into few requests."""
+    batch, seed = request.batch, request.seed
     wanted = set(wrt)
     sites: list[tuple[int, int]] = []
     rules: list[ShiftRule] = []
@@ -161,8 +154,7 @@ def parameter_shift_vjp(
         for r, (k, s, _) in enumerate(plan):
             rows[f"{_SHIFT}{k}"][r * batch.size : (r + 1) * batch.size] = s
         run_seed = None if seed is None else seed + call
-        values = _run_rows(backend, shifted, batch, rows, observables, shots, run_seed)
-        values = values.reshape(len(plan), batch.size, -1)
+        values = _run_rows(backend, request, shifted, rows, run_seed).reshape(len(plan), batch.size, -1)
         for r, (k, _, c) in enumerate(plan):
             i, j = sites[k]
             expr = batch.circuit.operations[i].params[j]
@@ -174,67 +166,57 @@ def parameter_shift_vjp(
 
 def _directional_differences(
     backend: Backend,
-    batch: Batch,
-    observables: tuple[Observable, ...],
+    request: Request,
     cotangent: np.ndarray,
     names: list[str],
     directions: np.ndarray,
     step: float,
-    shots: int | None,
     seed: int | None,
 ) -> np.ndarray:
-    """``(f(s + step·d) − f(s − step·d)) / 2·step`` for each direction ``d``, in one batched run.
+    """``(f(s + step·d) − f(s − step·d)) / 2·step`` for each direction ``d``, in one batched request.
 
     ``directions`` is ``(m, len(names), B)``; ``f = Σ_o cotangent·E``; returns ``(m, B)``.
     """
+    batch = request.batch
     m, b = directions.shape[0], batch.size
     rows = {name: np.tile(batch.values[name], 2 * m) for name in batch.circuit.symbols}
     for k, name in enumerate(names):
         shift = (step * directions[:, k, :])[:, None, :] * np.array([1.0, -1.0])[None, :, None]
         rows[name] = rows[name] + shift.reshape(-1)
-    values = _run_rows(backend, batch.circuit, batch, rows, observables, shots, seed)
+    values = _run_rows(backend, request, batch.circuit, rows, seed)
     f = np.einsum("rbo,bo->rb", values.reshape(2 * m, b, -1), cotangent)
     return (f[0::2] - f[1::2]) / (2 * step)
 
 
 def finite_diff_vjp(
-    backend: Backend,
-    batch: Batch,
-    observables: tuple[Observable, ...],
-    cotangent: np.ndarray,
-    wrt: tuple[str, ...],
-    *,
-    h: float,
-    shots: int | None,
-    seed: int | None,
+    backend: Backend, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...], *, h: float
 ) -> dict[str, np.ndarray]:
-    """Central differences ``(f(s + h) - f(s - h)) / 2h`` on every symbol, in one batched run."""
+    """Central differences ``(f(s + h) - f(s - h)) / 2h`` on every symbol, in one batched request."""
     names = list(wrt)
     if not names:
         return {}
-    unit = np.broadcast_to(np.eye(len(names))[:, :, None], (len(names), len(names), batch.size))
-    diff = _directional_differences(backend, batch, observables, cotangent, names, unit, h, shots, seed)
+    size = request.size
+    unit = np.broadcast_to(np.eye(len(names))[:, :, None], (len(names), len(names), size))
+    diff = _directional_differences(backend, request, cotangent, names, unit, h, request.seed)
     return {name: diff[k] for k, name in enumerate(names)}
 
 
 def spsa_vjp(
     backend: Backend,
-    batch: Batch,
-    observables: tuple[Observable, ...],
+    request: Request,
     cotangent: np.ndarray,
     wrt: tuple[str, ...],
     *,
     c: float,
     samples: int,
-    shots: int | None,
-    seed: int | None,
 ) -> dict[str, np.ndarray]:
-    """SPSA: perturb all symbols at once along seeded random ±1 directions, ``2·samples`` runs."""
+    """SPSA: perturb all symbols at once along seeded random ±1 directions, ``2·samples`` rows."""
     names = list(wrt)
     if not names:
         return {}
+    seed = request.seed
     rng = np.random.default_rng(seed)
-    delta = rng.choice([-1.0, 1.0], size=(samples, len(names), batch.size))
+    delta = rng.choice([-1.0, 1.0], size=(samples, len(names), request.size))
     run_seed = None if seed is None else seed + 1
-    diff = _directional_differences(backend, batch, observables, cotangent, names, delta, c, shots, run_seed)
+    diff = _directional_differences(backend, request, cotangent, names, delta, c, run_seed)
     return {name: (diff * delta[:, k]).mean(axis=0) for k, name in enumerate(names)}

@@ -1,7 +1,7 @@
 """The reference engine: a batched NumPy statevector simulator registered as backend ``numpy``.
 
 It is the default backend, the oracle every other engine is tested against, and exact: complex128
-by default (``dtype="complex64"`` halves memory). Gradients: adjoint differentiation (one forward
+by default (``precision="single"``, complex64, halves memory). Gradients: adjoint differentiation (one forward
 and one backward sweep for any number of parameters), plus the generic methods of `Backend`.
 """
 
@@ -13,26 +13,23 @@ from functools import cached_property
 import numpy as np
 
 from qstore.core import statevector as sv
-from qstore.core.backend import GRADIENT_METHODS, Backend, Capabilities, Result, RunMetadata
-from qstore.core.bindings import Batch
+from qstore.core.backend import Backend, Capabilities, Request, Result, check_precision
 from qstore.core.circuit import Operation, StatePreparation
-from qstore.core.errors import CapabilityError, GradientError
+from qstore.core.errors import GradientError
 from qstore.core.gates import GATES
-from qstore.core.observables import Observable
 
 __all__ = ["NumpyBackend"]
 
-_DTYPES = {"complex128": np.complex128, "complex64": np.complex64}
+_DTYPES = {"double": np.complex128, "single": np.complex64}
 _WORKING_BYTES = 4
 
 
 class NumpyBackend(Backend):
     """Batched NumPy statevector simulator (the ``numpy`` backend)."""
 
-    def __init__(self, dtype: str = "complex128") -> None:
-        if dtype not in _DTYPES:
-            raise CapabilityError(f"numpy backend dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-        self.dtype = np.dtype(_DTYPES[dtype])
+    def __init__(self, precision: str = "double") -> None:
+        self.precision = check_precision(precision)
+        self.dtype = np.dtype(_DTYPES[self.precision])
 
     @cached_property
     def capabilities(self) -> Capabilities:
@@ -43,45 +40,36 @@ class NumpyBackend(Backend):
             name="numpy",
             max_qubits=max_qubits,
             gates=frozenset(GATES),
-            gradient_methods=GRADIENT_METHODS,
+            gradient_methods=("adjoint", "parameter-shift", "finite-diff", "spsa"),
             devices=("cpu",),
+            precision=self.precision,
             description=f"batched NumPy statevector reference engine ({self.dtype.name})",
         )
 
-    def _execute(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        shots: int | None,
-        seed: int | None,
-        return_state: bool,
-    ) -> Result:
+    def execute(self, request: Request) -> Result:
+        """Simulate the batch once; read expectations, samples, probabilities from that state."""
+        batch, shots = request.batch, request.shots
         state = sv.simulate(batch, self.dtype)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(request.seed)
         expectations = None
-        if observables:
+        if request.wants("expectations"):
             expectations = (
-                sv.expectations(state, observables)
+                sv.expectations(state, request.observables)
                 if shots is None
-                else sv.shot_expectations(state, observables, shots, rng)
+                else sv.shot_expectations(state, request.observables, shots, rng)
             )
-        probs = sv.probabilities(state) if (shots is not None or return_state) else None
+        need_probs = request.wants("samples") or request.wants("probabilities")
+        probs = sv.probabilities(state) if need_probs else None
         return Result(
-            metadata=RunMetadata(self.name, batch.circuit.n_qubits, batch.size, shots, 0.0, seed),
             expectations=expectations,
-            samples=sv.sample(probs, shots, rng) if probs is not None and shots is not None else None,
-            probabilities=probs if return_state else None,
-            statevectors=state.reshape(batch.size, -1) if return_state else None,
+            samples=sv.sample(probs, shots, rng) if request.wants("samples") else None,
+            probabilities=probs if request.wants("probabilities") else None,
+            statevectors=state.reshape(batch.size, -1) if request.wants("state") else None,
         )
 
-    def _adjoint_vjp(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        cotangent: np.ndarray,
-        wrt: tuple[str, ...],
-    ) -> dict[str, np.ndarray]:
+    def vjp(self, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Adjoint method: sweep back through the circuit once, carrying ``<λ|`` and ``|ψ>``."""
+        batch, observables = request.batch, request.observables
         ops = batch.circuit.operations
         wanted = set(wrt)
         last_prep = max((i for i, op in enumerate(ops) if isinstance(op, StatePreparation)), default=-1)

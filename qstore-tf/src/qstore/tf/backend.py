@@ -1,10 +1,10 @@
 """The ``tf`` backend: the TensorFlow statevector engine behind the core backend contract.
 
-Same semantics as the reference engine (`qstore.core.NumpyBackend`), complex64 by default
-(``dtype="complex128"`` for double precision). Exact expectations and statevectors come from the
+Same semantics as the reference engine (`qstore.core.NumpyBackend`), single precision (complex64)
+by default (``precision="double"`` for complex128). Exact expectations and statevectors come from the
 TensorFlow kernels of `qstore.tf.statevector`; sampling reads the final state with the core's
 seeded samplers, so a seed gives the same draws as the reference engine. A circuit that runs
-again is executed as a cached `tf.function` (`qstore.tf.programs`). Gradients: ``adjoint``
+again is executed as a cached `tf.function` (`qstore.tf.programs`). Gradients: ``backprop``
 is exact reverse-mode differentiation by TensorFlow autodiff through the simulation, and the
 generic parameter-shift, finite-difference and SPSA methods come from `Backend`.
 """
@@ -18,18 +18,16 @@ import numpy as np
 import tensorflow as tf
 
 from qstore.core import statevector as core_sv
-from qstore.core.backend import GRADIENT_METHODS, Backend, Capabilities, Result, RunMetadata
+from qstore.core.backend import Backend, Capabilities, Request, Result, check_precision
 from qstore.core.bindings import Batch
-from qstore.core.errors import CapabilityError
 from qstore.core.gates import GATES
-from qstore.core.observables import Observable
 from qstore.tf import statevector as sv
 from qstore.tf.gates import real_dtype
 from qstore.tf.programs import ProgramCache, expectation_program, vjp_program
 
 __all__ = ["TFBackend"]
 
-_DTYPES = {"complex64": tf.complex64, "complex128": tf.complex128}
+_DTYPES = {"single": tf.complex64, "double": tf.complex128}
 _WORKING_COPIES = 6
 
 
@@ -41,10 +39,9 @@ class TFBackend(Backend):
     array([[1.]])
     """
 
-    def __init__(self, dtype: str = "complex64") -> None:
-        if dtype not in _DTYPES:
-            raise CapabilityError(f"tf backend dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-        self.dtype: tf.DType = _DTYPES[dtype]
+    def __init__(self, precision: str = "single") -> None:
+        self.precision = check_precision(precision)
+        self.dtype: tf.DType = _DTYPES[self.precision]
         self._programs = ProgramCache()
 
     @cached_property
@@ -52,13 +49,15 @@ class TFBackend(Backend):
         """Every gate of the table; qubits limited by this machine's memory."""
         per_state = _WORKING_COPIES * self.dtype.size
         max_qubits = int(math.log2(max(core_sv.available_memory() // per_state, 2)))
-        devices = ("cpu", "gpu") if tf.config.list_physical_devices("GPU") else ("cpu",)
+        gpus = tf.config.list_physical_devices("GPU")
+        devices = ("cpu", *(f"cuda:{i}" for i in range(len(gpus))))
         return Capabilities(
             name="tf",
             max_qubits=max_qubits,
             gates=frozenset(GATES),
-            gradient_methods=GRADIENT_METHODS,
+            gradient_methods=("backprop", "parameter-shift", "finite-diff", "spsa"),
             devices=devices,
+            precision=self.precision,
             description=f"batched TensorFlow statevector engine ({self.dtype.name}), autodiff gradients",
         )
 
@@ -70,14 +69,9 @@ class TFBackend(Backend):
         }
         return values, vectors
 
-    def _execute(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        shots: int | None,
-        seed: int | None,
-        return_state: bool,
-    ) -> Result:
+    def execute(self, request: Request) -> Result:
+        """Run the cached program for this structure; sample from its state with the core samplers."""
+        batch, observables, shots = request.batch, request.observables, request.shots
         n = batch.circuit.n_qubits
         core_sv.check_memory(n, batch.size, self.dtype.as_numpy_dtype)
         values, vectors = self._tensors(batch)
@@ -87,36 +81,28 @@ class TFBackend(Backend):
         )
         state, exact_values = program(values, vectors, tf.constant(batch.size))
         expectations = samples = None
-        if observables and shots is None:
+        if request.wants("expectations") and shots is None:
             expectations = exact_values.numpy().astype(np.float64)
-        probs = (
-            sv.probabilities(state).numpy().astype(np.float64) if shots is not None or return_state else None
-        )
+        need_probs = request.wants("samples") or request.wants("probabilities")
+        probs = sv.probabilities(state).numpy().astype(np.float64) if need_probs else None
         if shots is not None:
-            assert probs is not None
-            rng = np.random.default_rng(seed)
-            exact = state.numpy().astype(np.complex128).reshape((batch.size,) + (2,) * n)
-            if observables:
+            rng = np.random.default_rng(request.seed)
+            if request.wants("expectations"):
+                exact = state.numpy().astype(np.complex128).reshape((batch.size,) + (2,) * n)
                 expectations = core_sv.shot_expectations(exact, observables, shots, rng)
-            samples = core_sv.sample(probs, shots, rng)
+            if request.wants("samples"):
+                samples = core_sv.sample(probs, shots, rng)
         return Result(
-            metadata=RunMetadata(
-                self.name, n, batch.size, shots, 0.0, seed, extra={"dtype": self.dtype.name}
-            ),
             expectations=expectations,
             samples=samples,
-            probabilities=probs if return_state else None,
-            statevectors=state.numpy() if return_state else None,
+            probabilities=probs if request.wants("probabilities") else None,
+            statevectors=state.numpy() if request.wants("state") else None,
+            info={"dtype": self.dtype.name},
         )
 
-    def _adjoint_vjp(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        cotangent: np.ndarray,
-        wrt: tuple[str, ...],
-    ) -> dict[str, np.ndarray]:
-        """Exact VJP by TensorFlow reverse-mode autodiff through the simulation."""
+    def vjp(self, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Exact VJP (``backprop``): TensorFlow reverse-mode autodiff through the simulation."""
+        batch, observables = request.batch, request.observables
         values, vectors = self._tensors(batch)
         program = self._programs.get(
             ("vjp", batch.circuit, observables, wrt),

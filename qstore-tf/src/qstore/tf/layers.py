@@ -18,13 +18,20 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from qstore.core.ansatz import LayerCircuit, layer_circuit
+from qstore.core.adapter import (
+    BackendCall,
+    build_layer_circuit,
+    check_feature_shape,
+    layer_spec,
+    make_backend,
+)
+from qstore.core.ansatz import LayerCircuit
 from qstore.core.backend import Backend
 from qstore.core.circuit import Circuit
-from qstore.core.errors import BindingError, CapabilityError
+from qstore.core.errors import BindingError
 from qstore.core.observables import ObservableLike
 from qstore.tf.backend import TFBackend
-from qstore.tf.execution import amplitude_rows, choose_method, make_runner
+from qstore.tf.execution import ENGINE, amplitude_rows, make_runner
 
 __all__ = ["AmplitudeEncoding", "ExpectationValue", "QuantumLayer"]
 
@@ -35,20 +42,8 @@ if keras.backend.backend() != "tensorflow":
     )
 
 
-def _backend(spec: str | Backend, options: Mapping[str, Any] | None) -> Backend:
-    if isinstance(spec, Backend):
-        return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"backend must be a registered name or a qstore Backend, got {type(spec).__name__}")
-    if spec == "tf":
-        return TFBackend(**dict(options or {}))
-    from qstore.core.plugins import get_backend
-
-    return get_backend(spec, **dict(options or {}))
-
-
 class _CircuitLayer(keras.layers.Layer):
-    """Shared machinery: weights, input checks, and the forward pass on the chosen backend."""
+    """Shared machinery: the core `LayerSpec`, the ``theta`` weight, input checks, the forward pass."""
 
     def __init__(
         self,
@@ -61,55 +56,41 @@ class _CircuitLayer(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.layer_circuit = circuit
-        self.backend = _backend(backend, backend_options)
         self.backend_options = dict(backend_options or {})
-        self._check_capabilities(shots)
-        self.shots = shots
-        self.diff_method = diff_method
-        self.seed = seed
-        self.method = choose_method(self.backend, shots, diff_method)
-        self._runner = make_runner(circuit, self.backend, shots, self.method, seed)
+        self.spec = layer_spec(
+            circuit, make_backend(backend, backend_options), shots, diff_method, seed, ENGINE
+        )
+        self._call = BackendCall(self.spec)
+        self._runner = make_runner(self.spec, self._call)
 
-    def _check_capabilities(self, shots: int | None) -> None:
-        lc = self.layer_circuit
-        caps = self.backend.capabilities
-        if lc.circuit.n_qubits > caps.max_qubits:
-            raise CapabilityError(
-                f"backend {caps.name!r} runs at most {caps.max_qubits} qubits; the layer has {lc.circuit.n_qubits}"
-            )
-        if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
-            raise CapabilityError(f"shots must be None (exact) or a positive integer, got {shots!r}")
-        if shots is not None and not caps.shots:
-            raise CapabilityError(f"backend {caps.name!r} does not sample; use shots=None")
-        if shots is None and not caps.exact_expectations:
-            raise CapabilityError(f"backend {caps.name!r} only samples: pass shots=<positive int>")
+    @property
+    def layer_circuit(self) -> LayerCircuit:
+        """The circuit with its input and weight symbols and observables."""
+        return self.spec.circuit
+
+    @property
+    def backend(self) -> Backend:
+        """The backend running the circuit."""
+        return self.spec.backend
 
     @property
     def n_outputs(self) -> int:
         """Number of expectation values per example."""
-        return len(self.layer_circuit.observables)
+        return self.spec.n_outputs
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Check the feature dimension and create the ``theta`` weight."""
-        want = self.layer_circuit.n_features
-        if len(input_shape) != 2 or input_shape[-1] != want:
-            raise BindingError(
-                f"{type(self).__name__} expects inputs of shape (batch, {want}), got {tuple(input_shape)}"
-            )
+        check_feature_shape(self.spec.circuit, tuple(input_shape), type(self).__name__)
         self.theta = self.add_weight(
             name="theta",
-            shape=self.layer_circuit.weight_shape,
+            shape=self.spec.circuit.weight_shape,
             initializer=keras.initializers.RandomUniform(0.0, 2 * math.pi),
             trainable=True,
         )
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         """``(B, n_features)`` features to ``(B, n_outputs)`` expectation values."""
-        if inputs.shape.rank != 2:
-            raise BindingError(
-                f"{type(self).__name__} expects a 2-D (batch, features) input, got rank {inputs.shape.rank}"
-            )
+        check_feature_shape(self.spec.circuit, tuple(inputs.shape), type(self).__name__)
         return self._runner(inputs, tf.reshape(tf.convert_to_tensor(self.theta), [-1]))
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, int]:
@@ -117,15 +98,16 @@ class _CircuitLayer(keras.layers.Layer):
         return (input_shape[0], self.n_outputs)
 
     def _base_config(self) -> dict[str, Any]:
+        spec = self.spec
         options = dict(self.backend_options)
-        if isinstance(self.backend, TFBackend) and not options:
-            options = {"dtype": self.backend.dtype.name}
+        if isinstance(spec.backend, TFBackend) and not options:
+            options = {"precision": spec.backend.precision}
         return {
-            "backend": self.backend.name,
+            "backend": spec.backend.name,
             "backend_options": options,
-            "shots": self.shots,
-            "diff_method": self.diff_method,
-            "seed": self.seed,
+            "shots": spec.shots,
+            "diff_method": spec.diff_method,
+            "seed": spec.seed,
         }
 
 
@@ -133,21 +115,22 @@ class _CircuitLayer(keras.layers.Layer):
 class QuantumLayer(_CircuitLayer):
     """Encoding, ``depth`` RY/RZ layers with CNOT entanglers, per-qubit readouts (a Keras layer).
 
-    Args mirror ``qstore.torch.QuantumLayer`` and `qstore.core.ansatz.layer_circuit`: ``encoding``
-    is ``"angle"`` (``n_qubits`` features), ``"reuploading"`` or ``"amplitude"`` (``2**n_qubits``
-    features, normalised per row); ``bases`` are measurement bases, output ``len(bases)·n_qubits``
-    values, basis-major. ``backend`` is ``"tf"`` (in-graph engine, autodiff) or any registered
+    Takes the same arguments as ``qstore.torch.QuantumLayer`` (see `qstore.core.adapter`):
+    ``encoding`` is ``"angle"`` (``n_qubits`` features), ``"reuploading"`` or ``"amplitude"``
+    (``2**n_qubits`` features, normalised per row); ``bases`` are measurement bases, output
+    ``len(bases)·n_qubits`` values, basis-major; ``circuit=`` takes a user-built `LayerCircuit`
+    instead of the ansatz. ``backend`` is ``"tf"`` (in-graph engine, autodiff) or any registered
     backend name (built with ``backend_options``) or instance; ``shots=None`` is exact;
     ``diff_method`` is ``"auto"``, ``"backprop"`` (tf engine) or one of the backend's gradient
-    methods; ``seed`` seeds shots and SPSA (call k uses ``seed + k``). Weights start uniform in
-    ``[0, 2π)``, as in the torch layer.
+    methods; ``seed`` seeds shots and SPSA (call k, forward or backward, uses ``seed + k``).
+    The weight is one variable ``theta`` of ``weight_shape``, uniform in ``[0, 2π)`` at start.
 
     >>> model = keras.Sequential([keras.Input((4,)), QuantumLayer(4, depth=2), keras.layers.Dense(1)])
     """
 
     def __init__(
         self,
-        n_qubits: int,
+        n_qubits: int | None = None,
         depth: int = 2,
         entanglement: str = "linear",
         encoding: str = "angle",
@@ -155,6 +138,7 @@ class QuantumLayer(_CircuitLayer):
         *,
         n_features: int | None = None,
         pad: bool = False,
+        circuit: LayerCircuit | None = None,
         backend: str | Backend = "tf",
         backend_options: Mapping[str, Any] | None = None,
         shots: int | None = None,
@@ -162,29 +146,54 @@ class QuantumLayer(_CircuitLayer):
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
-        lc = layer_circuit(n_qubits, depth, entanglement, encoding, bases, n_features, pad)
+        lc = build_layer_circuit(n_qubits, depth, entanglement, encoding, bases, n_features, pad, circuit)
         super().__init__(lc, backend, backend_options, shots, diff_method, seed, **kwargs)
-        self.n_qubits = n_qubits
+        self._custom = circuit is not None
         self.depth = depth
         self.entanglement = entanglement
-        self.encoding = encoding
         self.bases = "".join(bases)
-        self.n_features = lc.n_features
         self.pad = pad
 
+    @property
+    def n_qubits(self) -> int:
+        """Register size."""
+        return self.spec.circuit.circuit.n_qubits
+
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments; the backend is saved by name."""
+        """Constructor arguments; the backend is saved by name, a custom circuit as data."""
+        lc = self.spec.circuit
+        config = {**super().get_config(), **self._base_config()}
+        if self._custom:
+            return {
+                **config,
+                "circuit": {
+                    "circuit": lc.circuit.to_dict(),
+                    "inputs": list(lc.inputs),
+                    "weights": list(lc.weights),
+                    "observables": [str(o) for o in lc.observables],
+                },
+            }
         return {
-            **super().get_config(),
-            **self._base_config(),
+            **config,
             "n_qubits": self.n_qubits,
             "depth": self.depth,
             "entanglement": self.entanglement,
-            "encoding": self.encoding,
+            "encoding": lc.encoding,
             "bases": self.bases,
-            "n_features": self.n_features,
+            "n_features": lc.n_features,
             "pad": self.pad,
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> QuantumLayer:
+        """Rebuild from `get_config`, including a custom circuit saved as data."""
+        data = config.pop("circuit", None)
+        if data is not None:
+            circuit = Circuit.from_json(json.dumps(data["circuit"]))
+            config["circuit"] = LayerCircuit.from_circuit(
+                circuit, data["inputs"], data["observables"], data["weights"]
+            )
+        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="qstore")
@@ -216,12 +225,16 @@ class ExpectationValue(_CircuitLayer):
             circuit = Circuit.from_json(json.dumps(circuit))
         elif isinstance(circuit, str):
             circuit = Circuit.from_json(circuit)
+        elif not isinstance(circuit, Circuit):
+            raise BindingError(
+                f"ExpectationValue takes a Circuit (or its qstore.circuit/1 JSON), got {type(circuit).__name__}"
+            )
         lc = LayerCircuit.from_circuit(circuit, inputs, observables)
         super().__init__(lc, backend, backend_options, shots, diff_method, seed, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         """The circuit as ``qstore.circuit/1`` data, observables as text, inputs, backend by name."""
-        lc = self.layer_circuit
+        lc = self.spec.circuit
         return {
             **super().get_config(),
             **self._base_config(),
@@ -242,7 +255,7 @@ class AmplitudeEncoding(keras.layers.Layer):
     def __init__(self, n_qubits: int, pad: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or n_qubits < 1:
-            raise ValueError(f"n_qubits must be a positive integer, got {n_qubits!r}")
+            raise BindingError(f"n_qubits must be a positive integer, got {n_qubits!r}")
         self.n_qubits = n_qubits
         self.pad = pad
 
@@ -252,7 +265,7 @@ class AmplitudeEncoding(keras.layers.Layer):
         width = input_shape[-1]
         if len(input_shape) != 2 or width is None or width > dim or (width < dim and not self.pad):
             hint = " (or pass pad=True to zero-pad fewer)" if width is not None and width < dim else ""
-            raise ValueError(
+            raise BindingError(
                 f"AmplitudeEncoding on {self.n_qubits} qubits expects inputs of shape (batch, {dim}){hint}, "
                 f"got {tuple(input_shape)}"
             )

@@ -11,7 +11,7 @@ from qstore.core.hookspecs import Register, hookimpl
 
 @hookimpl
 def register_backends(register: Register) -> None:
-    """Register the batched TensorFlow statevector engine (complex64; ``dtype="complex128"`` option)."""
+    """Register the batched TensorFlow statevector engine (single precision; ``precision="double"`` option)."""
     register(
         "tf",
         "qstore.tf.backend:TFBackend",

@@ -1,10 +1,10 @@
 """The ``torch`` backend: the batched torch statevector engine behind the core backend contract.
 
-``TorchBackend(device="cpu" | "cuda" | "cuda:1", dtype="complex64" | "complex128")`` runs on CPU or
-CUDA through one code path. NumPy in, NumPy out, like every backend; `expectations` is the
+``TorchBackend(device="cpu" | "cuda" | "cuda:1", precision="single" | "double")`` runs on CPU or
+CUDA through one code path (complex64 or complex128 amplitudes). NumPy in, NumPy out, like every backend; `expectations` is the
 tensor-level entry point the torch layer uses (autograd or adjoint gradients)::
 
-    backend = TorchBackend(dtype="complex128")
+    backend = TorchBackend(precision="double")
     backend.run(circuit, {"theta": np.linspace(0, 1, 256)}, ["Z0", "X1"])
 """
 
@@ -18,12 +18,12 @@ import numpy as np
 
 import torch
 from qstore.core import statevector as sv
-from qstore.core.backend import GRADIENT_METHODS, Backend, Capabilities, Result, RunMetadata
+from qstore.core.backend import Backend, Capabilities, Request, Result, check_precision
 from qstore.core.bindings import Batch
 from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError, GradientError
 from qstore.core.gates import GATES
-from qstore.core.observables import Observable, ObservableLike, as_observables
+from qstore.core.observables import ObservableLike, as_observables
 from qstore.torch.adjoint import adjoint_expectations, adjoint_sweep
 from qstore.torch.engine import sample, shot_expectations, simulate
 from qstore.torch.plan import compile_plan, real_dtype
@@ -31,7 +31,7 @@ from qstore.torch.readout import compile_readout
 
 __all__ = ["DTYPES", "TorchBackend", "expectations"]
 
-DTYPES = {"complex64": torch.complex64, "complex128": torch.complex128}
+DTYPES = {"single": torch.complex64, "double": torch.complex128}
 _WORKING_COPIES = 4
 
 
@@ -62,13 +62,17 @@ def expectations(
 class TorchBackend(Backend):
     """Batched torch statevector simulator on CPU or CUDA (the ``torch`` backend)."""
 
-    def __init__(self, device: str | torch.device = "cpu", dtype: str = "complex64") -> None:
-        if dtype not in DTYPES:
-            raise CapabilityError(f"torch backend dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-        self.device = torch.device(device)
+    def __init__(self, device: str | torch.device = "cpu", precision: str = "single") -> None:
+        self.precision = check_precision(precision)
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise CapabilityError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+        if self.device.type not in ("cpu", "cuda"):
+            raise CapabilityError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise CapabilityError("device 'cuda' was asked for but torch sees no CUDA device; use 'cpu'")
-        self.dtype = DTYPES[dtype]
+        self.dtype = DTYPES[self.precision]
 
     @cached_property
     def capabilities(self) -> Capabilities:
@@ -82,8 +86,9 @@ class TorchBackend(Backend):
             name="torch",
             max_qubits=int(math.log2(max(free // per_state, 2))),
             gates=frozenset(GATES),
-            gradient_methods=GRADIENT_METHODS,
-            devices=(self.device.type,),
+            gradient_methods=("adjoint", "parameter-shift", "finite-diff", "spsa"),
+            devices=(str(self.device),),
+            precision=self.precision,
             description=f"batched torch statevector engine ({str(self.dtype).removeprefix('torch.')}, "
             f"{self.device})",
         )
@@ -102,14 +107,9 @@ class TorchBackend(Backend):
         }
         return values, vectors
 
-    def _execute(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        shots: int | None,
-        seed: int | None,
-        return_state: bool,
-    ) -> Result:
+    def execute(self, request: Request) -> Result:
+        """Simulate the batch on the device; read expectations, samples and states from it."""
+        batch, observables, shots, seed = request.batch, request.observables, request.shots, request.seed
         n = batch.circuit.n_qubits
         if self.device.type == "cpu":
             sv.check_memory(n, batch.size, np.complex64 if self.dtype == torch.complex64 else np.complex128)
@@ -122,33 +122,28 @@ class TorchBackend(Backend):
         with torch.no_grad():
             state = simulate(compile_plan(batch.circuit), values, vectors, self.dtype)
             values_out = None
-            if observables:
+            if request.wants("expectations"):
                 if shots is None:
                     readout = compile_readout(observables, n)
                     values_out = readout.expectations(state).double().cpu().numpy()
                 else:
                     values_out = shot_expectations(state, n, observables, shots, generator)
-            probs = state.real**2 + state.imag**2 if (shots is not None or return_state) else None
+            need_probs = request.wants("samples") or request.wants("probabilities")
+            probs = state.real**2 + state.imag**2 if need_probs else None
             samples = None
-            if shots is not None:
-                assert probs is not None
+            if request.wants("samples"):
+                assert probs is not None and shots is not None
                 samples = sample(probs, shots, generator).cpu().numpy()
         return Result(
-            metadata=RunMetadata(self.name, n, batch.size, shots, 0.0, seed),
             expectations=values_out,
             samples=samples,
-            probabilities=probs.double().cpu().numpy() if return_state and probs is not None else None,
-            statevectors=state.cpu().numpy() if return_state else None,
+            probabilities=probs.double().cpu().numpy() if request.wants("probabilities") else None,
+            statevectors=state.cpu().numpy() if request.wants("state") else None,
         )
 
-    def _adjoint_vjp(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        cotangent: np.ndarray,
-        wrt: tuple[str, ...],
-    ) -> dict[str, np.ndarray]:
+    def vjp(self, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Adjoint method on the torch engine; returns ``{symbol: (B,)}`` for ``wrt``."""
+        batch, observables = request.batch, request.observables
         plan = compile_plan(batch.circuit)
         readout = compile_readout(observables, batch.circuit.n_qubits)
         values, vectors = self.tensors(batch)
@@ -161,4 +156,4 @@ class TorchBackend(Backend):
         return {name: out[:, column[name]] for name in wrt}
 
     def __repr__(self) -> str:
-        return f"<TorchBackend {str(self.dtype).removeprefix('torch.')} on {self.device}>"
+        return f"<TorchBackend {self.precision} precision on {self.device}>"

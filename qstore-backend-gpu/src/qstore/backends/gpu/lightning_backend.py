@@ -20,7 +20,7 @@ import pennylane as qml
 from pennylane.devices import ExecutionConfig
 
 from qstore.core import statevector as sv
-from qstore.core.backend import GRADIENT_METHODS, Backend, Capabilities, Result, RunMetadata
+from qstore.core.backend import Backend, Capabilities, Request, Result, check_precision
 from qstore.core.bindings import Batch
 from qstore.core.circuit import Circuit, Operation
 from qstore.core.errors import CapabilityError
@@ -31,7 +31,7 @@ from .pennylane_ops import PennyLaneOp, pennylane_ops
 
 __all__ = ["LightningBackend", "lightning_devices"]
 
-DEVICES: dict[str, str] = {"lightning.qubit": "cpu", "lightning.gpu": "gpu", "lightning.kokkos": "cpu"}
+DEVICES: dict[str, str] = {"lightning.qubit": "cpu", "lightning.gpu": "cuda", "lightning.kokkos": "cpu"}
 _PRECISIONS = {"double": np.complex128, "single": np.complex64}
 _WORKING_COPIES = 4  # state, adjoint bra and ket, one observable application
 _PAULIS = {"X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
@@ -76,8 +76,7 @@ class LightningBackend(Backend):
     def __init__(self, device: str = "lightning.qubit", precision: str = "double") -> None:
         if device not in DEVICES:
             raise CapabilityError(f"lightning device must be one of {sorted(DEVICES)}, got {device!r}")
-        if precision not in _PRECISIONS:
-            raise CapabilityError(f"precision must be 'double' or 'single', got {precision!r}")
+        self.precision = check_precision(precision)
         installed = lightning_devices()
         if device not in installed:
             package = "pennylane-lightning-" + device.split(".")[1]
@@ -87,7 +86,7 @@ class LightningBackend(Backend):
                 "or use device='lightning.qubit'"
             )
         self.device = device
-        self.dtype = np.dtype(_PRECISIONS[precision])
+        self.dtype = np.dtype(_PRECISIONS[self.precision])
         try:
             self._device(1)
         except Exception as error:  # the plugin is present but its hardware or runtime is not
@@ -103,14 +102,14 @@ class LightningBackend(Backend):
         """Every gate of the table; qubits limited by free host memory; adjoint gradients."""
         per_state = _WORKING_COPIES * self.dtype.itemsize
         max_qubits = int(math.log2(max(sv.available_memory() // per_state, 2)))
-        single = self.dtype == np.complex64
         return Capabilities(
             name="lightning",
             max_qubits=max_qubits,
             gates=frozenset(GATES),
             native_state_prep=False,
-            gradient_methods=tuple(m for m in GRADIENT_METHODS if not (single and m == "finite-diff")),
-            devices=tuple(dict.fromkeys(DEVICES[d] for d in lightning_devices())),
+            gradient_methods=("adjoint", "parameter-shift", "finite-diff", "spsa"),
+            devices=(DEVICES[self.device],),
+            precision=self.precision,
             description=f"PennyLane {self.device} statevector simulator ({self.dtype.name}), adjoint Jacobians",
         )
 
@@ -146,14 +145,11 @@ class LightningBackend(Backend):
             for b in range(batch.size)
         ]
 
-    def _execute(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        shots: int | None,
-        seed: int | None,
-        return_state: bool,
-    ) -> Result:
+    def execute(self, request: Request) -> Result:
+        """The batch as one list of tapes: exact expvals and states, or seeded samples."""
+        batch, shots, seed = request.batch, request.shots, request.seed
+        observables = request.observables if request.wants("expectations") else ()
+        return_state = request.wants("state") or request.wants("probabilities")
         n = batch.circuit.n_qubits
         expvals = [qml.expval(_observable(o)) for o in observables]
         expectations = states = samples = None
@@ -177,21 +173,18 @@ class LightningBackend(Backend):
             if expvals:
                 expectations = np.array([[float(v) for v in row[:-1]] for row in rows])
         return Result(
-            metadata=RunMetadata(self.name, n, batch.size, shots, 0.0, seed, extra={"device": self.device}),
             expectations=expectations,
-            samples=samples,
-            probabilities=np.abs(states) ** 2 if return_state and states is not None else None,
-            statevectors=states if return_state else None,
+            samples=samples if request.wants("samples") else None,
+            probabilities=np.abs(states) ** 2
+            if request.wants("probabilities") and states is not None
+            else None,
+            statevectors=states if request.wants("state") else None,
+            info={"device": self.device},
         )
 
-    def _adjoint_vjp(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        cotangent: np.ndarray,
-        wrt: tuple[str, ...],
-    ) -> dict[str, np.ndarray]:
+    def vjp(self, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Lightning's adjoint VJP per PennyLane parameter, chained onto the IR symbols."""
+        batch, observables = request.batch, request.observables
         grads = {name: np.zeros(batch.size) for name in wrt}
         wanted = frozenset(wrt)
         params = [p for op in _template(batch.circuit) for p in op.params]

@@ -6,8 +6,8 @@ evaluates vectorised; each run is one qsimcirq call for the whole batch: exact e
 ``simulate_expectation_values_sweep`` (or from the states when those are returned anyway), states
 via ``simulate_sweep``, samples via ``run_sweep``. qsimcirq itself resolves and translates every
 sweep point in Python, which costs a few milliseconds per circuit: qsim pays off from ~16 qubits.
-qsim simulates in single precision (complex64). ``device="gpu"`` uses qsim's CUDA kernels and
-``device="custatevec"`` NVIDIA cuStateVec, when qsimcirq was built with them and a GPU is present.
+qsim simulates in single precision (complex64). ``device="cuda"`` uses qsim's CUDA kernels (with
+``custatevec=True``, NVIDIA cuStateVec), when qsimcirq was built with them and a GPU is present.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import qsimcirq
 import sympy
 
 from qstore.core import statevector as sv
-from qstore.core.backend import Backend, Capabilities, Result, RunMetadata
+from qstore.core.backend import Backend, Capabilities, Request, Result
 from qstore.core.bindings import Batch
 from qstore.core.circuit import Circuit, Operation
 from qstore.core.errors import CapabilityError
@@ -42,13 +42,8 @@ _PAULIS = {"X": cirq.X, "Y": cirq.Y, "Z": cirq.Z}
 
 
 def qsim_devices() -> tuple[str, ...]:
-    """Devices this qsimcirq build can use: ``cpu``, plus ``gpu`` / ``custatevec`` when present."""
-    found = ["cpu"]
-    if qsimcirq.qsim_gpu is not None:
-        found.append("gpu")
-    if qsimcirq.qsim_custatevec is not None:
-        found.append("custatevec")
-    return tuple(found)
+    """Devices this qsimcirq build can use: ``cpu``, plus ``cuda`` when built with CUDA kernels."""
+    return ("cpu", "cuda") if qsimcirq.qsim_gpu is not None else ("cpu",)
 
 
 def _usable_cpus() -> int:
@@ -107,8 +102,10 @@ class QsimBackend(Backend):
     ``threads=None`` (auto) uses one thread below 18 qubits, where OpenMP start-up costs more than
     it saves (measured: 50x slower at 16 qubits with two busy cores), and every CPU this process may
     use from 18 qubits on; an integer fixes the count. ``max_fused_gate_size`` is qsim's gate
-    fusion width (2–4; larger helps beyond ~20 qubits). ``device`` is ``"cpu"``, ``"gpu"`` or
-    ``"custatevec"``; asking for a device this build or machine lacks is a `CapabilityError`.
+    fusion width (2–4; larger helps beyond ~20 qubits). ``device`` is ``"cpu"`` or ``"cuda"``
+    (``custatevec=True`` picks NVIDIA cuStateVec over qsim's own CUDA kernels); asking for a device
+    this build or machine lacks is a `CapabilityError`. ``precision`` is ``"single"`` only: qsim
+    computes in complex64.
     Gradients are parameter-shift (exact) and SPSA; finite differences are not offered because
     complex64 rounding swamps them, and qsim has no adjoint method.
     """
@@ -117,29 +114,40 @@ class QsimBackend(Backend):
         self,
         threads: int | None = None,
         device: str = "cpu",
+        *,
+        custatevec: bool = False,
+        precision: str = "single",
         max_fused_gate_size: int = 2,
         gpu_state_threads: int = 512,
         gpu_data_blocks: int = 16,
     ) -> None:
-        available = qsim_devices()
-        if device not in ("cpu", "gpu", "custatevec"):
-            raise CapabilityError(f"qsim device must be 'cpu', 'gpu' or 'custatevec', got {device!r}")
-        if device not in available:
+        if precision != "single":
             raise CapabilityError(
-                f"qsim device {device!r} is not available: this qsimcirq build found no "
-                f"{'CUDA GPU' if device == 'gpu' else 'cuStateVec library and GPU'} (available: "
-                f"{list(available)}); install a CUDA-enabled qsimcirq on a GPU machine, or use device='cpu'"
+                f"qsim computes in single precision only (complex64), got precision={precision!r}; "
+                "use the numpy, torch or lightning backend with precision='double'"
+            )
+        if device not in ("cpu", "cuda"):
+            raise CapabilityError(f"qsim device must be 'cpu' or 'cuda', got {device!r}")
+        if device == "cuda" and "cuda" not in qsim_devices():
+            raise CapabilityError(
+                "qsim device 'cuda' is not available: this qsimcirq build has no CUDA kernels or sees no "
+                "GPU; install a CUDA-enabled qsimcirq on a GPU machine, or use device='cpu'"
+            )
+        if custatevec and (device != "cuda" or qsimcirq.qsim_custatevec is None):
+            raise CapabilityError(
+                "custatevec=True needs device='cuda' and a qsimcirq build with NVIDIA cuStateVec"
             )
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise CapabilityError(f"threads must be a positive integer, got {threads!r}")
         if max_fused_gate_size not in (1, 2, 3, 4, 5, 6):
             raise CapabilityError(f"max_fused_gate_size must be 1..6, got {max_fused_gate_size!r}")
         self.device = device
+        self.custatevec = custatevec
         self.threads = threads
         self.options = qsimcirq.QSimOptions(
             max_fused_gate_size=max_fused_gate_size,
             use_gpu=device != "cpu",
-            gpu_mode=1 if device == "custatevec" else 0,
+            gpu_mode=1 if custatevec else 0,
             gpu_state_threads=gpu_state_threads,
             gpu_data_blocks=gpu_data_blocks,
         )
@@ -161,7 +169,8 @@ class QsimBackend(Backend):
             gates=frozenset(GATES),
             native_state_prep=False,
             gradient_methods=("parameter-shift", "spsa"),
-            devices=qsim_devices(),
+            devices=(self.device,),
+            precision="single",
             description=f"qsim statevector simulator (complex64) on {self.device}, "
             f"{'auto' if self.threads is None else self.threads} CPU thread(s)",
         )
@@ -170,18 +179,15 @@ class QsimBackend(Backend):
         options = dataclasses.replace(self.options, cpu_threads=self.threads_for(n_qubits))
         return qsimcirq.QSimSimulator(options, seed=seed)
 
-    def _execute(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        shots: int | None,
-        seed: int | None,
-        return_state: bool,
-    ) -> Result:
+    def execute(self, request: Request) -> Result:
+        """One qsimcirq sweep for the batch: expectations, states and samples as asked."""
+        batch, shots = request.batch, request.shots
+        observables = request.observables if request.wants("expectations") else ()
+        return_state = request.wants("state") or request.wants("probabilities")
         program = _program(batch.circuit)
         sweep = program.sweep(batch)
         n = batch.circuit.n_qubits
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(request.seed)
         states = None
         if return_state or (shots is not None and observables):
             sv.check_memory(n, batch.size, np.complex64)  # the batch's final states are kept together
@@ -200,23 +206,18 @@ class QsimBackend(Backend):
             assert states is not None and shots is not None
             expectations = sv.shot_expectations(states.reshape((-1,) + (2,) * n), observables, shots, rng)
         samples = None
-        if shots is not None:
+        if request.wants("samples"):
+            assert shots is not None
             sampler = self._simulator(n, seed=int(rng.integers(2**31 - 1)))
             runs = sampler.run_sweep(program.measured, sweep, repetitions=shots)
             weights = 1 << np.arange(n - 1, -1, -1, dtype=np.int64)
             samples = np.stack([r.measurements["m"].astype(np.int64) @ weights for r in runs])
         return Result(
-            metadata=RunMetadata(
-                self.name,
-                n,
-                batch.size,
-                shots,
-                0.0,
-                seed,
-                extra={"device": self.device, "precision": "complex64", "threads": self.threads_for(n)},
-            ),
             expectations=expectations,
             samples=samples,
-            probabilities=np.abs(states) ** 2 if return_state and states is not None else None,
-            statevectors=states if return_state else None,
+            probabilities=np.abs(states) ** 2
+            if request.wants("probabilities") and states is not None
+            else None,
+            statevectors=states if request.wants("state") else None,
+            info={"device": self.device, "threads": self.threads_for(n)},
         )

@@ -21,8 +21,9 @@ import itertools
 import logging
 import re
 import threading
+import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -46,7 +47,7 @@ from qstore.backends.ionq.measurement import (
     measurement_settings,
 )
 from qstore.backends.ionq.pricing import IonQCostModel, Price, estimate, price_for
-from qstore.core.backend import Backend, Capabilities, Result, RunMetadata
+from qstore.core.backend import Backend, Capabilities, Request, Result
 from qstore.core.bindings import Batch, Bindings
 from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError
@@ -208,7 +209,7 @@ class IonQBackend(Backend):
             shots=True,
             native_state_prep=False,
             gradient_methods=("parameter-shift", "finite-diff", "spsa"),
-            devices=("cloud-simulator",) if simulator else ("qpu",),
+            devices=("cloud",) if simulator else ("qpu",),
             cost_model=self.cost_model,
             description=f"IonQ {'cloud simulator' if simulator else self.system} via qiskit-ionq{noise}; "
             f"native {self.entangler.upper()} entangler; priced as {self.marketplace}",
@@ -223,31 +224,19 @@ class IonQBackend(Backend):
 
     # -- running --------------------------------------------------------------------------------
 
-    def submit(
-        self,
-        circuit: Circuit,
-        bindings: Bindings | None = None,
-        observables: ObservableLike | Sequence[ObservableLike] = (),
-        shots: int | None = None,
-        *,
-        seed: int | None = None,
-        return_state: bool = False,
-    ) -> IonQJob:
+    def start(self, request: Request) -> IonQJob:
         """Compile, price and reserve now (errors raise here); send and poll in the background."""
-        batch, obs = self.prepare(circuit, bindings, observables, shots, return_state)
-        assert shots is not None
-        return self._start(batch, obs, int(shots), seed)
+        assert request.shots is not None  # the capabilities declare no exact expectations
+        started = time.perf_counter()
 
-    def _execute(
-        self,
-        batch: Batch,
-        observables: tuple[Observable, ...],
-        shots: int | None,
-        seed: int | None,
-        return_state: bool,
-    ) -> Result:
-        assert shots is not None
-        return self._start(batch, observables, int(shots), seed).result(self.timeout)
+        def finish(result: Result) -> Result:
+            return self.stamp(request, result, time.perf_counter() - started)
+
+        return self._start(request.batch, request.observables, request.shots, request.seed, finish)
+
+    def execute(self, request: Request) -> Result:
+        """Run as one IonQ job (or several parts) and wait up to ``timeout`` for the result."""
+        return self.start(request).result(self.timeout)
 
     def estimate(
         self,
@@ -257,7 +246,8 @@ class IonQBackend(Backend):
         shots: int = 100,
     ) -> float:
         """USD this run would be charged: every bound circuit and basis setting, compiled and priced."""
-        batch, obs = self.prepare(circuit, bindings, observables, shots, False)
+        request = self.request(circuit, bindings, observables, shots)
+        batch, obs = request.batch, request.observables
         settings = measurement_settings(obs)
         return self._price(self._compile(batch, settings), shots)
 
@@ -281,7 +271,12 @@ class IonQBackend(Backend):
         )
 
     def _start(
-        self, batch: Batch, observables: tuple[Observable, ...], shots: int, seed: int | None
+        self,
+        batch: Batch,
+        observables: tuple[Observable, ...],
+        shots: int,
+        seed: int | None,
+        finish: Callable[[Result], Result],
     ) -> IonQJob:
         settings = measurement_settings(observables)
         compiled = self._compile(batch, settings)
@@ -314,7 +309,14 @@ class IonQBackend(Backend):
             cost,
         )
         return IonQJob(
-            self._pool, parts, functools.partial(decode, plan=plan), reservation, self.policy, label, cost
+            self._pool,
+            parts,
+            functools.partial(decode, plan=plan),
+            finish,
+            reservation,
+            self.policy,
+            label,
+            cost,
         )
 
     def _chunks(self, compiled: list[CompiledCircuit]) -> list[list[CompiledCircuit]]:
@@ -536,15 +538,7 @@ def decode(raw: list[Mapping[str, float]], plan: _Plan) -> Result:
     )
     z = plan.settings.z_setting
     return Result(
-        metadata=RunMetadata(
-            backend=plan.backend,
-            n_qubits=n,
-            batch_size=plan.batch_size,
-            shots=plan.shots,
-            seconds=0.0,
-            seed=plan.seed,
-            extra={"circuits": len(raw), "native_gates": plan.native_counts},
-        ),
+        info={"circuits": len(raw), "native_gates": plan.native_counts},
         expectations=expectations,
         samples=samples[:, z, :] if z is not None else None,
     )

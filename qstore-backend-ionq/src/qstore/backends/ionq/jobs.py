@@ -133,6 +133,7 @@ class IonQJob(Job):
         pool: WorkerPool,
         parts: Sequence[Transport],
         decode: Callable[[list[Mapping[str, float]]], Result],
+        finish: Callable[[Result], Result],
         reservation: Reservation,
         policy: PollPolicy,
         label: str,
@@ -140,6 +141,7 @@ class IonQJob(Job):
     ) -> None:
         self._parts = list(parts)
         self._decode = decode
+        self._finish = finish
         self._reservation = reservation
         self._policy = policy
         self._cancel = threading.Event()
@@ -216,12 +218,13 @@ class IonQJob(Job):
             reported = self._settle()
         logger.info("IonQ job %s (%s) completed", self.id, ", ".join(self.ionq_ids))
         cost = reported if reported is not None else self.estimate_usd
-        extra = {
-            **result.metadata.extra,
+        info = {
+            **result.info,
+            "cost_usd": cost,
             "ionq_job_ids": tuple(self.ionq_ids),
             "estimate_usd": self.estimate_usd,
         }
-        return attrs.evolve(result, metadata=attrs.evolve(result.metadata, cost_usd=cost, extra=extra))
+        return self._finish(attrs.evolve(result, info=info))
 
     def _submit(self, part: Transport) -> str:
         for attempt in range(1, self._policy.submit_attempts + 1):

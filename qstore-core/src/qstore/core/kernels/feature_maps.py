@@ -6,7 +6,7 @@ computed here and bound as its own symbol ``zz_i_j``). ``feature_map.bindings(X)
 matrix ``(N, F)`` into the ``{symbol: (N,)}`` bindings every backend accepts::
 
     fm = zz_feature_map(8, reps=2, entanglement="linear")
-    states = NumpyBackend().run(fm.circuit, fm.bindings(X), return_state=True).statevectors
+    states = NumpyBackend().run(fm.circuit, fm.bindings(X), outputs=("state",)).statevectors
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ class QuantumKernel:
                     self.feature_map.circuit, bindings, len(chunk), dtype
                 )
             else:
-                result = self.backend.run(self.feature_map.circuit, bindings, return_state=True)
+                result = self.backend.run(self.feature_map.circuit, bindings, outputs=("state",))
                 assert result.statevectors is not None
                 out[start : start + len(chunk)] = result.statevectors
             progress.step()

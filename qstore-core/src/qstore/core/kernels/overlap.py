@@ -77,7 +77,7 @@ def overlap_kernel(
         bindings = feature_map.bindings(left[r])
         bindings.update({_RIGHT + n: v for n, v in feature_map.bindings(other[c]).items()})
         if shots is None:
-            result = backend.run(circuit, bindings, return_state=True)
+            result = backend.run(circuit, bindings, outputs=("probabilities",))
             assert result.probabilities is not None
             values = result.probabilities[:, 0]
         else:

@@ -117,7 +117,7 @@ class BackendConformance:
         values, tol = self.expect(backend, bell, None, ["Z0 Z1", "X0 X1", "Y0 Y1", "Z0", "Z1"])
         self.assert_close(values, [[1, 1, -1, 0, 0]], tol)
         if backend.capabilities.statevector:
-            state = backend.run(bell, return_state=True).statevectors
+            state = backend.run(bell, outputs=("state",)).statevectors
             assert state is not None
             self.assert_close(_unphase(state), _unphase(np.array([[1, 0, 0, 1]]) / np.sqrt(2)), self.atol)
 
@@ -157,8 +157,8 @@ class BackendConformance:
                 expected = reference.run(circuit, bindings, obs).expectations
                 self.assert_close(values, expected, tol)
                 if backend.capabilities.statevector:
-                    got = backend.run(circuit, bindings, return_state=True).statevectors
-                    want = reference.run(circuit, bindings, return_state=True).statevectors
+                    got = backend.run(circuit, bindings, outputs=("state",)).statevectors
+                    want = reference.run(circuit, bindings, outputs=("state",)).statevectors
                     self.assert_close(_unphase(got), _unphase(want), 10 * self.atol)
 
     def test_batch_equals_individual_runs(self, backend: Backend) -> None:
@@ -226,8 +226,8 @@ class BackendConformance:
         bindings = {k: np.full(batch, v) for k, v in {"a": 0.4, "b": -0.8}.items() if k in circuit.symbols}
         obs = ["Z0", "Z1", "X0 X1"]
         cot = np.tile(np.random.default_rng(9).normal(size=(1, 3)), (batch, 1))
-        got = backend.vjp(circuit, bindings, obs, cot, method=method, shots=shots, seed=13)
-        want = reference.vjp(circuit, bindings, obs, cot, method="adjoint")
+        got = backend.gradient(circuit, bindings, obs, cot, method=method, shots=shots, seed=13)
+        want = reference.gradient(circuit, bindings, obs, cot, method="adjoint")
         for name in want:
             if noisy:
                 mean, err = got[name].mean(), got[name].std() / np.sqrt(batch)
@@ -267,7 +267,7 @@ class BackendConformance:
         undeclared = [m for m in GRADIENT_METHODS if m not in backend.capabilities.gradient_methods]
         if undeclared:
             with pytest.raises(GradientError, match="supports"):
-                backend.vjp(circuit, {"a": 0.1}, ["Z0"], np.ones((1, 1)), method=undeclared[0])
+                backend.gradient(circuit, {"a": 0.1}, ["Z0"], np.ones((1, 1)), method=undeclared[0])
 
     # -- asynchronous use -----------------------------------------------------------------------
 
