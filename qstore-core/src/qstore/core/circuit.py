@@ -16,13 +16,16 @@ import numbers
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from qstore.core.errors import CircuitError
 from qstore.core.expressions import Angle, Expr, as_expr
 from qstore.core.gates import GateSpec, gate_spec
+
+if TYPE_CHECKING:
+    from qstore.core.specs import CircuitSpecs
 
 __all__ = ["Circuit", "Operation", "StatePreparation"]
 
@@ -310,6 +313,12 @@ class Circuit:
     def gate_counts(self) -> dict[str, int]:
         """How many times each gate appears."""
         return dict(Counter(op.gate for op in self.operations))
+
+    def specs(self, inputs: Sequence[str] = ()) -> CircuitSpecs:
+        """Resource report: qubits, depth, gate counts by name and arity, parameters, inputs."""
+        from qstore.core.specs import circuit_specs
+
+        return circuit_specs(self, inputs)
 
     # -- identity -------------------------------------------------------------------------------
 
