@@ -25,6 +25,7 @@ from qstore.core.expressions import Angle, Expr, as_expr
 from qstore.core.gates import GateSpec, gate_spec
 
 if TYPE_CHECKING:
+    from qstore.core.observables import ObservableLike
     from qstore.core.specs import CircuitSpecs
 
 __all__ = ["Circuit", "Operation", "StatePreparation"]
@@ -345,11 +346,13 @@ class Circuit:
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def draw(self) -> str:
-        """A text drawing, one row per qubit."""
+    def draw(
+        self, width: int | None = None, observables: ObservableLike | Sequence[ObservableLike] = ()
+    ) -> str:
+        """A text drawing wrapped to ``width`` (default: the terminal), observables at the right end."""
         from qstore.core.drawing import draw
 
-        return draw(self)
+        return draw(self, width, observables)
 
     def __str__(self) -> str:
         return self.draw()
