@@ -16,13 +16,17 @@ import numbers
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from qstore.core.errors import CircuitError
 from qstore.core.expressions import Angle, Expr, as_expr
 from qstore.core.gates import GateSpec, gate_spec
+
+if TYPE_CHECKING:
+    from qstore.core.observables import ObservableLike
+    from qstore.core.specs import CircuitSpecs
 
 __all__ = ["Circuit", "Operation", "StatePreparation"]
 
@@ -311,6 +315,12 @@ class Circuit:
         """How many times each gate appears."""
         return dict(Counter(op.gate for op in self.operations))
 
+    def specs(self, inputs: Sequence[str] = ()) -> CircuitSpecs:
+        """Resource report: qubits, depth, gate counts by name and arity, parameters, inputs."""
+        from qstore.core.specs import circuit_specs
+
+        return circuit_specs(self, inputs)
+
     # -- identity -------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -336,11 +346,13 @@ class Circuit:
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def draw(self) -> str:
-        """A text drawing, one row per qubit."""
+    def draw(
+        self, width: int | None = None, observables: ObservableLike | Sequence[ObservableLike] = ()
+    ) -> str:
+        """A text drawing wrapped to ``width`` (default: the terminal), observables at the right end."""
         from qstore.core.drawing import draw
 
-        return draw(self)
+        return draw(self, width, observables)
 
     def __str__(self) -> str:
         return self.draw()

@@ -51,7 +51,8 @@ class QuantumKernel:
             products; kernel entries accurate to about 1e-6).
         cache: a `ResultCache`; kernels are stored under (feature-map hash, data hash, backend,
             shots, …) and reused.
-        progress: True for a stderr counter on computations longer than a second, False for
+        progress: None (default) for a tqdm bar with rate and ETA on stderr when it is a terminal
+            and the computation takes over a second, True to show it on any stream, False for
             silence, or a callable ``(done, total)``.
         tile: rows per tile of the Gram product (working memory ``tile² × 16`` bytes).
         batch_size: samples per simulation batch, or circuits per batch on the overlap path.
@@ -67,7 +68,7 @@ class QuantumKernel:
         seed: int | None = None,
         precision: Precision = "double",
         cache: ResultCache | None = None,
-        progress: ProgressLike = True,
+        progress: ProgressLike = None,
         tile: int = 1024,
         batch_size: int = 4096,
     ) -> None:
