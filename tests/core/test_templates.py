@@ -145,7 +145,7 @@ def test_templates_compose_and_batch_bindings_run_on_the_reference_engine() -> N
     wa = np.random.default_rng(2).normal(size=(5, 2, 3))
     wb = np.random.default_rng(3).normal(size=(5, 1, 3, 3))
     circuit = a.circuit + b.circuit
-    got = NumpyBackend().run(circuit, {**a.bindings(wa), **b.bindings(wb)}, return_state=True)
+    got = NumpyBackend().run(circuit, {**a.bindings(wa), **b.bindings(wb)}, outputs=("state",))
     for k in range(5):
         want = dense_state(circuit, {**a.bindings(wa[k]), **b.bindings(wb[k])})
         assert np.allclose(got.statevectors[k], want, atol=1e-12)

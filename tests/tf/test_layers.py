@@ -210,3 +210,10 @@ def test_amplitude_inputs_have_no_gradient_through_another_backend() -> None:
         loss = tf.reduce_sum(layer(x))
     dx, dw = tape.gradient(loss, [x, layer.theta])
     assert dx is None and dw is not None and np.any(dw.numpy() != 0)
+
+
+def test_draw_and_specs_match_the_torch_layer_contract() -> None:
+    layer = QuantumLayer(3, depth=1, bases="XZ")
+    assert all(len(line) <= 60 for line in layer.draw(width=60).splitlines())
+    specs = layer.specs()
+    assert specs.n_qubits == 3 and specs.gate_counts["cnot"] == 2 and specs.inputs == ("x_0", "x_1", "x_2")

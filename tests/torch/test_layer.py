@@ -213,3 +213,12 @@ def test_torch_jit_script_fails_with_a_clear_message_and_compile_works() -> None
     compiled = torch.compile(layer, backend="eager")
     x = torch.rand(3, 2)
     torch.testing.assert_close(compiled(x), layer(x))
+
+
+def test_draw_and_specs_describe_the_layer_circuit() -> None:
+    layer = QuantumLayer(3, depth=1, bases="XZ")
+    text = layer.draw(width=60)
+    assert all(len(line) <= 60 for line in text.splitlines())
+    assert "⟨X0⟩" in text or "X0" in text
+    specs = layer.specs()
+    assert specs.n_qubits == 3 and specs.gate_counts["cnot"] == 2 and specs.gate_counts["ry"] == 6

@@ -30,6 +30,7 @@ from qstore.core.backend import Backend
 from qstore.core.circuit import Circuit
 from qstore.core.errors import BindingError
 from qstore.core.observables import ObservableLike
+from qstore.core.specs import CircuitSpecs
 from qstore.tf.backend import TFBackend
 from qstore.tf.execution import ENGINE, amplitude_rows, make_runner
 
@@ -77,6 +78,16 @@ class _CircuitLayer(keras.layers.Layer):
     def n_outputs(self) -> int:
         """Number of expectation values per example."""
         return self.spec.n_outputs
+
+    def draw(self, width: int | None = None) -> str:
+        """The layer's circuit as text, wrapped to ``width`` (default: the terminal), readouts at the right."""
+        lc = self.spec.circuit
+        return lc.circuit.draw(width, lc.observables)
+
+    def specs(self) -> CircuitSpecs:
+        """Resource report of the layer's circuit; the layer's input symbols count as inputs."""
+        lc = self.spec.circuit
+        return lc.circuit.specs(lc.inputs)
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Check the feature dimension and create the ``theta`` weight."""

@@ -30,6 +30,7 @@ from qstore.core.ansatz import LayerCircuit
 from qstore.core.backend import Backend
 from qstore.core.circuit import StatePreparation
 from qstore.core.errors import BindingError, CapabilityError, GradientError
+from qstore.core.specs import CircuitSpecs
 from qstore.torch.backend import TorchBackend, expectations
 from qstore.torch.bridge import backend_expectations
 from qstore.torch.plan import compile_plan
@@ -147,6 +148,16 @@ class QuantumLayer(nn.Module):
         """The backend running the circuit (on the default in-graph path: the torch engine in the
         precision and device of the weights)."""
         return self._engine() if self._weights_pick_engine else self.spec.backend
+
+    def draw(self, width: int | None = None) -> str:
+        """The layer's circuit as text, wrapped to ``width`` (default: the terminal), readouts at the right."""
+        lc = self.spec.circuit
+        return lc.circuit.draw(width, lc.observables)
+
+    def specs(self) -> CircuitSpecs:
+        """Resource report of the layer's circuit; the layer's input symbols count as inputs."""
+        lc = self.spec.circuit
+        return lc.circuit.specs(lc.inputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, n_features)`` inputs to ``(B, n_outputs)`` expectation values."""
