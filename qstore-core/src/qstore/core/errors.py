@@ -13,7 +13,8 @@ Every error Q-Store raises on purpose derives from `QstoreError`::
     ├── BackendNotFoundError    a name no installed plugin registers
     ├── PluginError             a plugin that failed to load or clashes with another
     ├── JobError                an asynchronous job that failed, was cancelled or timed out
-    └── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
+    ├── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
+    └── CredentialError         an API key or token that is missing or malformed (never shown)
 
 Messages say what was wrong, what is allowed, and what to do.
 """
@@ -67,3 +68,7 @@ class JobError(QstoreError):
 
 class BudgetExceededError(QstoreError):
     """A job whose cost estimate exceeds what remains of the budget."""
+
+
+class CredentialError(QstoreError, ValueError):
+    """A credential that is missing or malformed; the message describes it without showing it."""
