@@ -534,7 +534,6 @@ def decode(raw: list[Mapping[str, float]], plan: _Plan) -> Result:
     expectations = (
         estimate_expectations(samples, n, plan.observables, plan.settings) if plan.observables else None
     )
-    z = plan.settings.z_setting
     return Result(
         metadata=RunMetadata(
             backend=plan.backend,
@@ -546,5 +545,5 @@ def decode(raw: list[Mapping[str, float]], plan: _Plan) -> Result:
             extra={"circuits": len(raw), "native_gates": plan.native_counts},
         ),
         expectations=expectations,
-        samples=samples[:, z, :] if z is not None else None,
+        samples=samples[:, 0, :],
     )
