@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -142,3 +143,27 @@ def test_a_server_that_keeps_dropping_status_polls_fails_in_bounded_time(qpu, fa
     with pytest.raises(IonQAPIError, match="connection to IonQ failed"):
         qpu.run(BELL, shots=20)
     assert time.monotonic() - start < 20
+
+
+def test_refused_connection_sends_nothing_and_charges_nothing(make_backend, fake: FakeIonQ) -> None:
+    with socket.socket() as probe:  # a loopback port with no listener
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v0.4"
+    with pytest.warns(UserWarning, match="set IONQ_API_URL"):
+        backend = make_backend("forte-1", marketplace="aws", budget_usd=10.0, url=closed)
+    with pytest.raises(
+        IonQAPIError, match=r"could not reach IonQ at http://127\.0\.0\.1:\d+ .*nothing was sent"
+    ) as info:
+        backend.run(BELL, shots=20)
+    assert not isinstance(info.value, SubmitOutcomeUnknown)
+    assert [e.status for e in backend.budget.ledger.entries] == ["released"]
+    assert backend.budget.remaining_usd == pytest.approx(10.0)
+    assert fake.count("POST") == 0
+
+
+def test_a_submission_the_api_rejects_as_invalid_is_released(qpu, fake: FakeIonQ) -> None:
+    fake.inject("POST", "/jobs$", "400")
+    with pytest.raises(IonQAPIError, match="400"):
+        qpu.run(BELL, shots=20)
+    assert [e.status for e in qpu.budget.ledger.entries] == ["released"]
+    assert qpu.budget.remaining_usd == pytest.approx(10.0)

@@ -23,6 +23,7 @@ from qstore.core.backend import Backend
 from qstore.core.circuit import Circuit
 from qstore.core.errors import BindingError, CapabilityError
 from qstore.core.observables import ObservableLike
+from qstore.core.secrets import without_credentials
 from qstore.tf.backend import TFBackend
 from qstore.tf.execution import amplitude_rows, choose_method, make_runner
 
@@ -63,7 +64,7 @@ class _CircuitLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.layer_circuit = circuit
         self.backend = _backend(backend, backend_options)
-        self.backend_options = dict(backend_options or {})
+        self.backend_options = without_credentials(backend_options)  # configs never hold a key
         self._check_capabilities(shots)
         self.shots = shots
         self.diff_method = diff_method

@@ -21,7 +21,7 @@ from typing import Protocol
 import attrs
 
 from qstore.backends.ionq.budget import Reservation
-from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError
+from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError, IonQOriginError
 from qstore.core.backend import Job, JobStatus, Result
 
 __all__ = ["IonQJob", "PollPolicy", "SubmitOutcomeUnknown", "TransientError", "Transport", "WorkerPool"]
@@ -277,7 +277,7 @@ class IonQJob(Job):
         for attempt in range(1, self._policy.max_poll_errors + 1):
             try:
                 return part.results(job_id)
-            except IonQAuthenticationError:
+            except (IonQAuthenticationError, IonQOriginError):
                 raise
             except IonQAPIError as exc:
                 if attempt == self._policy.max_poll_errors:
