@@ -257,7 +257,7 @@ class IonQBackend(Backend):
         return_state: bool,
     ) -> Result:
         assert shots is not None
-        return self._start(batch, observables, int(shots), seed).result(self.timeout)
+        return self._start(batch, observables, int(shots), seed).result_or_cancel(self.timeout)
 
     def estimate(
         self,
@@ -295,9 +295,6 @@ class IonQBackend(Backend):
     ) -> IonQJob:
         settings = measurement_settings(observables)
         compiled = self._compile(batch, settings)
-        cost = self._price(compiled, shots)
-        active = (*([self.budget] if self.budget is not None else []), *budgets.active_budgets())
-        reservation = budgets.reserve(active, self.ledger, self.name, len(compiled), shots, cost)
         counts = {"1q": 0, "2q": 0}
         for c in compiled:
             for k, v in c.counts().items():
@@ -314,6 +311,10 @@ class IonQBackend(Backend):
             native_counts=counts,
         )
         parts = [_QiskitTransport(self, chunk, plan) for chunk in self._chunks(compiled)]
+        # reserve last: a request refused while being prepared is never charged
+        cost = self._price(compiled, shots)
+        active = (*([self.budget] if self.budget is not None else []), *budgets.active_budgets())
+        reservation = budgets.reserve(active, self.ledger, self.name, len(compiled), shots, cost)
         label = f"{self.name}-{next(_LABELS)}"
         logger.info(
             "IonQ job %s: %d circuit(s) in %d part(s) x %d shots, estimate $%.4f",
