@@ -14,7 +14,10 @@ noisy-simulator jobs return frequencies of ``shots`` seeded samples, as a device
 
 Faults are queued with `FakeIonQ.inject` and consumed by the matching requests, so none lasts
 forever (qiskit-ionq retries some GETs without end): HTTP 401/429/500 (429 optionally with
-``Retry-After``), a dropped connection, a job that fails, and a job that stays queued.
+``Retry-After``), a dropped connection, a job that fails, a job that stays queued, and a 400
+whose message echoes the request's ``Authorization`` header (as a careless proxy might).
+Setting ``results_origin`` makes job views give absolute results URLs on that origin; every
+request's ``Authorization`` header is recorded in ``authorizations``.
 """
 
 from __future__ import annotations
@@ -149,6 +152,8 @@ class FakeIonQ:
         self.jobs: dict[str, FakeJob] = {}
         self.children: dict[str, tuple[str, int]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[str | None] = []
+        self.results_origin = ""
         self.bodies: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.max_in_flight = 0
@@ -174,7 +179,8 @@ class FakeIonQ:
         self, method: str, path: str, kind: str, times: int = 1, retry_after: float | None = None
     ) -> Fault:
         """Queue a fault: kind is an HTTP code (``"401"``, ``"429"``, ``"500"``), ``"drop"``,
-        ``"fail"`` or ``"stuck"`` (the last two apply to jobs created by matching POSTs)."""
+        ``"fail"`` or ``"stuck"`` (the last two apply to jobs created by matching POSTs), or
+        ``"echo"`` (HTTP 400 quoting the request's Authorization header)."""
         fault = Fault(method, path, kind, times, retry_after)
         with self.lock:
             self.faults.append(fault)
@@ -253,7 +259,7 @@ class FakeIonQ:
     def job_view(self, job: FakeJob) -> dict[str, Any]:
         """The ``GET /jobs/{id}`` body, in the legacy v0.4 ``results.*.url`` form qiskit-ionq reads."""
         multi = bool(job.child_ids)
-        base = f"{API_PREFIX}/jobs/{job.id}/results"
+        base = f"{self.results_origin}{API_PREFIX}/jobs/{job.id}/results"
         view: dict[str, Any] = {
             "id": job.id,
             "status": job.status,
@@ -315,7 +321,9 @@ def _handler(fake: FakeIonQ) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self, method: str) -> None:
             path = self.path.split("?", 1)[0]
-            fake.requests.append((method, path))
+            with fake.lock:  # one index in both lists
+                fake.requests.append((method, path))
+                fake.authorizations.append(self.headers.get("Authorization"))
             body = self._body() if method in ("POST", "PUT") else {}
             if method == "POST":
                 fake.bodies.append(body)
@@ -323,6 +331,10 @@ def _handler(fake: FakeIonQ) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "drop":
                 self.close_connection = True
                 self.connection.close()
+                return
+            if fault is not None and fault.kind == "echo":
+                received = self.headers.get("Authorization")
+                self._error(400, "Bad Request", f"malformed header Authorization: {received}")
                 return
             if fault is not None and fault.kind.isdigit():
                 code = int(fault.kind)

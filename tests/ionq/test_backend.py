@@ -177,3 +177,15 @@ def test_warnings_on_retries_never_show_the_key(make_backend, fake) -> None:
         warnings.simplefilter("always")
         backend.run(Circuit(1).h(0), shots=10, seed=0)
     assert caught and all(API_KEY not in str(w.message) for w in caught)
+
+
+def test_samples_and_counts_without_a_z_observable(make_backend, fake) -> None:
+    backend = make_backend()
+    circuit = Circuit(2).ry("t", 0).cnot(0, 1)
+    thetas = np.array([0.0, np.pi])
+    result = backend.run(circuit, {"t": thetas}, ["X0 X1", "Y1"], shots=400, seed=7)
+    assert result.samples.shape == (2, 400)
+    assert result.counts(0) == {"00": 400} and result.counts(1) == {"11": 400}
+    exact = NumpyBackend().run(circuit, {"t": thetas}, ["X0 X1", "Y1"]).expectations
+    assert np.all(np.abs(result.expectations - exact) < 5 / np.sqrt(400))
+    assert len(fake.bodies[-1]["input"]["circuits"]) == 2 * 3  # computational, X0X1, Y1 settings

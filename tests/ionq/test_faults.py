@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from fake_ionq import FakeIonQ
 from qstore.backends.ionq import Budget, IonQAPIError, IonQAuthenticationError
 from qstore.backends.ionq.jobs import SubmitOutcomeUnknown
 from qstore.core import Circuit
-from qstore.core.errors import JobError, QstoreError
+from qstore.core.errors import CapabilityError, JobError, QstoreError
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,3 +143,63 @@ def test_a_server_that_keeps_dropping_status_polls_fails_in_bounded_time(qpu, fa
     with pytest.raises(IonQAPIError, match="connection to IonQ failed"):
         qpu.run(BELL, shots=20)
     assert time.monotonic() - start < 20
+
+
+def test_run_timeout_cancels_the_remote_job_and_releases_the_reservation(
+    make_backend, fake: FakeIonQ
+) -> None:
+    backend = make_backend("forte-1", marketplace="aws", budget_usd=10.0, timeout=0.3)
+    fake.inject("POST", "/jobs$", "stuck")
+    with pytest.raises(JobError, match=r"did not finish within 0\.3 s; it was cancelled"):
+        backend.run(BELL, shots=20)
+    assert fake.count("PUT", "/status/cancel$") == 1
+    assert [job.status for job in fake.jobs.values()] == ["canceled"]
+    for ledger in (backend.ledger, backend.budget.ledger):
+        assert [e.status for e in ledger.entries] == ["released"]
+    assert backend.budget.remaining_usd == pytest.approx(10.0)
+
+
+def test_run_timeout_while_waiting_locally_never_sends_the_job(make_backend, fake: FakeIonQ) -> None:
+    backend = make_backend("forte-1", marketplace="aws", budget_usd=10.0, timeout=0.3, max_in_flight=1)
+    fake.inject("POST", "/jobs$", "stuck")
+    blocker = backend.submit(BELL, shots=20)
+    with pytest.raises(JobError, match="did not finish within"):
+        backend.run(BELL, shots=20)
+    assert fake.count("POST") == 1
+    assert blocker.cancel()
+    with pytest.raises(JobError, match="cancelled"):
+        blocker.result(timeout=10)
+    assert [e.status for e in backend.budget.ledger.entries] == ["released", "released"]
+
+
+def test_refused_connection_sends_nothing_and_charges_nothing(make_backend, fake: FakeIonQ) -> None:
+    with socket.socket() as probe:  # a loopback port with no listener
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v0.4"
+    with pytest.warns(UserWarning, match="set IONQ_API_URL"):
+        backend = make_backend("forte-1", marketplace="aws", budget_usd=10.0, url=closed)
+    with pytest.raises(
+        IonQAPIError, match=r"could not reach IonQ at http://127\.0\.0\.1:\d+ .*nothing was sent"
+    ) as info:
+        backend.run(BELL, shots=20)
+    assert not isinstance(info.value, SubmitOutcomeUnknown)
+    assert [e.status for e in backend.budget.ledger.entries] == ["released"]
+    assert backend.budget.remaining_usd == pytest.approx(10.0)
+    assert fake.count("POST") == 0
+
+
+def test_a_request_refused_while_being_prepared_is_never_charged(make_backend, fake: FakeIonQ) -> None:
+    backend = make_backend("forte-1", marketplace="aws", budget_usd=10.0, max_gates_per_job=3)
+    with pytest.raises(CapabilityError, match="one IonQ job holds at most 3"):
+        backend.run(BELL, shots=20)
+    assert backend.ledger.entries == () and backend.budget.ledger.entries == ()
+    assert backend.budget.remaining_usd == pytest.approx(10.0)
+    assert fake.count("POST") == 0
+
+
+def test_a_submission_the_api_rejects_as_invalid_is_released(qpu, fake: FakeIonQ) -> None:
+    fake.inject("POST", "/jobs$", "400")
+    with pytest.raises(IonQAPIError, match="400"):
+        qpu.run(BELL, shots=20)
+    assert [e.status for e in qpu.budget.ledger.entries] == ["released"]
+    assert qpu.budget.remaining_usd == pytest.approx(10.0)

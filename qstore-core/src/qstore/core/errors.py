@@ -14,7 +14,8 @@ Every error Q-Store raises on purpose derives from `QstoreError`::
     ├── PluginError             a plugin that failed to load or clashes with another
     ├── JobError                an asynchronous job that failed, was cancelled or timed out
     ├── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
-    └── MissingDependencyError  an optional dependency a feature needs is not installed
+    ├── MissingDependencyError  an optional dependency a feature needs is not installed
+    └── CredentialError         an API key or token that is missing or malformed (never shown)
 
 Messages say what was wrong, what is allowed, and what to do.
 """
@@ -72,3 +73,7 @@ class BudgetExceededError(QstoreError):
 
 class MissingDependencyError(QstoreError, ImportError):
     """An optional dependency (e.g. matplotlib for drawings) is not installed; says what to install."""
+
+
+class CredentialError(QstoreError, ValueError):
+    """A credential that is missing or malformed; the message describes it without showing it."""

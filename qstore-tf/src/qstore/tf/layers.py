@@ -30,6 +30,7 @@ from qstore.core.backend import Backend
 from qstore.core.circuit import Circuit
 from qstore.core.errors import BindingError
 from qstore.core.observables import ObservableLike
+from qstore.core.secrets import without_credentials
 from qstore.core.specs import CircuitSpecs
 from qstore.tf.backend import TFBackend
 from qstore.tf.execution import ENGINE, amplitude_rows, make_runner
@@ -57,7 +58,7 @@ class _CircuitLayer(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.backend_options = dict(backend_options or {})
+        self.backend_options = without_credentials(backend_options)  # configs never hold a key
         self.spec = layer_spec(
             circuit, make_backend(backend, backend_options), shots, diff_method, seed, ENGINE
         )

@@ -10,7 +10,12 @@ from typing import Any
 
 from qstore.backends.ionq.budget import Budget, Ledger, LedgerEntry, ionq_budget
 from qstore.backends.ionq.compiler import CompiledCircuit, compile_circuit, entangler_for, native_gate_counts
-from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError, IonQCredentialsError
+from qstore.backends.ionq.errors import (
+    IonQAPIError,
+    IonQAuthenticationError,
+    IonQCredentialsError,
+    IonQOriginError,
+)
 from qstore.backends.ionq.jobs import IonQJob, PollPolicy
 from qstore.backends.ionq.pricing import PRICES, IonQCostModel, Price, estimate, price_for
 
@@ -24,6 +29,7 @@ __all__ = [
     "IonQCostModel",
     "IonQCredentialsError",
     "IonQJob",
+    "IonQOriginError",
     "Ledger",
     "LedgerEntry",
     "PollPolicy",

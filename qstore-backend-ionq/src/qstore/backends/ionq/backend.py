@@ -11,7 +11,9 @@ return measured frequencies, which become exactly ``shots`` samples.
 Credentials: ``api_key=`` or the variables qiskit-ionq reads (``QISKIT_IONQ_API_TOKEN``,
 ``IONQ_API_KEY``, ``IONQ_API_TOKEN``; URL from ``QISKIT_IONQ_API_URL`` / ``IONQ_API_URL``).
 qiskit-ionq 1.1.1 reads the URL from the environment for its qubit-count lookups whatever
-``url=`` says, so set ``IONQ_API_URL`` when pointing at another server.
+``url=`` says, so set ``IONQ_API_URL`` when pointing at another server. The key is held in a
+`qstore.core.secrets.Secret` and sent only to the API's origin (scheme, host and port of the
+URL); errors are built from redacted text and raised without the vendor exception chained.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import re
 import threading
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
@@ -30,6 +33,7 @@ from typing import Any
 import attrs
 import numpy as np
 import requests
+import urllib3
 from qiskit import QuantumCircuit
 from qiskit_ionq import ErrorMitigation, GPI2Gate, GPIGate, IonQProvider, MSGate, ZZGate
 from qiskit_ionq import exceptions as ionq_exceptions
@@ -38,7 +42,12 @@ from qiskit_ionq.helpers import resolve_credentials
 
 from qstore.backends.ionq import budget as budgets
 from qstore.backends.ionq.compiler import SYSTEM_ENTANGLERS, CompiledCircuit, Entangler, compile_circuit
-from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError, IonQCredentialsError
+from qstore.backends.ionq.errors import (
+    IonQAPIError,
+    IonQAuthenticationError,
+    IonQCredentialsError,
+    IonQOriginError,
+)
 from qstore.backends.ionq.jobs import IonQJob, PollPolicy, SubmitOutcomeUnknown, TransientError, WorkerPool
 from qstore.backends.ionq.measurement import (
     Settings,
@@ -53,6 +62,7 @@ from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError
 from qstore.core.gates import GATES
 from qstore.core.observables import Observable, ObservableLike
+from qstore.core.secrets import Secret
 
 __all__ = ["NOISE_MODELS", "QPU_QUBITS", "IonQBackend"]
 
@@ -77,18 +87,18 @@ MAX_GATES = 150_000
 _LABELS = itertools.count()
 
 
-class _Secret:
-    """Holds the API key; its repr and str never show it."""
+_KEY_SOURCES = "the environment (QISKIT_IONQ_API_TOKEN, IONQ_API_KEY or IONQ_API_TOKEN, or a .env file)"
 
-    __slots__ = ("value",)
 
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url`` (default ports filled in); where a key may be sent."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return f"{scheme}://{parts.hostname or ''}:{port}"
 
 
 @attrs.frozen
@@ -155,7 +165,7 @@ class IonQBackend(Backend):
                 "no IonQ API key: pass api_key=... or set IONQ_API_KEY "
                 "(also read: QISKIT_IONQ_API_TOKEN, IONQ_API_TOKEN)"
             )
-        self._key = _Secret(creds["token"])
+        self._key = Secret(creds["token"], "api_key=" if api_key else _KEY_SOURCES)
         self.url: str = creds["url"]
         lookup_url = resolve_credentials()["url"]
         if lookup_url.rstrip("/") != self.url.rstrip("/"):
@@ -236,7 +246,7 @@ class IonQBackend(Backend):
 
     def execute(self, request: Request) -> Result:
         """Run as one IonQ job (or several parts) and wait up to ``timeout`` for the result."""
-        return self.start(request).result(self.timeout)
+        return self.start(request).result_or_cancel(self.timeout)
 
     def estimate(
         self,
@@ -280,9 +290,6 @@ class IonQBackend(Backend):
     ) -> IonQJob:
         settings = measurement_settings(observables)
         compiled = self._compile(batch, settings)
-        cost = self._price(compiled, shots)
-        active = (*([self.budget] if self.budget is not None else []), *budgets.active_budgets())
-        reservation = budgets.reserve(active, self.ledger, self.name, len(compiled), shots, cost)
         counts = {"1q": 0, "2q": 0}
         for c in compiled:
             for k, v in c.counts().items():
@@ -299,6 +306,10 @@ class IonQBackend(Backend):
             native_counts=counts,
         )
         parts = [_QiskitTransport(self, chunk, plan) for chunk in self._chunks(compiled)]
+        # reserve last: a request refused while being prepared is never charged
+        cost = self._price(compiled, shots)
+        active = (*([self.budget] if self.budget is not None else []), *budgets.active_budgets())
+        reservation = budgets.reserve(active, self.ledger, self.name, len(compiled), shots, cost)
         label = f"{self.name}-{next(_LABELS)}"
         logger.info(
             "IonQ job %s: %d circuit(s) in %d part(s) x %d shots, estimate $%.4f",
@@ -344,7 +355,7 @@ class IonQBackend(Backend):
                 with warnings.catch_warnings():
                     # advice about qiskit's transpiler; circuits here are native and never transpiled
                     warnings.simplefilter("ignore", IonQTranspileLevelWarning)
-                    provider = IonQProvider(token=self._key.value, url=self.url)
+                    provider = IonQProvider(token=self._key.reveal(), url=self.url)
                     self._qiskit_backend = provider.get_backend(name, gateset="native")
             return self._qiskit_backend
 
@@ -370,8 +381,12 @@ def _qiskit_circuit(compiled: CompiledCircuit, name: str) -> QuantumCircuit:
     return qc
 
 
-def _api_error(exc: Exception, doing: str) -> IonQAPIError:
-    """A key-free error from a qiskit-ionq or requests exception."""
+def _api_error(exc: Exception, doing: str, key: Secret) -> IonQAPIError:
+    """A key-free error from a qiskit-ionq or requests exception.
+
+    Vendor text is redacted, and callers raise the result outside their ``except`` block so the
+    vendor exception (whose message may quote the request's headers) is not chained to it.
+    """
     if isinstance(exc, ionq_exceptions.IonQRetriableError):
         cause = getattr(exc, "_cause", None)
         code = getattr(cause, "status_code", None)
@@ -384,25 +399,41 @@ def _api_error(exc: Exception, doing: str) -> IonQAPIError:
         if code is None:
             reason = type(cause).__name__ if cause is not None else "connection error"
             return TransientError(f"the connection to IonQ failed ({reason}) while {doing}")
-        message = getattr(cause, "message", "retriable error")
+        message = key.redact(str(getattr(cause, "message", "retriable error")))
         return TransientError(f"IonQ said {code}: {message} while {doing}", code, delay)
     if isinstance(exc, ionq_exceptions.IonQAPIError):
-        code = exc.status_code
+        code, message = exc.status_code, key.redact(str(exc.message))
         if code == 401:
             return IonQAuthenticationError(
-                f"IonQ rejected the API key (HTTP 401) while {doing}: {exc.message} "
-                "Check api_key= or IONQ_API_KEY.",
+                f"IonQ rejected the API key (HTTP 401) while {doing}: {message} Check api_key= or IONQ_API_KEY.",
                 401,
             )
         if code == 429 or (code is not None and code >= 500 and doing != "submitting"):
-            return TransientError(f"IonQ said {code}: {exc.message} while {doing}", code)
-        return IonQAPIError(f"IonQ said {code}: {exc.message} while {doing}", code)
+            return TransientError(f"IonQ said {code}: {message} while {doing}", code)
+        return IonQAPIError(f"IonQ said {code}: {message} while {doing}", code)
     if isinstance(exc, ionq_exceptions.IonQCredentialsError):
-        return IonQAuthenticationError(f"IonQ credentials are incomplete while {doing}: {exc.message}")
-    return IonQAPIError(f"IonQ request failed while {doing}: {type(exc).__name__}: {exc}")
+        return IonQAuthenticationError(
+            f"IonQ credentials are incomplete while {doing}: {key.redact(str(exc.message))}"
+        )
+    return IonQAPIError(f"IonQ request failed while {doing}: {type(exc).__name__}: {key.redact(str(exc))}")
 
 
 _VENDOR_ERRORS = (ionq_exceptions.IonQError, requests.exceptions.RequestException)
+_UNSENT = (
+    requests.exceptions.ConnectTimeout,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+)
+
+
+def _never_sent(exc: requests.exceptions.RequestException) -> bool:
+    """Whether a failed request provably never reached a server: refused, unresolved or malformed."""
+    if isinstance(exc, _UNSENT):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 class _QiskitTransport:
@@ -410,46 +441,50 @@ class _QiskitTransport:
 
     def __init__(self, backend: IonQBackend, compiled: list[CompiledCircuit], plan: _Plan) -> None:
         self._backend = backend
-        self._compiled = compiled
+        self._circuits = [_qiskit_circuit(c, f"c{i}") for i, c in enumerate(compiled)]
         self._plan = plan
         self._view: dict[str, Any] = {}
 
     def _client(self) -> Any:
         return self._backend.qiskit_backend().client
 
+    def _run_options(self) -> dict[str, Any]:
+        plan, backend = self._plan, self._backend
+        options: dict[str, Any] = {"shots": plan.shots}
+        if plan.seed is not None:
+            options["sampler_seed"] = plan.seed
+        if backend.system == "simulator":
+            options["noise_model"] = backend.noise_model
+            options["extra_query_params"] = {"noise": {"model": backend.noise_model, "seed": plan.seed}}
+        if backend.error_mitigation is not None:
+            options["error_mitigation"] = (
+                ErrorMitigation.DEBIASING if backend.error_mitigation else ErrorMitigation.NO_DEBIASING
+            )
+        return options
+
     def submit(self) -> str:
-        plan = self._plan
+        circuits = self._circuits if len(self._circuits) > 1 else self._circuits[0]
         try:
-            qb = self._backend.qiskit_backend()
-            circuits = [_qiskit_circuit(c, f"c{i}") for i, c in enumerate(self._compiled)]
-            options: dict[str, Any] = {"shots": plan.shots}
-            if plan.seed is not None:
-                options["sampler_seed"] = plan.seed
-            if self._backend.system == "simulator":
-                options["noise_model"] = self._backend.noise_model
-                options["extra_query_params"] = {
-                    "noise": {"model": self._backend.noise_model, "seed": plan.seed}
-                }
-            if self._backend.error_mitigation is not None:
-                options["error_mitigation"] = (
-                    ErrorMitigation.DEBIASING
-                    if self._backend.error_mitigation
-                    else ErrorMitigation.NO_DEBIASING
-                )
-            job = qb.run(circuits if len(circuits) > 1 else circuits[0], **options)
+            job = self._backend.qiskit_backend().run(circuits, **self._run_options())
             return str(job.job_id())
         except requests.exceptions.RequestException as exc:
-            raise SubmitOutcomeUnknown(
-                f"the connection to IonQ failed while sending the job ({type(exc).__name__}); it was not "
-                "resent because IonQ may have created it, and its estimate stays charged to the budget"
-            ) from None
+            if _never_sent(exc):
+                error: IonQAPIError = TransientError(
+                    f"could not reach IonQ at {_origin(self._backend.url)} ({type(exc).__name__}); "
+                    "nothing was sent"
+                )
+            else:
+                error = SubmitOutcomeUnknown(
+                    f"the connection to IonQ failed while sending the job ({type(exc).__name__}); it was not "
+                    "resent because IonQ may have created it, and its estimate stays charged to the budget"
+                )
         except ionq_exceptions.IonQError as exc:
-            raise _api_error(exc, "submitting") from None
+            error = _api_error(exc, "submitting", self._backend._key)
+        raise error
 
     def _get(self, url: str, doing: str) -> Any:
-        """One authenticated GET, no retries: failures raise and the job's poll policy decides.
-
-        (qiskit-ionq's own job and result GETs retry retriable errors forever.)
+        """One authenticated GET to the API origin, no retries: failures raise and the job's poll
+        policy decides. (qiskit-ionq's own job and result GETs retry retriable errors forever.)
         """
         client = self._client()
         try:
@@ -457,9 +492,10 @@ class _QiskitTransport:
             ionq_exceptions.IonQAPIError.raise_for_status(res)
             return res.json()
         except _VENDOR_ERRORS as exc:
-            raise _api_error(exc, doing) from None
+            error = _api_error(exc, doing, self._backend._key)
         except ValueError:
-            raise TransientError(f"IonQ sent a body that is not JSON while {doing}") from None
+            error = TransientError(f"IonQ sent a body that is not JSON while {doing}")
+        raise error
 
     def status(self, job_id: str) -> tuple[str, str]:
         view = self._get(self._client().make_path("jobs", job_id), f"polling job {job_id}")
@@ -471,7 +507,7 @@ class _QiskitTransport:
         self._view = view
         failure = view.get("failure") or {}
         text = f"{failure.get('code', '')}: {failure.get('error') or failure.get('message', '')}"
-        return status, text
+        return status, self._backend._key.redact(text)
 
     def results(self, job_id: str) -> list[Mapping[str, float]]:
         results = self._view.get("results") or {}
@@ -481,12 +517,19 @@ class _QiskitTransport:
         if not url.startswith(("http://", "https://")):
             # results URLs carry the API version (/v0.4/jobs/...) that the base URL already ends in
             url = self._backend.url.rstrip("/") + re.sub(r"^/v\d+\.\d+(?=/)", "", url)
+        api, target = _origin(self._backend.url), _origin(url)
+        if target != api:
+            raise IonQOriginError(
+                f"IonQ job {job_id} points its results at {target}, but the API key is sent only to "
+                f"{api} (the configured url) and results are fetched only from there, as qiskit-ionq "
+                "does; nothing was requested. Check url= / IONQ_API_URL, or report the response to IonQ"
+            )
         data = self._get(url, f"fetching results of job {job_id}")
         children = self._view.get("child_job_ids") or self._view.get("children")
         raw = [data[c] for c in children] if children else [data]
-        if len(raw) != len(self._compiled):
+        if len(raw) != len(self._circuits):
             raise IonQAPIError(
-                f"IonQ job {job_id} returned {len(raw)} results for {len(self._compiled)} circuits"
+                f"IonQ job {job_id} returned {len(raw)} results for {len(self._circuits)} circuits"
             )
         return raw
 
@@ -494,7 +537,8 @@ class _QiskitTransport:
         try:
             self._client().cancel_job(job_id)
         except _VENDOR_ERRORS as exc:
-            logger.warning("cancelling IonQ job %s failed: %s", job_id, _api_error(exc, "cancelling"))
+            error = _api_error(exc, "cancelling", self._backend._key)
+            logger.warning("cancelling IonQ job %s failed: %s", job_id, error)
 
     def reported_cost(self, job_id: str) -> float | None:
         try:
@@ -536,9 +580,8 @@ def decode(raw: list[Mapping[str, float]], plan: _Plan) -> Result:
     expectations = (
         estimate_expectations(samples, n, plan.observables, plan.settings) if plan.observables else None
     )
-    z = plan.settings.z_setting
     return Result(
         info={"circuits": len(raw), "native_gates": plan.native_counts},
         expectations=expectations,
-        samples=samples[:, z, :] if z is not None else None,
+        samples=samples[:, 0, :],
     )

@@ -21,8 +21,9 @@ from typing import Protocol
 import attrs
 
 from qstore.backends.ionq.budget import Reservation
-from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError
+from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError, IonQOriginError
 from qstore.core.backend import Job, JobStatus, Result
+from qstore.core.errors import JobError
 
 __all__ = ["IonQJob", "PollPolicy", "SubmitOutcomeUnknown", "TransientError", "Transport", "WorkerPool"]
 
@@ -179,6 +180,29 @@ class IonQJob(Job):
             self._reservation.update(status="released")
         return True
 
+    def result_or_cancel(self, timeout: float | None) -> Result:
+        """`result`, except that a job still unfinished after ``timeout`` seconds is cancelled.
+
+        What ``run`` needs: nobody else holds the job, so one that outlives its timeout must not
+        keep running at IonQ nor keep its cost reserved. The cancellation is awaited for up to the
+        poll policy's ``max_interval`` so the ledger is settled by the time this raises.
+        """
+        try:
+            return self.result(timeout)
+        except JobError:
+            if self._future.done():
+                raise
+        self.cancel()
+        grace = self._policy.max_interval
+        done, _ = concurrent.futures.wait([self._future], timeout=grace)
+        outcome = (
+            "it was cancelled, and its reservation released unless IonQ reports a cost"
+            if done
+            else f"cancellation was requested but IonQ had not confirmed it after {grace:g} s; "
+            "the ledger settles when it does"
+        )
+        raise JobError(f"job {self.id} did not finish within {timeout} s; {outcome}")
+
     def __repr__(self) -> str:
         remote = f" ionq={','.join(self.ionq_ids)}" if self.ionq_ids else ""
         return f"<IonQJob {self.id}{remote} {self.status()}>"
@@ -272,7 +296,10 @@ class IonQJob(Job):
                 self._abandon()
                 self._settle()
                 raise IonQAPIError(f"job {self.id} (IonQ {job_id}) failed: {failure}")
-            self._cancel.wait(next(delay))
+            if job_id in self._cancel_sent:  # the event stays set: sleep, or polls would spin
+                time.sleep(next(delay))
+            else:
+                self._cancel.wait(next(delay))
 
     def _fetch(self, part: Transport, job_id: str) -> list[Mapping[str, float]]:
         """A completed part's results, retried like status polls (the job already ran)."""
@@ -280,7 +307,7 @@ class IonQJob(Job):
         for attempt in range(1, self._policy.max_poll_errors + 1):
             try:
                 return part.results(job_id)
-            except IonQAuthenticationError:
+            except (IonQAuthenticationError, IonQOriginError):
                 raise
             except IonQAPIError as exc:
                 if attempt == self._policy.max_poll_errors:

@@ -1,8 +1,10 @@
 """Measurement settings for shot-based expectations, and IonQ's bit order.
 
 Observables are measured by rotating qubits into the Z basis before readout: terms that commute
-qubit-wise share one *setting* (one circuit per batch element). Pure-Z terms share the
-computational-basis setting, whose samples are also the result's ``samples``.
+qubit-wise share one *setting* (one circuit per batch element). Setting 0 is always the
+computational basis: pure-Z terms are read from it, and its samples are the result's ``samples``,
+which every backend returns when shots are given (so a run measuring only X or Y terms also
+sends the unrotated circuit).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ __all__ = ["Settings", "estimate_expectations", "ionq_to_qstore_index", "measure
 
 @attrs.frozen
 class Settings:
-    """Bases to measure (``{qubit: "X"|"Y"|"Z"}`` per setting) and which setting reads each term."""
+    """Bases to measure (``{qubit: "X"|"Y"|"Z"}`` per setting; setting 0 is ``{}``, the computational
+    basis) and which setting reads each term."""
 
     bases: tuple[dict[int, str], ...]
     term_setting: dict[PauliString, int]
-    z_setting: int | None
 
     def rotated(self, circuit: Circuit, index: int) -> Circuit:
         """``circuit`` followed by the basis change of setting ``index`` (H for X, S†·H for Y)."""
@@ -40,25 +42,21 @@ class Settings:
 def measurement_settings(observables: Sequence[Observable]) -> Settings:
     """Group the observables' terms into qubit-wise commuting settings (greedy, first fit)."""
     terms = list(dict.fromkeys(t for o in observables for t in o.terms if t.paulis))
-    bases: list[dict[int, str]] = []
+    bases: list[dict[int, str]] = [{}]
     term_setting: dict[PauliString, int] = {}
-    z_setting = None
-    if not observables or any(t.is_diagonal for t in terms):
-        bases.append({})
-        z_setting = 0
     for term in terms:
         if term.is_diagonal:
             term_setting[term] = 0
             continue
-        for index, setting in enumerate(bases):
-            if index != z_setting and all(setting.get(q, p) == p for q, p in term.paulis):
+        for index, setting in enumerate(bases[1:], start=1):
+            if all(setting.get(q, p) == p for q, p in term.paulis):
                 setting.update(term.paulis)
                 term_setting[term] = index
                 break
         else:
             bases.append(dict(term.paulis))
             term_setting[term] = len(bases) - 1
-    return Settings(tuple(bases), term_setting, z_setting)
+    return Settings(tuple(bases), term_setting)
 
 
 def estimate_expectations(
