@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from qstore.core.backend import GRADIENT_METHODS
 from qstore.core.hookspecs import Register, hookimpl
 from qstore.core.storage import STORAGE_KINDS
 
@@ -14,8 +13,6 @@ def register_backends(register: Register) -> None:
         "numpy",
         "qstore.core.numpy_backend:NumpyBackend",
         description="batched NumPy statevector reference engine",
-        gradient_methods=GRADIENT_METHODS,
-        devices=("cpu",),
     )
 
 
