@@ -61,20 +61,6 @@ def plugin_module(**hooks: object) -> types.ModuleType:
     return module
 
 
-def make_distribution(
-    root: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]
-) -> Path:
-    """Write an installed-looking distribution (``*.dist-info`` + modules) into ``root``."""
-    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[qstore]\n{lines}")
-    for module, source in modules.items():
-        (root / f"{module}.py").write_text(textwrap.dedent(source))
-    return root
-
-
 THIRD_PARTY_BACKEND = """
     import attrs
     from qstore.core.numpy_backend import NumpyBackend
@@ -392,7 +378,7 @@ def test_unknown_name_explains_an_installed_but_failed_provider(registry: Plugin
 
 
 def test_third_party_distribution_on_sys_path_registers_a_backend(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_distribution
 ) -> None:
     module, plugin = unique("tinysim"), unique("tinysim_plugin")
     ep = unique("tiny")
@@ -419,7 +405,7 @@ def test_third_party_distribution_on_sys_path_registers_a_backend(
 
 
 def test_broken_and_clashing_distributions_are_reported_with_one_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_distribution
 ) -> None:
     broken, first, second = unique("broken"), unique("first"), unique("second")
     name = unique("clash").replace("_", "-")
@@ -449,7 +435,9 @@ def test_broken_and_clashing_distributions_are_reported_with_one_warning(
     assert isinstance(registry.get_backend("numpy"), NumpyBackend)
 
 
-def test_disable_switch_blocks_an_installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disable_switch_blocks_an_installed_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_distribution
+) -> None:
     plugin = unique("blocked")
     make_distribution(tmp_path, "qstore-blocked", "1.0", {plugin: plugin}, {plugin: "raise SystemError\n"})
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -462,7 +450,7 @@ def test_disable_switch_blocks_an_installed_plugin(tmp_path: Path, monkeypatch: 
     assert plugin not in sys.modules
 
 
-def test_third_party_plugin_in_a_subprocess(tmp_path: Path) -> None:
+def test_third_party_plugin_in_a_subprocess(tmp_path: Path, make_distribution) -> None:
     """The same discovery with a clean interpreter: the CLI lists it and get_backend returns it."""
     make_distribution(
         tmp_path,
@@ -489,7 +477,7 @@ def test_third_party_plugin_in_a_subprocess(tmp_path: Path) -> None:
                           "imported": "tinysim" in sys.modules}))
         """
     )
-    env = {**_clean_env(), "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -498,7 +486,3 @@ def test_third_party_plugin_in_a_subprocess(tmp_path: Path) -> None:
     assert tiny["registers"] == ["backend tiny.sim"]
     assert data["value"] == pytest.approx(1.0)
     assert data["imported"] is True
-
-
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("QSTORE_")}
