@@ -12,6 +12,7 @@ import uuid
 import warnings
 from pathlib import Path
 
+import attrs
 import pytest
 
 from qstore.core import plugins
@@ -29,6 +30,7 @@ from qstore.core.hookspecs import hookimpl
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.plugins import PluginRegistry, isolated_registry
 from qstore.core.storage import MemoryMetricsSink
+from qstore.core.testing import BackendConformance
 
 BUILTIN = "qstore.core.builtin_plugin"
 
@@ -107,6 +109,25 @@ def test_options_reach_the_factory(registry: PluginRegistry) -> None:
     registry.add_plugin(BUILTIN, name="core")
     backend = registry.get_backend("numpy", dtype="complex64")
     assert "complex64" in backend.capabilities.description
+
+
+class Renamed(NumpyBackend):
+    @property
+    def capabilities(self):  # type: ignore[no-untyped-def]
+        return attrs.evolve(super().capabilities, name="something-else")
+
+
+def test_conformance_kit_flags_a_name_that_differs_from_the_registration() -> None:
+    class Kit(BackendConformance):
+        registered_name = "numpy"
+
+    with pytest.raises(
+        AssertionError, match="registered as 'numpy' but the backend's name is 'something-else'"
+    ):
+        Kit().test_registered_under_its_name(Renamed())
+    with pytest.raises(AssertionError, match="no installed plugin registers backend 'something-else'"):
+        BackendConformance().test_registered_under_its_name(Renamed())
+    BackendConformance().test_registered_under_its_name(NumpyBackend())
 
 
 def test_module_level_api_uses_the_installed_default(registry: PluginRegistry) -> None:
