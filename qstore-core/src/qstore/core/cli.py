@@ -32,7 +32,7 @@ import attrs
 
 from qstore.core.about import environment_report
 from qstore.core.errors import PluginError, QstoreError
-from qstore.core.plugins import PluginRegistry, Registration, default_registry
+from qstore.core.plugins import KINDS, PluginRegistry, Registration, default_registry
 
 __all__ = ["main"]
 
@@ -136,7 +136,9 @@ def _backends(args: argparse.Namespace) -> int:
         return "?" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
 
     columns = ["max_qubits", "gradient_methods", "devices", "precision"]
-    table = [[r["name"], r["plugin"], *(cell(r, c) for c in columns), r["status"]] for r in rows]
+    table = [
+        [str(r["name"]), str(r["plugin"]), *(cell(r, c) for c in columns), str(r["status"])] for r in rows
+    ]
     print(_table(["backend", "plugin", "max qubits", "gradients", "devices", "precision", "status"], table))
     for line in failed:
         print(f"plugin failed to load, its backends are missing: {line}", file=sys.stderr)
@@ -172,8 +174,8 @@ def _plugins_check(args: argparse.Namespace) -> int:
     records = registry.plugins()
     results = [
         {"kind": reg.kind, "name": reg.name, "plugin": reg.plugin, "verdict": verdict, "detail": detail}
-        for kind in ("backend", "framework", "storage")
-        for reg in registry.entries(kind)  # type: ignore[arg-type]
+        for kind in KINDS
+        for reg in registry.entries(kind)
         for verdict, detail in [_check_entry(reg, registry)]
     ]
     failed = [r for r in records if r.status == "error"]
@@ -183,9 +185,11 @@ def _plugins_check(args: argparse.Namespace) -> int:
     else:
         for r in failed:
             print(f"plugin {r.origin}: {r.error}", file=sys.stderr)
-        for r in results:
-            stream = sys.stderr if r["verdict"] == "problem" else sys.stdout
-            print(f"{r['verdict']:<9} {r['kind']} {r['name']}: {r['detail']}", file=stream)
+        for result in results:
+            stream = sys.stderr if result["verdict"] == "problem" else sys.stdout
+            print(
+                f"{result['verdict']:<9} {result['kind']} {result['name']}: {result['detail']}", file=stream
+            )
         disabled = sum(r.status == "disabled" for r in records)
         print(
             f"{len(records)} plugin(s): {len(records) - len(failed) - disabled} ok, {len(failed)} failed, "
@@ -242,9 +246,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> _Parser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    as_json = argparse.ArgumentParser(add_help=False)
+    as_json = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON")
     parser = _Parser(
         prog="qstore",
@@ -256,7 +260,7 @@ def _parser() -> _Parser:
     parser.set_defaults(run=None, parser=parser)
     commands = parser.add_subparsers(metavar="COMMAND")
 
-    plugins = commands.add_parser("plugins", help="installed plugins", parents=[common])
+    plugins: _Parser = commands.add_parser("plugins", help="installed plugins", parents=[common])
     plugins.set_defaults(run=None, parser=plugins)
     actions = plugins.add_subparsers(metavar="ACTION")
     leaves = [
