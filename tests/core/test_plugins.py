@@ -12,16 +12,25 @@ import uuid
 import warnings
 from pathlib import Path
 
+import attrs
 import pytest
 
 from qstore.core import plugins
 from qstore.core.backend import Backend
 from qstore.core.circuit import Circuit
-from qstore.core.errors import BackendNotFoundError, PluginError
+from qstore.core.errors import (
+    BackendNotFoundError,
+    CapabilityError,
+    FrameworkNotFoundError,
+    PluginError,
+    PluginNotFoundError,
+    StorageNotFoundError,
+)
 from qstore.core.hookspecs import hookimpl
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.plugins import PluginRegistry, isolated_registry
 from qstore.core.storage import MemoryMetricsSink
+from qstore.core.testing import BackendConformance
 
 BUILTIN = "qstore.core.builtin_plugin"
 
@@ -54,20 +63,6 @@ def plugin_module(**hooks: object) -> types.ModuleType:
     return module
 
 
-def make_distribution(
-    root: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]
-) -> Path:
-    """Write an installed-looking distribution (``*.dist-info`` + modules) into ``root``."""
-    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[qstore]\n{lines}")
-    for module, source in modules.items():
-        (root / f"{module}.py").write_text(textwrap.dedent(source))
-    return root
-
-
 THIRD_PARTY_BACKEND = """
     import attrs
     from qstore.core.numpy_backend import NumpyBackend
@@ -83,8 +78,7 @@ THIRD_PARTY_PLUGIN = """
 
     @hookimpl
     def register_backends(register):
-        register("{name}", "{module}:TinySim", description="a third-party simulator",
-                 max_qubits=10, gradient_methods=("parameter-shift",), devices=("cpu",))
+        register("{name}", "{module}:TinySim", description="a third-party simulator")
 """
 
 
@@ -102,19 +96,38 @@ def test_builtin_plugin_registers_numpy_and_memory(registry: PluginRegistry) -> 
     assert isinstance(registry.get_storage("memory", kind="metrics"), MemoryMetricsSink)
 
 
-def test_builtin_declared_info_matches_numpy_capabilities(registry: PluginRegistry) -> None:
+def test_builtin_registration_declares_only_requires_and_description(registry: PluginRegistry) -> None:
     registry.add_plugin(BUILTIN, name="core")
     entry = registry.entry("backend", "numpy")
-    caps = registry.get_backend("numpy").capabilities
-    assert entry.info["gradient_methods"] == caps.gradient_methods
-    assert entry.info["devices"] == caps.devices
-    assert entry.requires == ()
+    assert (entry.requires, entry.kinds) == ((), ())
+    assert entry.description
+    assert registry.get_backend("numpy").name == entry.name
+    assert registry.entry("storage", "memory").kinds == ("checkpoints", "metrics", "vectors", "cache")
 
 
 def test_options_reach_the_factory(registry: PluginRegistry) -> None:
     registry.add_plugin(BUILTIN, name="core")
     backend = registry.get_backend("numpy", precision="single")
     assert "complex64" in backend.capabilities.description
+
+
+class Renamed(NumpyBackend):
+    @property
+    def capabilities(self):  # type: ignore[no-untyped-def]
+        return attrs.evolve(super().capabilities, name="something-else")
+
+
+def test_conformance_kit_flags_a_name_that_differs_from_the_registration() -> None:
+    class Kit(BackendConformance):
+        registered_name = "numpy"
+
+    with pytest.raises(
+        AssertionError, match="registered as 'numpy' but the backend's name is 'something-else'"
+    ):
+        Kit().test_registered_under_its_name(Renamed())
+    with pytest.raises(AssertionError, match="no installed plugin registers backend 'something-else'"):
+        BackendConformance().test_registered_under_its_name(Renamed())
+    BackendConformance().test_registered_under_its_name(NumpyBackend())
 
 
 def test_module_level_api_uses_the_installed_default(registry: PluginRegistry) -> None:
@@ -130,10 +143,10 @@ def test_module_level_api_uses_the_installed_default(registry: PluginRegistry) -
 
 
 def test_isolated_registry_holds_only_the_given_plugins() -> None:
-    extra = plugin_object("framework", "fake-fw", factory=dict)
+    extra = plugin_object("framework", "fake-fw", factory=types.SimpleNamespace)
     with isolated_registry(BUILTIN, extra, strict=False, disabled=()) as reg:
         assert plugins.list_frameworks() == ["fake-fw"]
-        assert plugins.get_framework("fake-fw", a=1) == {"a": 1}
+        assert plugins.get_framework("fake-fw", QuantumLayer=dict).QuantumLayer is dict
         assert plugins.default_registry() is reg
 
 
@@ -171,6 +184,38 @@ def test_factory_must_return_a_backend(registry: PluginRegistry) -> None:
     registry.add_plugin(plugin_object("backend", "fake", factory=dict))
     with pytest.raises(PluginError, match=r"returned dict, not a qstore\.core\.backend\.Backend"):
         registry.get_backend("fake")
+
+
+def test_framework_factory_must_return_an_adapter(registry: PluginRegistry) -> None:
+    registry.add_plugin(plugin_object("framework", "fake", factory=dict))
+    with pytest.raises(PluginError, match=r"returned dict without \['QuantumLayer'\]"):
+        registry.get_framework("fake")
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "options", "message"),
+    [
+        ("backend", "numpy", {"dtyp": "complex64"}, "unknown option 'dtyp' (did you mean 'dtype'?)"),
+        ("backend", "numpy", {"colour": 1}, "unknown option 'colour'. Valid options: "),
+        ("storage", "memory", {}, "missing option 'kind'"),
+    ],
+)
+def test_bad_options_are_a_capability_error_naming_the_valid_ones(
+    registry: PluginRegistry, kind: str, name: str, options: dict, message: str
+) -> None:
+    registry.add_plugin(BUILTIN, name="core")
+    with pytest.raises(CapabilityError) as info:
+        registry.create(kind, name, **options)  # type: ignore[arg-type]
+    assert str(info.value).startswith(f"{kind} {name!r}: ")
+    assert message in str(info.value)
+
+
+def test_duplicate_plugin_names_are_refused_by_pluggy(registry: PluginRegistry) -> None:
+    registry.add_plugin(plugin_object("backend", "one"), name="same", distribution="dist-a")
+    second = registry.add_plugin(plugin_object("backend", "two"), name="same", distribution="dist-b")
+    assert second.status == "error"
+    assert "Plugin name already registered: same" in second.error
+    assert registry.names("backend") == ["one"]
 
 
 def test_storage_factory_must_return_a_store(registry: PluginRegistry) -> None:
@@ -215,11 +260,12 @@ def test_hook_that_raises_is_recorded_and_registers_nothing(registry: PluginRegi
         ("Bad Name", NumpyBackend, {}, "invalid backend name"),
         ("ok", "no-colon", {}, "must be 'module:attr'"),
         ("ok", 42, {}, "must be a callable"),
-        ("ok", NumpyBackend, {"require": ("torch",)}, "unknown registration info"),
+        ("ok", NumpyBackend, {"require": ("torch",)}, "unknown registration keywords ['require']"),
+        ("ok", NumpyBackend, {"max_qubits": 30}, "come from the backend's Capabilities"),
+        ("ok", NumpyBackend, {"kinds": ("metrics",)}, "unknown registration keywords ['kinds']"),
+        ("ok", NumpyBackend, {"description": 3}, "description must be a string"),
         ("ok", NumpyBackend, {"requires": "torch"}, "tuple of strings"),
         ("ok", NumpyBackend, {"requires": ("a.b",)}, "top-level import names"),
-        ("ok", NumpyBackend, {"gradient_methods": ("magic",)}, "unknown gradient methods"),
-        ("ok", NumpyBackend, {"max_qubits": 0}, "positive int"),
     ],
 )
 def test_invalid_registration_fails_that_plugin(
@@ -265,11 +311,12 @@ def test_same_name_of_different_kinds_is_no_clash(registry: PluginRegistry) -> N
 # -- switches -----------------------------------------------------------------------------------
 
 
-def test_strict_mode_reraises_import_errors_with_a_note() -> None:
+def test_strict_mode_raises_naming_plugin_and_distribution() -> None:
     registry = PluginRegistry(strict=True, disabled=(), trace=False)
-    with pytest.raises(ModuleNotFoundError) as info:
-        registry.add_plugin("qstore_no_such_plugin_module", distribution="broken", version="9")
-    assert any("broken 9" in note for note in info.value.__notes__)
+    with pytest.raises(PluginError) as info:
+        registry.add_plugin("qstore_no_such_plugin_module", name="nsp", distribution="broken", version="9")
+    assert str(info.value).startswith("qstore broken 9 (plugin 'nsp') failed to load: ModuleNotFoundError")
+    assert isinstance(info.value.__cause__, ModuleNotFoundError)
 
 
 def test_strict_mode_raises_on_clash() -> None:
@@ -311,13 +358,13 @@ def test_trace_prints_hook_calls(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("kind", "name", "hint"),
     [
-        ("backend", "qsim", "pip install qstore-backend-gpu"),
-        ("backend", "lightning.gpu", "pip install qstore-backend-gpu"),
-        ("backend", "ionq.qpu.aria-1", "pip install qstore-backend-ionq"),
-        ("backend", "torch", "pip install qstore-torch"),
-        ("backend", "tf", "pip install qstore-tf"),
-        ("framework", "tensorflow", "pip install qstore-tf"),
-        ("storage", "faiss", "pip install qstore-storage"),
+        ("backend", "qsim", "pip install -c constraints.txt ./qstore-backend-gpu"),
+        ("backend", "lightning.gpu", "pip install -c constraints.txt ./qstore-backend-gpu"),
+        ("backend", "ionq.qpu.aria-1", "pip install -c constraints.txt ./qstore-backend-ionq"),
+        ("backend", "torch", "pip install -c constraints.txt ./qstore-torch"),
+        ("backend", "tf", "pip install -c constraints.txt ./qstore-tf"),
+        ("framework", "tensorflow", "pip install -c constraints.txt ./qstore-tf"),
+        ("storage", "faiss", "pip install -c constraints.txt ./qstore-storage"),
         ("backend", "numpi", "Did you mean 'numpy'?"),
     ],
 )
@@ -325,8 +372,16 @@ def test_unknown_name_lists_installed_and_suggests_a_distribution(
     registry: PluginRegistry, kind: str, name: str, hint: str
 ) -> None:
     registry.add_plugin(BUILTIN, name="core")
-    with pytest.raises(BackendNotFoundError) as info:
+    with pytest.raises(PluginNotFoundError) as info:
         registry.create(kind, name)  # type: ignore[arg-type]
+    assert (
+        type(info.value)
+        is {
+            "backend": BackendNotFoundError,
+            "framework": FrameworkNotFoundError,
+            "storage": StorageNotFoundError,
+        }[kind]
+    )
     message = str(info.value)
     assert f"no {kind} named {name!r}" in message
     assert hint in message
@@ -344,7 +399,7 @@ def test_unknown_name_explains_an_installed_but_failed_provider(registry: Plugin
 
 
 def test_third_party_distribution_on_sys_path_registers_a_backend(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_distribution
 ) -> None:
     module, plugin = unique("tinysim"), unique("tinysim_plugin")
     ep = unique("tiny")
@@ -371,7 +426,7 @@ def test_third_party_distribution_on_sys_path_registers_a_backend(
 
 
 def test_broken_and_clashing_distributions_are_reported_with_one_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_distribution
 ) -> None:
     broken, first, second = unique("broken"), unique("first"), unique("second")
     name = unique("clash").replace("_", "-")
@@ -401,7 +456,9 @@ def test_broken_and_clashing_distributions_are_reported_with_one_warning(
     assert isinstance(registry.get_backend("numpy"), NumpyBackend)
 
 
-def test_disable_switch_blocks_an_installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disable_switch_blocks_an_installed_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_distribution
+) -> None:
     plugin = unique("blocked")
     make_distribution(tmp_path, "qstore-blocked", "1.0", {plugin: plugin}, {plugin: "raise SystemError\n"})
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -414,7 +471,7 @@ def test_disable_switch_blocks_an_installed_plugin(tmp_path: Path, monkeypatch: 
     assert plugin not in sys.modules
 
 
-def test_third_party_plugin_in_a_subprocess(tmp_path: Path) -> None:
+def test_third_party_plugin_in_a_subprocess(tmp_path: Path, make_distribution) -> None:
     """The same discovery with a clean interpreter: the CLI lists it and get_backend returns it."""
     make_distribution(
         tmp_path,
@@ -441,7 +498,7 @@ def test_third_party_plugin_in_a_subprocess(tmp_path: Path) -> None:
                           "imported": "tinysim" in sys.modules}))
         """
     )
-    env = {**_clean_env(), "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -450,7 +507,3 @@ def test_third_party_plugin_in_a_subprocess(tmp_path: Path) -> None:
     assert tiny["registers"] == ["backend tiny.sim"]
     assert data["value"] == pytest.approx(1.0)
     assert data["imported"] is True
-
-
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("QSTORE_")}

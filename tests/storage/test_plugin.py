@@ -23,9 +23,9 @@ def test_registers_three_drivers_with_their_kinds_and_requirements() -> None:
         entries = {r.name: r for r in registry.entries("storage")}
         (record,) = registry.plugins()
     assert sorted(entries) == ["faiss", "parquet", "zarr"]
-    assert entries["zarr"].info["kinds"] == ("checkpoints",) and entries["zarr"].requires == ("zarr",)
-    assert entries["parquet"].info["kinds"] == ("metrics",) and entries["parquet"].requires == ("pyarrow",)
-    assert entries["faiss"].info["kinds"] == ("vectors",) and entries["faiss"].requires == ("faiss",)
+    assert entries["zarr"].kinds == ("checkpoints",) and entries["zarr"].requires == ("zarr",)
+    assert entries["parquet"].kinds == ("metrics",) and entries["parquet"].requires == ("pyarrow",)
+    assert entries["faiss"].kinds == ("vectors",) and entries["faiss"].requires == ("faiss",)
     assert all(r.description for r in entries.values())
     assert record.status == "ok" and record.registers == ("storage zarr", "storage parquet", "storage faiss")
 

@@ -13,8 +13,6 @@ def register_backends(register: Register) -> None:
         "numpy",
         "qstore.core.numpy_backend:NumpyBackend",
         description="batched NumPy statevector reference engine",
-        gradient_methods=("adjoint", "parameter-shift", "finite-diff", "spsa"),
-        devices=("cpu",),
     )
 
 

@@ -1,28 +1,42 @@
-"""The ``qstore`` command: inspect installed plugins and backends.
+"""The ``qstore`` command: inspect installed plugins, backends and the environment.
 
-    qstore --version
+    qstore                           this help
+    qstore --version                 the version of qstore-core
     qstore plugins list [--json]     every plugin: distribution, version, what it registers, status
-    qstore plugins check             exit 1 if any plugin failed to load
-    qstore backends [--json]         backends with qubits, gradients, devices and dependency status
+    qstore plugins check [--json]    load every plugin and build every backend; flag mismatches
+    qstore backends [--json]         build every backend and show its real capabilities
+    qstore about [--json]            versions, devices, thread settings and plugin status
 
-Errors print one line and exit 1; ``--debug`` shows the traceback. Listing never imports torch or
-TensorFlow: plugin modules only register names, and dependencies are checked with ``find_spec``.
+``plugins list`` and ``about`` never import torch, TensorFlow, cirq or qiskit; ``backends`` and
+``plugins check`` build backends, so they import what those need.
+
+Exit status: 0 on success, 1 on an error or when ``plugins check`` finds a problem, 2 on a usage
+error (unknown command or flag; the message suggests the closest command). ``--debug`` shows the
+traceback of an error.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, NoReturn
 
-from qstore.core.errors import QstoreError
-from qstore.core.plugins import PluginRecord, PluginRegistry, Registration
+import attrs
+
+from qstore.core.about import environment_report
+from qstore.core.errors import PluginError, QstoreError
+from qstore.core.plugins import KINDS, PluginRegistry, Registration, default_registry
 
 __all__ = ["main"]
+
+OK, FAILED, USAGE = 0, 1, 2
 
 
 def _version() -> str:
@@ -42,134 +56,248 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _status(record: PluginRecord) -> str:
-    return f"error: {record.error}" if record.error else record.status
+def _registry() -> PluginRegistry:
+    """The default registry; its load failures are reported by the commands, not warned about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\d+ qstore plugin", category=RuntimeWarning)
+        return default_registry()
 
 
-def _plugins_list(registry: PluginRegistry, as_json: bool) -> int:
-    records = registry.plugins()
-    if as_json:
+def _failed_plugins(registry: PluginRegistry) -> list[str]:
+    return [f"{r.origin}: {r.error}" for r in registry.plugins() if r.status == "error"]
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def _plugins_list(args: argparse.Namespace) -> int:
+    records = _registry().plugins()
+    if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
-        return 0
+        return OK
     rows = [
         [
             r.name,
             r.distribution or "-",
             r.version or "-",
             ", ".join(r.registers) or "(nothing)",
-            _status(r),
+            f"error: {r.error}" if r.error else r.status,
         ]
         for r in records
     ]
     print(_table(["plugin", "distribution", "version", "registers", "status"], rows))
-    return 0
+    return OK
 
 
-def _plugins_check(registry: PluginRegistry) -> int:
-    records = registry.plugins()
-    failed = [r for r in records if r.status == "error"]
-    for r in failed:
-        where = f"{r.distribution} {r.version}" if r.distribution else r.module
-        print(f"{r.name} ({where}): {r.error}", file=sys.stderr)
-    loaded = sum(r.status == "ok" for r in records)
-    print(f"{loaded} plugin(s) ok, {len(failed)} failed, {len(records) - loaded - len(failed)} disabled")
-    return 1 if failed else 0
-
-
-def _backend_row(registry: PluginRegistry, reg: Registration) -> dict[str, Any]:
-    """Declared info first; undeclared fields come from building the backend, when it can be built."""
+def _capabilities(reg: Registration, registry: PluginRegistry) -> tuple[dict[str, Any] | None, str | None]:
+    """The built backend's capabilities as plain data, or why they could not be read."""
     missing = reg.missing_requires()
-    info = dict(reg.info)
-    note = ""
-    if not missing and not {"max_qubits", "gradient_methods", "devices"} <= set(info):
-        try:
-            caps = registry.get_backend(reg.name).capabilities
-        except Exception as exc:
-            note = f"cannot build: {type(exc).__name__}: {exc}"
-        else:
-            info.setdefault("max_qubits", caps.max_qubits)
-            info.setdefault("gradient_methods", caps.gradient_methods)
-            info.setdefault("devices", caps.devices)
-    return {
-        "name": reg.name,
-        "plugin": reg.plugin,
-        "distribution": reg.distribution,
-        "max_qubits": info.get("max_qubits"),
-        "gradient_methods": list(info.get("gradient_methods", ())),
-        "devices": list(info.get("devices", ())),
-        "requires": list(reg.requires),
-        "missing": list(missing),
-        "available": not missing and not note,
-        "note": note or None,
-        "description": reg.description,
+    if missing:
+        return None, f"not installed: needs {', '.join(missing)}"
+    try:
+        backend = registry.get_backend(reg.name)
+        caps = backend.capabilities
+    except Exception as exc:
+        return None, f"cannot build: {type(exc).__name__}: {exc}"
+    data = {
+        k: sorted(v) if isinstance(v, frozenset) else list(v) if isinstance(v, tuple) else v
+        for k, v in attrs.asdict(caps, recurse=False).items()
+        if k not in ("gates", "cost_model")
     }
+    data["n_gates"], data["cost_model"] = len(caps.gates), caps.cost_model is not None
+    if backend.name != reg.name:
+        return data, f"registered as {reg.name!r} but the backend's name is {backend.name!r}"
+    return data, None
 
 
-def _backends(registry: PluginRegistry, as_json: bool) -> int:
-    rows = [_backend_row(registry, reg) for reg in registry.entries("backend")]
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return 0
+def _backends(args: argparse.Namespace) -> int:
+    registry = _registry()
+    rows = []
+    for reg in registry.entries("backend"):
+        caps, problem = _capabilities(reg, registry)
+        rows.append(
+            {
+                "name": reg.name,
+                "plugin": reg.plugin,
+                "distribution": reg.distribution,
+                "requires": list(reg.requires),
+                "description": reg.description,
+                "capabilities": caps,
+                "status": problem or "ok",
+            }
+        )
+    failed = _failed_plugins(registry)
+    if args.json:
+        print(json.dumps({"backends": rows, "failed_plugins": failed}, indent=2))
+        return OK
 
-    def deps(row: dict[str, Any]) -> str:
-        if row["missing"]:
-            return "missing: " + ", ".join(row["missing"])
-        if row["note"]:
-            return row["note"]
-        return "ok" if not row["requires"] else "ok (" + ", ".join(row["requires"]) + ")"
+    def cell(row: dict[str, Any], key: str) -> str:
+        value = (row["capabilities"] or {}).get(key)
+        return "?" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
 
+    columns = ["max_qubits", "gradient_methods", "devices", "precision"]
     table = [
-        [
-            r["name"],
-            r["plugin"],
-            "?" if r["max_qubits"] is None else str(r["max_qubits"]),
-            ", ".join(r["gradient_methods"]) or "?",
-            ", ".join(r["devices"]) or "?",
-            deps(r),
-        ]
-        for r in rows
+        [str(r["name"]), str(r["plugin"]), *(cell(r, c) for c in columns), str(r["status"])] for r in rows
     ]
-    print(_table(["backend", "plugin", "max qubits", "gradients", "devices", "dependencies"], table))
-    return 0
+    print(_table(["backend", "plugin", "max qubits", "gradients", "devices", "precision", "status"], table))
+    for line in failed:
+        print(f"plugin failed to load, its backends are missing: {line}", file=sys.stderr)
+    return OK
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _check_entry(reg: Registration, registry: PluginRegistry) -> tuple[str, str]:
+    """``(verdict, detail)`` for one registration; verdict is ok, problem, skipped or unchecked."""
+    missing = reg.missing_requires()
+    if missing:
+        return "skipped", f"needs {', '.join(missing)}"
+    try:
+        if reg.kind == "backend":
+            backend = registry.get_backend(reg.name)
+            if backend.name != reg.name:
+                return "problem", (
+                    f"registered as {reg.name!r} but the backend's name is {backend.name!r}; "
+                    "Capabilities.name must be the registered name"
+                )
+        elif reg.kind == "framework":
+            registry.get_framework(reg.name)
+        else:
+            reg.load_factory()  # stores need options (paths, sizes): import the factory only
+    except PluginError as exc:
+        return "problem", str(exc)
+    except Exception as exc:
+        return "unchecked", f"could not be built without options: {type(exc).__name__}: {exc}"
+    return "ok", reg.description
+
+
+def _plugins_check(args: argparse.Namespace) -> int:
+    registry = _registry()
+    records = registry.plugins()
+    results = [
+        {"kind": reg.kind, "name": reg.name, "plugin": reg.plugin, "verdict": verdict, "detail": detail}
+        for kind in KINDS
+        for reg in registry.entries(kind)
+        for verdict, detail in [_check_entry(reg, registry)]
+    ]
+    failed = [r for r in records if r.status == "error"]
+    problems = len(failed) + sum(r["verdict"] == "problem" for r in results)
+    if args.json:
+        print(json.dumps({"plugins": [r.to_dict() for r in records], "registrations": results}, indent=2))
+    else:
+        for r in failed:
+            print(f"plugin {r.origin}: {r.error}", file=sys.stderr)
+        for result in results:
+            stream = sys.stderr if result["verdict"] == "problem" else sys.stdout
+            print(
+                f"{result['verdict']:<9} {result['kind']} {result['name']}: {result['detail']}", file=stream
+            )
+        disabled = sum(r.status == "disabled" for r in records)
+        print(
+            f"{len(records)} plugin(s): {len(records) - len(failed) - disabled} ok, {len(failed)} failed, "
+            f"{disabled} disabled; {problems} problem(s)"
+        )
+    return FAILED if problems else OK
+
+
+def _about(args: argparse.Namespace) -> int:
+    report = environment_report(_registry())
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return OK
+    width = max(map(len, [*report["qstore"], *report["dependencies"], *report["threads"]]))
+    devices = report["devices"]
+    plugins = report["plugins"]
+    lines = [f"Python {report['python']} on {report['platform']}", "", "qstore distributions:"]
+    lines += [f"  {name:<{width}}  {v}" for name, v in report["qstore"].items()]
+    lines += ["", "dependencies:"]
+    lines += [f"  {name:<{width}}  {v or 'not installed'}" for name, v in report["dependencies"].items()]
+    lines += [
+        "",
+        f"cpu: {devices['cpu']['logical_cores']} logical cores, {devices['cpu']['usable_cores']} usable",
+        f"nvidia gpus (driver): {', '.join(devices['nvidia_gpus']) or 'none seen'}"
+        + (
+            f"; CUDA_VISIBLE_DEVICES={devices['CUDA_VISIBLE_DEVICES']}"
+            if devices["CUDA_VISIBLE_DEVICES"]
+            else ""
+        ),
+        "",
+        "threads:",
+    ]
+    lines += [f"  {name:<{width}}  {v or 'unset'}" for name, v in report["threads"].items()]
+    counts = ", ".join(f"{len(plugins[s])} {s}" for s in ("ok", "error", "disabled"))
+    lines += ["", f"plugins: {counts}"]
+    lines += [f"  {p['name']} ({p['distribution']} {p['version']}): {p['error']}" for p in plugins["error"]]
+    print("\n".join(lines))
+    return OK
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose unknown-command errors suggest the closest command."""
+
+    commands: Sequence[str] = ()
+
+    def error(self, message: str) -> NoReturn:
+        """Print this parser's usage and the message (plus a did-you-mean), then exit with status 2."""
+        match = re.search(r"invalid choice: '([^']*)'", message)
+        close = difflib.get_close_matches(match.group(1), self.commands, n=1) if match else []
+        super().error(message + (f"; did you mean {close[0]!r}?" if close else ""))
+
+
+def _parser() -> _Parser:
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    parser = argparse.ArgumentParser(
-        prog="qstore", description="Q-Store plugins and backends.", parents=[common]
+    as_json = _Parser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON")
+    parser = _Parser(
+        prog="qstore",
+        description="Q-Store plugins, backends and environment.",
+        epilog="Exit status: 0 ok, 1 error or failed check, 2 usage error.",
+        parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"qstore {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.set_defaults(run=None, parser=parser)
+    commands = parser.add_subparsers(metavar="COMMAND")
 
-    plugins = commands.add_parser("plugins", help="installed plugins", parents=[common])
-    actions = plugins.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="list every plugin and its status", parents=[common])
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    actions.add_parser("check", help="exit 1 if any plugin failed to load", parents=[common])
-
-    backends = commands.add_parser("backends", help="installed backends", parents=[common])
-    backends.add_argument("--json", action="store_true", help="print JSON")
+    plugins: _Parser = commands.add_parser("plugins", help="installed plugins", parents=[common])
+    plugins.set_defaults(run=None, parser=plugins)
+    actions = plugins.add_subparsers(metavar="ACTION")
+    leaves = [
+        (actions, "list", _plugins_list, "list every plugin and its status (imports no plugin dependency)"),
+        (
+            actions,
+            "check",
+            _plugins_check,
+            "build every backend and adapter; exit 1 on a failure or mismatch",
+        ),
+        (commands, "backends", _backends, "build every backend and show its capabilities or why it cannot"),
+        (commands, "about", _about, "versions, devices, thread settings and plugin status"),
+    ]
+    for group, name, run, text in leaves:
+        leaf = group.add_parser(name, help=text, description=text, parents=[common, as_json])
+        leaf.set_defaults(run=run, parser=leaf)
+    parser.commands = list(commands.choices)
+    plugins.commands = list(actions.choices)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``qstore`` command line; returns the exit status."""
-    args = _parser().parse_args(argv)
-    debug = getattr(args, "debug", False)
+    """Run the ``qstore`` command line; returns the exit status (usage errors exit with 2)."""
+    args, extra = _parser().parse_known_args(argv)
+    if extra:
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.run is None:
+        args.parser.print_help()
+        return OK
     try:
-        registry = PluginRegistry.from_entry_points(warn=False)
-        if args.command == "backends":
-            return _backends(registry, args.json)
-        if args.action == "list":
-            return _plugins_list(registry, args.json)
-        return _plugins_check(registry)
+        return int(args.run(args))
     except Exception as exc:
-        if debug:
+        if getattr(args, "debug", False):
             traceback.print_exc()
         message = str(exc) if isinstance(exc, QstoreError) else f"{type(exc).__name__}: {exc}"
         print(f"qstore: error: {message}", file=sys.stderr)
-        return 1
+        return FAILED
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ Every error Q-Store raises on purpose derives from `QstoreError`::
     ├── CapabilityError         a backend asked for something it does not support
     ├── ResourceError           a workload that does not fit in memory
     ├── GradientError           a gradient method that cannot differentiate this circuit
-    ├── BackendNotFoundError    a name no installed plugin registers
+    ├── PluginNotFoundError     a name no installed plugin registers (also a LookupError)
+    │   ├── BackendNotFoundError
+    │   ├── FrameworkNotFoundError
+    │   └── StorageNotFoundError
     ├── PluginError             a plugin that failed to load or clashes with another
     ├── JobError                an asynchronous job that failed, was cancelled or timed out
     ├── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
@@ -55,8 +58,20 @@ class GradientError(QstoreError):
     """A gradient method that cannot differentiate the given circuit or backend."""
 
 
-class BackendNotFoundError(QstoreError, LookupError):
+class PluginNotFoundError(QstoreError, LookupError):
     """No installed plugin registers the requested name."""
+
+
+class BackendNotFoundError(PluginNotFoundError):
+    """No installed plugin registers a backend of the requested name."""
+
+
+class FrameworkNotFoundError(PluginNotFoundError):
+    """No installed plugin registers a framework adapter of the requested name."""
+
+
+class StorageNotFoundError(PluginNotFoundError):
+    """No installed plugin registers a storage driver of the requested name."""
 
 
 class PluginError(QstoreError):

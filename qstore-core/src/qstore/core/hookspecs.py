@@ -12,35 +12,35 @@ A plugin is a module named by an entry point in the ``qstore`` group::
     @hookimpl
     def register_backends(register):
         register("mysim", "mysim.backend:MySimBackend", requires=("mysim_native",),
-                 description="MySim statevector engine", max_qubits=30)
+                 description="MySim statevector engine")
 
-Each hook receives one ``register(name, factory, **info)`` callable:
+Each hook receives one ``register(name, factory, *, requires=(), description="")`` callable:
 
 * ``name``: lower-case letters, digits and ``. _ -``, starting with a letter or digit
-  (``"numpy"``, ``"ionq.qpu.aria-1"``). A name registered by two plugins is an error that names both.
+  (``"numpy"``, ``"ionq.qpu.aria-1"``). A built backend's ``name`` must be this name.
 * ``factory``: a callable, or a ``"module:attr"`` string imported only when the thing is created.
   ``factory(**options)`` receives the options given to ``get_backend(name, **options)`` (or
   ``get_framework`` / ``get_storage``).
-* ``info``: declared facts, read without creating anything:
+* ``requires``: top-level import names the factory needs (``("torch",)``); checked with
+  ``find_spec``, never imported, so listing stays fast.
+* ``description``: one line for ``qstore plugins list``.
+* storage only: ``kinds``, a subset of ``("checkpoints", "metrics", "vectors", "cache")``.
 
-  - every kind: ``requires`` (top-level import names the factory needs, e.g. ``("torch",)``;
-    ``qstore backends`` reports whether they are importable without importing them) and
-    ``description``;
-  - backends: ``max_qubits``, ``gradient_methods``, ``devices`` — the values its `Capabilities`
-    will report, so ``qstore backends`` can show them without building the backend;
-  - storage: ``kinds``, a subset of ``("checkpoints", "metrics", "vectors", "cache")``.
-
+Nothing else is declared: qubit limits, devices, precision and gradient methods come from the built
+backend's `Capabilities`, the one source of truth (``qstore backends`` builds backends to show them).
 The core's own ``numpy`` backend and ``memory`` storage register through these same hooks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import pluggy
 
 __all__ = [
     "PROJECT_NAME",
+    "FrameworkAdapter",
     "Register",
     "hookimpl",
     "hookspec",
@@ -56,11 +56,30 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 class Register(Protocol):
-    """The callable each hook receives: ``register(name, factory, **info)``."""
+    """The callable each hook receives."""
 
-    def __call__(self, name: str, factory: Any, /, **info: Any) -> None:
-        """Register ``factory`` (callable or ``"module:attr"``) under ``name`` with declared info."""
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any] | str,
+        /,
+        *,
+        requires: Sequence[str] = (),
+        description: str = "",
+        kinds: Sequence[str] = (),
+    ) -> None:
+        """Register ``factory`` (callable or ``"module:attr"``) under ``name``."""
         ...
+
+
+class FrameworkAdapter(Protocol):
+    """What a framework factory returns: the framework's ``QuantumLayer`` class.
+
+    Every adapter's layer takes the same arguments (qubits, depth, entanglement, encoding, bases,
+    backend), so code holding an adapter can build a layer without knowing the framework.
+    """
+
+    QuantumLayer: Callable[..., Any]
 
 
 @hookspec
@@ -70,7 +89,7 @@ def register_backends(register: Register) -> None:
 
 @hookspec
 def register_frameworks(register: Register) -> None:
-    """Register framework adapters (``torch``, ``tensorflow``): factories returning the adapter."""
+    """Register framework adapters (``torch``, ``tensorflow``): factories returning a `FrameworkAdapter`."""
 
 
 @hookspec

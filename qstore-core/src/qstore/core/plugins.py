@@ -5,12 +5,16 @@ factories; nothing heavy is imported until a backend, adapter or store is create
 fails to import, or whose hook raises, is recorded with its distribution and version and skipped,
 with one warning; the others load. Environment switches:
 
-* ``QSTORE_STRICT_PLUGINS=1``: re-raise a plugin's failure (for plugin authors).
-* ``QSTORE_DISABLE_PLUGINS=a,b``: do not import the named plugins (entry-point or distribution names).
+* ``QSTORE_STRICT_PLUGINS=1``: raise a `PluginError` naming the plugin and its distribution.
+* ``QSTORE_DISABLE_PLUGINS=a,b``: block the named plugins (entry-point or distribution names);
+  blocked plugins are never imported (pluggy's ``set_blocked``).
 * ``QSTORE_TRACE_PLUGINS=1``: print plugin loading and every hook call to stderr (pluggy's tracing).
 
-The module-level functions use a default registry built on first use; tests install their own
-with `isolated_registry` or `use_registry`.
+Two plugins registering the same name for the same kind is a clash: the name is unusable, both
+plugins are listed with an error naming both distributions, and asking for it raises `PluginError`
+(strict mode raises while loading). There is no silent precedence. Plugin-name duplicates are
+pluggy's own check. The module-level functions use a default registry built on first use; tests
+install their own with `isolated_registry` or `use_registry`.
 """
 
 from __future__ import annotations
@@ -21,20 +25,29 @@ import fnmatch
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
+import pkgutil
 import re
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import attrs
 import pluggy
 
 from qstore.core import hookspecs
-from qstore.core.backend import GRADIENT_METHODS, Backend
-from qstore.core.errors import BackendNotFoundError, PluginError
+from qstore.core.backend import Backend
+from qstore.core.errors import (
+    BackendNotFoundError,
+    CapabilityError,
+    FrameworkNotFoundError,
+    PluginError,
+    PluginNotFoundError,
+    StorageNotFoundError,
+)
 from qstore.core.storage import STORAGE_KINDS, is_store
 
 __all__ = [
@@ -63,15 +76,11 @@ _HOOKS: dict[Kind, str] = {
     "framework": "register_frameworks",
     "storage": "register_storage",
 }
-_INFO_KEYS: dict[Kind, frozenset[str]] = {
-    "backend": frozenset({"requires", "description", "max_qubits", "gradient_methods", "devices"}),
-    "framework": frozenset({"requires", "description"}),
-    "storage": frozenset({"requires", "description", "kinds"}),
-}
-_PLURAL: dict[Kind, str] = {
-    "backend": "backends",
-    "framework": "framework adapters",
-    "storage": "storage drivers",
+_PLURAL = {"backend": "backends", "framework": "framework adapters", "storage": "storage drivers"}
+_NOT_FOUND: dict[Kind, type[PluginNotFoundError]] = {
+    "backend": BackendNotFoundError,
+    "framework": FrameworkNotFoundError,
+    "storage": StorageNotFoundError,
 }
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
@@ -89,7 +98,6 @@ _PROVIDERS: tuple[tuple[Kind, str, str], ...] = (
     ("storage", "parquet", "qstore-storage"),
     ("storage", "faiss", "qstore-storage"),
 )
-_TRUE = {"1", "true", "yes", "on"}
 
 
 def _origin(plugin: str, distribution: str | None, version: str | None) -> str:
@@ -98,32 +106,32 @@ def _origin(plugin: str, distribution: str | None, version: str | None) -> str:
     return f"{distribution} {version or '?'} (plugin {plugin!r})"
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str) -> frozenset[str]:
+    return frozenset(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
+
+
 @attrs.frozen
 class Registration:
-    """One registered name: its kind, factory, declared info and the plugin that registered it."""
+    """One registered name: its kind, factory, declared requirements and the plugin behind it."""
 
     kind: Kind
     name: str
     factory: Callable[..., Any] | str = attrs.field(eq=False)
-    info: Mapping[str, Any]
     plugin: str
     distribution: str | None = None
     version: str | None = None
+    requires: tuple[str, ...] = ()
+    description: str = ""
+    kinds: tuple[str, ...] = ()
 
     @property
     def origin(self) -> str:
         """Where this came from, for messages: ``"qstore-torch 0.1.0 (plugin 'torch')"``."""
         return _origin(self.plugin, self.distribution, self.version)
-
-    @property
-    def requires(self) -> tuple[str, ...]:
-        """Top-level import names the factory needs."""
-        return tuple(self.info.get("requires", ()))
-
-    @property
-    def description(self) -> str:
-        """One-line description declared by the plugin (may be empty)."""
-        return str(self.info.get("description", ""))
 
     def missing_requires(self) -> tuple[str, ...]:
         """The required modules that cannot be found; checked with ``find_spec``, never imported."""
@@ -133,11 +141,8 @@ class Registration:
         """The factory itself, importing ``"module:attr"`` now; import failures are `PluginError`."""
         if callable(self.factory):
             return self.factory
-        module_name, _, attr = self.factory.partition(":")
         try:
-            obj: Any = importlib.import_module(module_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
+            obj = pkgutil.resolve_name(self.factory)
         except (ImportError, AttributeError) as exc:
             raise PluginError(
                 f"{self.kind} {self.name!r} from {self.origin} could not load its factory "
@@ -146,6 +151,52 @@ class Registration:
         if not callable(obj):
             raise PluginError(f"{self.kind} {self.name!r}: {self.factory!r} is not callable")
         return obj  # type: ignore[no-any-return]
+
+
+def _registration(kind: Kind, name: Any, factory: Any, plugin: _Plugin, info: dict[str, Any]) -> Registration:
+    """Validate one ``register(...)`` call; every mistake is a `PluginError` naming the fix."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PluginError(
+            f"invalid {kind} name {name!r}: use lower-case letters, digits and '._-', "
+            "starting with a letter or digit"
+        )
+    if isinstance(factory, str) and not _FACTORY.match(factory):
+        raise PluginError(f"{kind} {name!r}: factory {factory!r} must be 'module:attr' or a callable")
+    if not isinstance(factory, str) and not callable(factory):
+        raise PluginError(f"{kind} {name!r}: factory must be a callable or 'module:attr'")
+    allowed = {"requires", "description"} | ({"kinds"} if kind == "storage" else set())
+    unknown = sorted(set(info) - allowed)
+    if unknown:
+        raise PluginError(
+            f"{kind} {name!r}: unknown registration keywords {unknown}; a registration declares only "
+            f"{sorted(allowed)} (qubits, devices, precision and gradient methods come from the "
+            "backend's Capabilities)"
+        )
+    lists = {}
+    for key in ("requires", "kinds"):
+        value = info.get(key, ())
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise PluginError(f"{kind} {name!r}: {key} must be a tuple of strings, got {value!r}")
+        lists[key] = tuple(value)
+    bad = [m for m in lists["requires"] if not _MODULE.match(m)]
+    if bad:
+        raise PluginError(f"{kind} {name!r}: requires lists top-level import names; got {bad}")
+    bad = [k for k in lists["kinds"] if k not in STORAGE_KINDS]
+    if bad:
+        raise PluginError(f"{kind} {name!r}: unknown kinds {bad}; allowed: {list(STORAGE_KINDS)}")
+    description = info.get("description", "")
+    if not isinstance(description, str):
+        raise PluginError(f"{kind} {name!r}: description must be a string, got {description!r}")
+    return Registration(
+        kind,
+        name,
+        factory,
+        plugin.name,
+        plugin.distribution,
+        plugin.version,
+        description=description,
+        **lists,
+    )
 
 
 @attrs.frozen
@@ -160,81 +211,25 @@ class PluginRecord:
     status: Literal["ok", "error", "disabled"]
     error: str | None = None
 
+    @property
+    def origin(self) -> str:
+        """``"dist version (plugin 'name')"``, for messages."""
+        return _origin(self.name, self.distribution, self.version)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``qstore plugins list --json``."""
         return attrs.asdict(self, recurse=False) | {"registers": list(self.registers)}
 
 
 @attrs.define
-class _PluginState:
+class _Plugin:
     name: str
     module: str
     distribution: str | None
     version: str | None
-    registrations: list[Registration] = attrs.field(factory=list)
-    errors: list[str] = attrs.field(factory=list)
+    registrations: tuple[Registration, ...] = ()
+    error: str | None = None
     disabled: bool = False
-
-    def record(self) -> PluginRecord:
-        status: Literal["ok", "error", "disabled"] = (
-            "disabled" if self.disabled else "error" if self.errors else "ok"
-        )
-        return PluginRecord(
-            name=self.name,
-            module=self.module,
-            distribution=self.distribution,
-            version=self.version,
-            registers=tuple(f"{r.kind} {r.name}" for r in self.registrations),
-            status=status,
-            error="; ".join(self.errors) or None,
-        )
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE
-
-
-def _env_list(name: str) -> frozenset[str]:
-    return frozenset(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
-
-
-def _tuple_of_str(kind: str, name: str, key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise PluginError(f"{kind} {name!r}: {key} must be a tuple of strings, got {value!r}")
-    items = tuple(value)
-    if not all(isinstance(v, str) for v in items):
-        raise PluginError(f"{kind} {name!r}: {key} must be a tuple of strings, got {value!r}")
-    return items
-
-
-def _check_info(kind: Kind, name: str, info: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(info) - _INFO_KEYS[kind])
-    if unknown:
-        raise PluginError(
-            f"{kind} {name!r}: unknown registration info {unknown}; allowed: {sorted(_INFO_KEYS[kind])}"
-        )
-    out = dict(info)
-    for key in ("requires", "gradient_methods", "devices", "kinds"):
-        if key in out:
-            out[key] = _tuple_of_str(kind, name, key, out[key])
-    bad = [m for m in out.get("requires", ()) if not _MODULE.match(m)]
-    if bad:
-        raise PluginError(f"{kind} {name!r}: requires lists top-level import names; got {bad}")
-    bad = [m for m in out.get("gradient_methods", ()) if m not in GRADIENT_METHODS]
-    if bad:
-        raise PluginError(
-            f"{kind} {name!r}: unknown gradient methods {bad}; allowed: {list(GRADIENT_METHODS)}"
-        )
-    bad = [k for k in out.get("kinds", ()) if k not in STORAGE_KINDS]
-    if bad:
-        raise PluginError(f"{kind} {name!r}: unknown kinds {bad}; allowed: {list(STORAGE_KINDS)}")
-    if "max_qubits" in out:
-        n = out["max_qubits"]
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise PluginError(f"{kind} {name!r}: max_qubits must be a positive int, got {n!r}")
-    if "description" in out and not isinstance(out["description"], str):
-        raise PluginError(f"{kind} {name!r}: description must be a string")
-    return out
 
 
 class PluginRegistry:
@@ -246,23 +241,20 @@ class PluginRegistry:
     """
 
     def __init__(
-        self,
-        *,
-        strict: bool | None = None,
-        disabled: Iterable[str] | None = None,
-        trace: bool | None = None,
+        self, *, strict: bool | None = None, disabled: Sequence[str] | None = None, trace: bool | None = None
     ) -> None:
         self.strict = _env_flag("QSTORE_STRICT_PLUGINS") if strict is None else strict
         self.disabled = _env_list("QSTORE_DISABLE_PLUGINS") if disabled is None else frozenset(disabled)
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
+        for name in self.disabled:
+            self._pm.set_blocked(name)
         self._trace = self._pm.trace.root.get("registry")
         if _env_flag("QSTORE_TRACE_PLUGINS") if trace is None else trace:
             self._pm.trace.root.setwriter(sys.stderr.write)
             self._pm.enable_tracing()
-        self._plugins: dict[str, _PluginState] = {}
-        self._entries: dict[Kind, dict[str, Registration]] = {k: {} for k in KINDS}
-        self._clashes: dict[Kind, dict[str, list[Registration]]] = {k: {} for k in KINDS}
+        self._plugins: list[_Plugin] = []
+        self._table: dict[tuple[Kind, str], list[Registration]] = {}  # the one clash table
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -272,32 +264,24 @@ class PluginRegistry:
     ) -> PluginRegistry:
         """A registry holding every installed plugin of ``group``; warns once if any failed."""
         registry = cls(**kwargs)
-        registry.load_entry_points(group, warn=warn)
-        return registry
-
-    def load_entry_points(self, group: str = ENTRY_POINT_GROUP, *, warn: bool = True) -> None:
-        """Load the entry points of ``group`` one by one, recording (not raising) failures."""
-        eps = sorted(importlib.metadata.entry_points(group=group), key=lambda e: (e.name, e.value))
-        for ep in eps:
+        for ep in sorted(importlib.metadata.entry_points(group=group), key=lambda e: (e.name, e.value)):
             dist = ep.dist
-            self._load(
-                ep.name,
+            registry.add_plugin(
                 ep.value,
-                ep.load,
-                dist.name if dist is not None else None,
-                dist.version if dist is not None else None,
+                name=ep.name,
+                distribution=dist.name if dist is not None else None,
+                version=dist.version if dist is not None else None,
             )
-        failed = [p for p in self._plugins.values() if p.errors]
+        failed = [p for p in registry.plugins() if p.status == "error"]
         if warn and failed:
-            details = "; ".join(
-                f"{_origin(p.name, p.distribution, p.version)}: {p.errors[0]}" for p in failed
-            )
+            details = "; ".join(f"{p.origin}: {p.error}" for p in failed)
             warnings.warn(
                 f"{len(failed)} qstore plugin(s) failed and were skipped: {details}. "
                 "Run `qstore plugins list` for details, or set QSTORE_STRICT_PLUGINS=1 to raise.",
                 RuntimeWarning,
                 stacklevel=2,
             )
+        return registry
 
     def add_plugin(
         self,
@@ -308,61 +292,41 @@ class PluginRegistry:
         version: str | None = None,
     ) -> PluginRecord:
         """Load one plugin: a module, an object with hook implementations, or an import path."""
-        if isinstance(plugin, str):
-            module = plugin
-            loader: Callable[[], object] = lambda: importlib.import_module(module)  # noqa: E731
-        else:
-            module = getattr(plugin, "__name__", type(plugin).__qualname__)
-            loader = lambda: plugin  # noqa: E731
-        return self._load(name or module, module, loader, distribution, version)
-
-    def _load(
-        self,
-        name: str,
-        module: str,
-        loader: Callable[[], object],
-        distribution: str | None,
-        version: str | None,
-    ) -> PluginRecord:
-        state = _PluginState(name, module, distribution, version)
-        origin = _origin(name, distribution, version)
-        if name in self._plugins:
-            other = self._plugins[name]
-            state.errors.append(
-                f"plugin name {name!r} is already used by "
-                f"{_origin(other.name, other.distribution, other.version)}"
-            )
-            self._plugins[f"{name} ({distribution or module})"] = state
-            if self.strict:
-                raise PluginError(f"{origin}: {state.errors[0]}")
-            return state.record()
-        self._plugins[name] = state
-        if name in self.disabled or (distribution is not None and distribution in self.disabled):
+        module = plugin if isinstance(plugin, str) else getattr(plugin, "__name__", type(plugin).__qualname__)
+        state = _Plugin(name or module, module, distribution, version)
+        self._plugins.append(state)
+        origin = _origin(state.name, distribution, version)
+        if distribution in self.disabled:
+            self._pm.set_blocked(state.name)
+        if self._pm.is_blocked(state.name):
             state.disabled = True
             self._trace("disabled", origin)
-            return state.record()
+            return self._record(state)
         self._trace("loading", origin)
         try:
-            obj = loader()
-            state.registrations = self._call_hooks(obj, name)
+            obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
+            state.registrations = self._register(obj, state)
         except Exception as exc:
-            state.registrations = []
-            state.errors.append(f"{type(exc).__name__}: {exc}")
-            self._trace("failed", origin, state.errors[-1])
+            state.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self._trace("failed", origin, state.error)
             if self.strict:
-                exc.add_note(f"while loading qstore {origin}; unset QSTORE_STRICT_PLUGINS to skip it")
-                raise
-            return state.record()
-        self._commit(state)
-        return state.record()
+                raise PluginError(
+                    f"qstore {origin} failed to load: {state.error} (unset QSTORE_STRICT_PLUGINS to skip it)"
+                ) from exc
+            return self._record(state)
+        for reg in state.registrations:
+            clash = self._table.setdefault((reg.kind, reg.name), [])
+            clash.append(reg)
+            if self.strict and len(clash) > 1:
+                raise PluginError(self._clash_message(reg.kind, reg.name))
+        return self._record(state)
 
-    def _call_hooks(self, obj: object, name: str) -> list[Registration]:
-        """Run ``obj``'s hooks alone and return what it registered (nothing is kept on failure)."""
-        self._pm.register(obj, name=name)
-        state = self._plugins[name]
+    def _register(self, obj: object, state: _Plugin) -> tuple[Registration, ...]:
+        """Register ``obj`` with pluggy and run only its hooks; nothing is kept if that fails."""
+        self._pm.register(obj, name=state.name)  # pluggy rejects a plugin name or object seen before
         pending: list[Registration] = []
         try:
-            self._pm.check_pending()
+            self._pm.check_pending()  # a misspelt hook name is an error, not a silent no-op
             others = [p for p in self._pm.get_plugins() if p is not obj]
             for kind, hook in _HOOKS.items():
                 caller = self._pm.subset_hook_caller(hook, remove_plugins=others)
@@ -370,88 +334,66 @@ class PluginRegistry:
         except Exception:
             self._pm.unregister(obj)
             raise
-        return pending
+        return tuple(pending)
 
-    def _registrar(self, kind: Kind, state: _PluginState, pending: list[Registration]) -> hookspecs.Register:
-        def register(name: str, factory: Any, /, **info: Any) -> None:
-            if not isinstance(name, str) or not _NAME.match(name):
-                raise PluginError(
-                    f"invalid {kind} name {name!r}: use lower-case letters, digits and '._-', "
-                    "starting with a letter or digit"
-                )
-            if isinstance(factory, str):
-                if not _FACTORY.match(factory):
-                    raise PluginError(
-                        f"{kind} {name!r}: factory {factory!r} must be 'module:attr' or a callable"
-                    )
-            elif not callable(factory):
-                raise PluginError(f"{kind} {name!r}: factory must be a callable or 'module:attr'")
-            if any(r.kind == kind and r.name == name for r in pending):
-                raise PluginError(f"{kind} {name!r} is registered twice by the same plugin")
-            reg = Registration(
-                kind,
-                name,
-                factory,
-                _check_info(kind, name, info),
-                state.name,
-                state.distribution,
-                state.version,
-            )
-            self._trace("register", kind, name, "->", factory)
+    def _registrar(self, kind: Kind, state: _Plugin, pending: list[Registration]) -> hookspecs.Register:
+        def register(name: Any, factory: Any, /, **info: Any) -> None:
+            reg = _registration(kind, name, factory, state, info)
+            if any(p.kind == reg.kind and p.name == reg.name for p in pending):
+                raise PluginError(f"{reg.kind} {reg.name!r} is registered twice by the same plugin")
+            self._trace("register", reg.kind, reg.name, "->", factory)
             pending.append(reg)
 
         return register
 
-    def _commit(self, state: _PluginState) -> None:
-        for reg in state.registrations:
-            entries, clashes = self._entries[reg.kind], self._clashes[reg.kind]
-            if reg.name in clashes:
-                clashes[reg.name].append(reg)
-            elif reg.name in entries:
-                clashes[reg.name] = [entries.pop(reg.name), reg]
-            else:
-                entries[reg.name] = reg
-                continue
-            message = self._clash_message(reg.kind, reg.name)
-            for other in clashes[reg.name]:
-                errors = self._plugins[other.plugin].errors
-                errors[:] = [e for e in errors if not e.startswith(f"{reg.kind} {reg.name!r} ")]
-                errors.append(message)
-            if self.strict:
-                raise PluginError(message)
-
     def _clash_message(self, kind: Kind, name: str) -> str:
-        regs = self._clashes[kind][name]
-        who = " and ".join(r.origin for r in regs)
+        regs = self._table[(kind, name)]
         return (
-            f"{kind} {name!r} is registered by both {who}; uninstall one, or block one with "
-            f"QSTORE_DISABLE_PLUGINS={regs[-1].plugin}"
+            f"{kind} {name!r} is registered by both {' and '.join(r.origin for r in regs)}; "
+            f"uninstall one, or block one with QSTORE_DISABLE_PLUGINS={regs[-1].plugin}"
+        )
+
+    def _record(self, state: _Plugin) -> PluginRecord:
+        clashes = [
+            self._clash_message(r.kind, r.name)
+            for r in state.registrations
+            if len(self._table[(r.kind, r.name)]) > 1
+        ]
+        error = "; ".join(([state.error] if state.error else []) + clashes) or None
+        status: Literal["ok", "error", "disabled"] = (
+            "disabled" if state.disabled else "error" if error else "ok"
+        )
+        registers = tuple(f"{r.kind} {r.name}" for r in state.registrations)
+        return PluginRecord(
+            state.name, state.module, state.distribution, state.version, registers, status, error
         )
 
     # -- queries --------------------------------------------------------------------------------
 
     def plugins(self) -> list[PluginRecord]:
         """Every plugin seen, loaded or not, sorted by name."""
-        return [self._plugins[k].record() for k in sorted(self._plugins)]
-
-    def names(self, kind: Kind) -> list[str]:
-        """Sorted names usable for ``kind`` (clashing names are left out: they are errors)."""
-        return sorted(self._entries[self._kind(kind)])
+        return sorted((self._record(p) for p in self._plugins), key=lambda r: (r.name, r.distribution or ""))
 
     def entries(self, kind: Kind) -> list[Registration]:
-        """The registrations of ``kind``, sorted by name."""
-        entries = self._entries[self._kind(kind)]
-        return [entries[n] for n in sorted(entries)]
+        """The usable registrations of ``kind`` sorted by name (clashing names are errors, left out)."""
+        kind = _check_kind(kind)
+        return sorted(
+            (regs[0] for (k, _), regs in self._table.items() if k == kind and len(regs) == 1),
+            key=lambda r: r.name,
+        )
+
+    def names(self, kind: Kind) -> list[str]:
+        """Sorted names usable for ``kind``."""
+        return [r.name for r in self.entries(kind)]
 
     def entry(self, kind: Kind, name: str) -> Registration:
-        """The registration of ``name``; `BackendNotFoundError` / `PluginError` if unusable."""
-        kind = self._kind(kind)
-        if name in self._clashes[kind]:
+        """The registration of ``name``; a `PluginNotFoundError` subclass or a clash `PluginError`."""
+        regs = self._table.get((_check_kind(kind), name), [])
+        if len(regs) > 1:
             raise PluginError(self._clash_message(kind, name))
-        try:
-            return self._entries[kind][name]
-        except KeyError:
-            raise BackendNotFoundError(self._not_found(kind, name)) from None
+        if not regs:
+            raise _NOT_FOUND[kind](self._not_found(kind, name))
+        return regs[0]
 
     def create(self, kind: Kind, name: str, /, **options: Any) -> Any:
         """Build ``name`` of ``kind`` with ``options``; only now is its module imported."""
@@ -462,13 +404,22 @@ class PluginRegistry:
                 f"{kind} {name!r} from {reg.origin} needs {', '.join(missing)}, which "
                 "cannot be imported in this environment; install it and try again"
             )
+        factory = reg.load_factory()
+        _check_options(reg, factory, options)
         self._trace("create", kind, name, options)
-        obj = reg.load_factory()(**options)
+        obj = factory(**options)
         if kind == "backend" and not isinstance(obj, Backend):
             raise PluginError(
                 f"backend {name!r} from {reg.origin} returned {type(obj).__name__}, "
                 "not a qstore.core.backend.Backend"
             )
+        if kind == "framework":
+            absent = [m for m in hookspecs.FrameworkAdapter.__annotations__ if not hasattr(obj, m)]
+            if absent:
+                raise PluginError(
+                    f"framework {name!r} from {reg.origin} returned {type(obj).__name__} without "
+                    f"{absent}; a framework factory returns a qstore.core.hookspecs.FrameworkAdapter"
+                )
         if kind == "storage" and not is_store(obj):
             raise PluginError(
                 f"storage {name!r} from {reg.origin} returned {type(obj).__name__}, which "
@@ -481,18 +432,14 @@ class PluginRegistry:
         backend: Backend = self.create("backend", name, **options)
         return backend
 
-    def get_framework(self, name: str, /, **options: Any) -> Any:
+    def get_framework(self, name: str, /, **options: Any) -> hookspecs.FrameworkAdapter:
         """The framework adapter registered as ``name``."""
-        return self.create("framework", name, **options)
+        adapter: hookspecs.FrameworkAdapter = self.create("framework", name, **options)
+        return adapter
 
     def get_storage(self, name: str, /, **options: Any) -> Any:
         """The store built by the storage driver ``name``."""
         return self.create("storage", name, **options)
-
-    def _kind(self, kind: str) -> Kind:
-        if kind not in KINDS:
-            raise ValueError(f"unknown plugin kind {kind!r}; expected one of {list(KINDS)}")
-        return kind  # type: ignore[return-value]
 
     def _not_found(self, kind: Kind, name: str) -> str:
         installed = self.names(kind)
@@ -504,19 +451,48 @@ class PluginRegistry:
         if close:
             parts.append(f"Did you mean {close[0]!r}?")
         provider = next((d for k, pat, d in _PROVIDERS if k == kind and fnmatch.fnmatchcase(name, pat)), None)
-        if provider is not None:
-            states = [p for p in self._plugins.values() if p.distribution == provider]
-            if not states:
-                parts.append(f"{name!r} comes with {provider}: pip install {provider}")
-            for p in states:
-                origin = _origin(p.name, p.distribution, p.version)
-                if p.disabled:
-                    parts.append(f"{origin} is disabled by QSTORE_DISABLE_PLUGINS.")
-                elif p.errors:
-                    parts.append(f"{origin} failed to load: {p.errors[0]}")
-                else:
-                    parts.append(f"{origin} is installed but does not register {name!r}.")
+        states = [p for p in self.plugins() if provider is not None and p.distribution == provider]
+        if provider is not None and not states:
+            parts.append(
+                f"{name!r} comes with {provider}; from a clone: pip install -c constraints.txt ./{provider}"
+            )
+        for p in states:
+            if p.status == "disabled":
+                parts.append(f"{p.origin} is disabled by QSTORE_DISABLE_PLUGINS.")
+            elif p.error:
+                parts.append(f"{p.origin} failed to load: {p.error}")
+            else:
+                parts.append(f"{p.origin} is installed but does not register {name!r}.")
         return " ".join(parts)
+
+
+def _check_kind(kind: str) -> Kind:
+    if kind not in KINDS:
+        raise PluginError(f"unknown plugin kind {kind!r}; expected one of {list(KINDS)}")
+    return kind  # type: ignore[return-value]
+
+
+def _check_options(reg: Registration, factory: Callable[..., Any], options: dict[str, Any]) -> None:
+    """Refuse options the factory cannot take with a `CapabilityError` listing the valid ones."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # some builtins have no signature; the call itself will tell
+        return
+    params = signature.parameters.values()
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    valid = [p.name for p in named]
+    problems = [f"missing option {p.name!r}" for p in named if p.default is p.empty and p.name not in options]
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        for option in sorted(set(options) - set(valid)):
+            close = difflib.get_close_matches(option, valid, n=1)
+            problems.append(
+                f"unknown option {option!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            )
+    if problems:
+        raise CapabilityError(
+            f"{reg.kind} {reg.name!r}: {'; '.join(problems)}. "
+            f"Valid options: {', '.join(valid) if valid else '(none)'}"
+        )
 
 
 # -- the default registry ---------------------------------------------------------------------
@@ -573,7 +549,7 @@ def list_backends() -> list[str]:
     return default_registry().names("backend")
 
 
-def get_framework(name: str, /, **options: Any) -> Any:
+def get_framework(name: str, /, **options: Any) -> hookspecs.FrameworkAdapter:
     """The framework adapter registered as ``name`` (``"torch"``, ``"tensorflow"``)."""
     return default_registry().get_framework(name, **options)
 

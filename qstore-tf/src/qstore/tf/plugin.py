@@ -5,7 +5,6 @@ Factories are ``"module:attr"`` strings, so TensorFlow is imported only when one
 
 from __future__ import annotations
 
-from qstore.core.backend import GRADIENT_METHODS
 from qstore.core.hookspecs import Register, hookimpl
 
 
@@ -17,8 +16,6 @@ def register_backends(register: Register) -> None:
         "qstore.tf.backend:TFBackend",
         requires=("tensorflow",),
         description="batched TensorFlow statevector engine, autodiff gradients",
-        gradient_methods=GRADIENT_METHODS,
-        devices=("cpu", "gpu"),
     )
 
 

@@ -5,7 +5,6 @@ Factories are ``"module:attr"`` strings, so torch is imported only when one is c
 
 from __future__ import annotations
 
-from qstore.core.backend import GRADIENT_METHODS
 from qstore.core.hookspecs import Register, hookimpl
 
 
@@ -17,8 +16,6 @@ def register_backends(register: Register) -> None:
         "qstore.torch.backend:TorchBackend",
         requires=("torch",),
         description="batched torch statevector engine on CPU or CUDA, autograd and adjoint gradients",
-        gradient_methods=GRADIENT_METHODS,
-        devices=("cpu", "cuda"),
     )
 
 

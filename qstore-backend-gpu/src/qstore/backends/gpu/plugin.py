@@ -1,8 +1,7 @@
 """qstore-backend-gpu's plugin: backends ``qsim`` and ``lightning``.
 
 Only names and factory strings live here; cirq, qsimcirq and PennyLane are imported when a backend is first
-created. Qubit limits (free memory) and devices (GPU libraries and hardware present) are found at
-run time, so they are left to each backend's `Capabilities`.
+created. Qubit limits, devices and gradient methods come from each backend's `Capabilities`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ def register_backends(register: Register) -> None:
         "qstore.backends.gpu.qsim_backend:QsimBackend",
         requires=("qsimcirq", "cirq", "sympy"),
         description="Google qsim statevector simulator (complex64); device='gpu'/'custatevec' with CUDA",
-        gradient_methods=("parameter-shift", "spsa"),
     )
     register(
         "lightning",
@@ -26,5 +24,4 @@ def register_backends(register: Register) -> None:
         requires=("pennylane", "pennylane_lightning"),
         description="PennyLane Lightning statevector simulator with adjoint Jacobians; "
         "device='lightning.qubit' (CPU), 'lightning.gpu' or 'lightning.kokkos' where installed",
-        gradient_methods=("adjoint", "parameter-shift", "finite-diff", "spsa"),
     )

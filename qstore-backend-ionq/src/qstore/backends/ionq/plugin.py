@@ -1,7 +1,7 @@
 """qstore-backend-ionq's plugin: registers ``ionq.simulator`` and ``ionq.qpu.<system>``.
 
-Only names and declared facts live here; qiskit and qiskit-ionq are imported when a backend is
-created (`qstore.backends.ionq.backend`).
+Only names live here; qiskit and qiskit-ionq are imported when a backend is created
+(`qstore.backends.ionq.backend`), whose `Capabilities` give qubit limits and gradient methods.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from typing import Any
 
 from qstore.core.hookspecs import Register, hookimpl
 
-_GRADIENTS = ("parameter-shift", "finite-diff", "spsa")
 _REQUIRES = ("qiskit_ionq", "qiskit")
-_QPUS = {"aria-1": 25, "forte-1": 36, "forte-enterprise-1": 36}
+_QPUS = ("aria-1", "forte-1", "forte-enterprise-1")
 
 
 def _create(system: str, **options: Any) -> Any:
@@ -30,17 +29,11 @@ def register_backends(register: Register) -> None:
         functools.partial(_create, "simulator"),
         requires=_REQUIRES,
         description="IonQ cloud simulator (ideal or noise_model='aria-1'|'forte-1'|...) via qiskit-ionq",
-        max_qubits=29,
-        gradient_methods=_GRADIENTS,
-        devices=("cloud-simulator",),
     )
-    for system, qubits in _QPUS.items():
+    for system in _QPUS:
         register(
             f"ionq.qpu.{system}",
             functools.partial(_create, system),
             requires=_REQUIRES,
             description=f"IonQ {system} trapped-ion QPU via qiskit-ionq; priced before sending, budgets enforced",
-            max_qubits=qubits,
-            gradient_methods=_GRADIENTS,
-            devices=("qpu",),
         )

@@ -1,6 +1,6 @@
 """Test support shared by every backend: the conformance kit and independent reference constructions.
 
-Importing this package needs pytest (a test-time dependency, not one of qstore-core's).
+Importing this package needs pytest: install `qstore-core[testing]`.
 """
 
 from qstore.core.testing.circuits import dense_state, dense_unitary, embed, random_bindings, random_circuit

@@ -38,6 +38,7 @@ from qstore.core.errors import BindingError, CapabilityError, GradientError
 from qstore.core.gates import GATES
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.observables import Observable, PauliString
+from qstore.core.plugins import list_backends
 from qstore.core.testing.circuits import random_bindings, random_circuit
 
 __all__ = ["BackendConformance"]
@@ -54,6 +55,8 @@ class BackendConformance:
     """Width of the statistical acceptance band, in standard errors."""
     max_random_qubits: int = 4
     n_random_circuits: int = 6
+    registered_name: str | None = None
+    """The name the backend's plugin registers; default: the backend's own name, which must be registered."""
 
     @pytest.fixture
     def backend(self) -> Backend:
@@ -109,6 +112,15 @@ class BackendConformance:
         assert set(caps.gradient_methods) <= set(GRADIENT_METHODS)
         assert caps.exact_expectations or caps.shots
         assert caps.devices
+
+    def test_registered_under_its_name(self, backend: Backend) -> None:
+        name = self.registered_name or backend.name
+        assert backend.name == name, (
+            f"registered as {name!r} but the backend's name is {backend.name!r}; "
+            "Capabilities.name must be the registered name"
+        )
+        installed = list_backends()
+        assert name in installed, f"no installed plugin registers backend {name!r}; installed: {installed}"
 
     # -- closed forms ---------------------------------------------------------------------------
 
