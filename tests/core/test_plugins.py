@@ -195,7 +195,7 @@ def test_framework_factory_must_return_an_adapter(registry: PluginRegistry) -> N
 @pytest.mark.parametrize(
     ("kind", "name", "options", "message"),
     [
-        ("backend", "numpy", {"dtyp": "complex64"}, "unknown option 'dtyp' (did you mean 'dtype'?)"),
+        ("backend", "numpy", {"precison": "single"}, "unknown option 'precison' (did you mean 'precision'?)"),
         ("backend", "numpy", {"colour": 1}, "unknown option 'colour'. Valid options: "),
         ("storage", "memory", {}, "missing option 'kind'"),
     ],
