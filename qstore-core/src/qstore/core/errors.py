@@ -13,7 +13,10 @@ Every error Q-Store raises on purpose derives from `QstoreError`::
     ├── BackendNotFoundError    a name no installed plugin registers
     ├── PluginError             a plugin that failed to load or clashes with another
     ├── JobError                an asynchronous job that failed, was cancelled or timed out
-    └── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
+    ├── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
+    └── StorageError            a store that cannot read or write what was asked
+        ├── NotStoredError      a name the store does not hold (also a KeyError)
+        └── CorruptDataError    data on disk that fails its checksum or format check
 
 Messages say what was wrong, what is allowed, and what to do.
 """
@@ -67,3 +70,18 @@ class JobError(QstoreError):
 
 class BudgetExceededError(QstoreError):
     """A job whose cost estimate exceeds what remains of the budget."""
+
+
+class StorageError(QstoreError):
+    """A storage driver that cannot read or write what was asked; the message names the file."""
+
+
+class NotStoredError(StorageError, KeyError):
+    """A name the store does not hold; the message lists what it does hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptDataError(StorageError, ValueError):
+    """Stored data that fails its checksum or format check; names the file and the item."""
