@@ -81,14 +81,15 @@ def resolve_bindings(circuit: Circuit, bindings: Bindings | None = None) -> Batc
     arrays: dict[str, np.ndarray] = {}
     sizes: dict[str, int] = {}
     for name in scalars:
-        if np.iscomplexobj(bindings[name]):  # NumPy would silently drop the imaginary part
-            raise BindingError(f"symbol {name!r} must be bound to real numbers, got complex values")
         try:
-            value = np.asarray(bindings[name], dtype=float)
-        except (TypeError, ValueError):
-            raise BindingError(
-                f"symbol {name!r} must be bound to real numbers, got {bindings[name]!r}"
-            ) from None
+            raw = np.asarray(bindings[name])
+        except (TypeError, ValueError):  # ragged nesting
+            raw = np.asarray(None)
+        if raw.dtype.kind == "c":  # NumPy would silently drop the imaginary part
+            raise BindingError(f"symbol {name!r} must be bound to real numbers, got complex values")
+        if raw.dtype.kind not in "biuf":  # None, strings, objects: refused rather than cast to NaN
+            raise BindingError(f"symbol {name!r} must be bound to real numbers, got {bindings[name]!r:.80}")
+        value = raw.astype(float)
         if value.ndim > 1:
             raise BindingError(f"symbol {name!r} must be a scalar or shape (B,), got shape {value.shape}")
         if not np.all(np.isfinite(value)):
