@@ -38,7 +38,7 @@ import shutil
 import threading
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +271,7 @@ class ZarrCheckpointStore:
 
 
 @contextlib.contextmanager
-def _held(lock_path: Path) -> Any:
+def _held(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_path`` for the block, then delete the file."""
     with open(lock_path, "w") as file:
         if fcntl is not None:
