@@ -5,6 +5,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qstore.core import Circuit, CircuitError, Expr, Operation, StatePreparation
 from qstore.core.testing import dense_unitary, embed, random_bindings, random_circuit
@@ -243,3 +245,53 @@ def test_json_methods_round_trip() -> None:
     assert Circuit.from_json(c.to_json()) == c
     assert Circuit.from_json(c.to_json(indent=2).encode()) == c
     assert c.to_dict()["format"] == "qstore.circuit/1"
+
+
+def test_equal_circuits_with_signed_zeros_and_rewritten_expressions_hash_alike() -> None:
+    a = Expr.symbol("a")
+    pairs = [
+        (Circuit(1).rx(-0.0, 0), Circuit(1).rx(0.0, 0)),
+        (Circuit(1).rx(-a, 0), Circuit(1).rx(0 - a, 0)),
+        (Circuit(1).rx(-a, 0), Circuit(1).rx("-a", 0)),
+        (Circuit(1).rx(a * 0.0 - 0.0, 0), Circuit(1).rx(0, 0)),
+        (Circuit(1).u3(-0.0, a - a, -(a - a), 0), Circuit(1).u3(0, 0, 0, 0)),
+    ]
+    for left, right in pairs:
+        assert left == right and left.hash == right.hash and left.to_json() == right.to_json()
+
+
+_SYMBOLS = st.sampled_from(["a", "b", "theta_1"])
+_NUMBERS = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False) | st.sampled_from([0.0, -0.0])
+
+
+@st.composite
+def _angles(draw: st.DrawFn) -> Expr:
+    expr = Expr((), draw(_NUMBERS))
+    for _ in range(draw(st.integers(0, 3))):
+        term = Expr.symbol(draw(_SYMBOLS)) * draw(_NUMBERS)
+        expr = expr + term if draw(st.booleans()) else expr - (-term)
+    return expr
+
+
+def _rewritten(expr: Expr, how: int) -> Expr:
+    """The same value written another (float-exact) way: negated twice, subtracted from zero, rebuilt."""
+    if how == 0:
+        return (-expr).__neg__()
+    if how == 1:
+        return 0 - (-1 * expr) - 0.0
+    return Expr({name: coeff * -1 * -1 for name, coeff in expr.terms}, -expr.const * -1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["rx", "ry", "rz", "phase", "rzz"]), _angles()), max_size=6), st.data()
+)
+def test_equal_circuits_have_equal_hashes(ops: list[tuple[str, Expr]], data: st.DataObject) -> None:
+    left, right = Circuit(2), Circuit(2)
+    for gate, angle in ops:
+        qubits = (0, 1) if gate == "rzz" else (0,)
+        other = _rewritten(angle, data.draw(st.integers(0, 2)))
+        left, right = left.gate(gate, *qubits, params=(angle,)), right.gate(gate, *qubits, params=(other,))
+    assert left == right and left.hash == right.hash
+    restored = Circuit.from_json(left.to_json())
+    assert restored == left and restored.hash == left.hash

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from qstore.core import Circuit, CircuitError, Expr
 from qstore.core.gates import GATES
+from qstore.core.interop import cirq as cirq_interop
 from qstore.core.interop.cirq import from_cirq, to_cirq
 from qstore.core.testing import dense_unitary, random_circuit
 
@@ -137,3 +139,8 @@ def test_measurements_opaque_gates_and_non_linear_angles_are_errors() -> None:
 def test_importing_core_does_not_import_cirq() -> None:
     code = "import sys, qstore.core, qstore.core.interop; assert 'cirq' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_module_docstring_example_runs_on_the_installed_cirq() -> None:
+    result = doctest.testmod(cirq_interop)
+    assert result.attempted >= 7 and result.failed == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import subprocess
 import sys
 
@@ -19,7 +20,8 @@ from qiskit.quantum_info import Operator, Statevector
 
 from qstore.core import Circuit, CircuitError, Expr
 from qstore.core.gates import GATES
-from qstore.core.interop.qiskit import from_qiskit, to_qiskit
+from qstore.core.interop import qiskit as qiskit_interop
+from qstore.core.interop.qiskit import from_qiskit, symbol_name, to_qiskit
 from qstore.core.testing import dense_state, dense_unitary, random_circuit
 
 
@@ -153,3 +155,45 @@ def test_complex_angles_are_errors() -> None:
     qc.rx(a + 1j, 0)
     with pytest.raises(CircuitError, match="complex"):
         from_qiskit(qc)
+
+
+def test_qiskit_library_circuits_with_greek_parameters_round_trip() -> None:
+    from qiskit.circuit.library import real_amplitudes
+
+    qc = real_amplitudes(2, reps=1)
+    ir = from_qiskit(qc)
+    assert ir.symbols == ("theta_0", "theta_1", "theta_2", "theta_3")
+    values = {f"theta_{i}": 0.3 + 0.4 * i for i in range(4)}
+    original = Operator(qc.assign_parameters({p: values[symbol_name(p.name)] for p in qc.parameters}))
+    np.testing.assert_allclose(original.reverse_qargs().data, dense_unitary(ir, values), atol=1e-12)
+    back = to_qiskit(ir)
+    assert sorted(p.name for p in back.parameters) == sorted(values)
+    assert from_qiskit(back) == ir and from_qiskit(real_amplitudes(2, reps=1)).hash == ir.hash
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol"),
+    [("theta", "theta"), ("θ[0]", "theta_0"), ("Φ", "Phi"), ("λ[12]", "lamda_12"), ("w[3]", "w_3"),
+     ("a.b", "a_b"), ("3x", "p_3x"), ("中", "u4e2d")],
+)  # fmt: skip
+def test_parameter_names_map_to_symbols_deterministically(name: str, symbol: str) -> None:
+    qc = QuantumCircuit(1)
+    qc.rx(Parameter(name), 0)
+    assert symbol_name(name) == symbol and from_qiskit(qc).symbols == (symbol,)
+
+
+def test_parameters_mapping_to_one_symbol_or_to_pi_are_errors() -> None:
+    qc = QuantumCircuit(1)
+    qc.rx(Parameter("a.b"), 0)
+    qc.ry(Parameter("a_b"), 0)
+    with pytest.raises(CircuitError, match=r"'a\.b' and 'a_b' both map to symbol 'a_b'"):
+        from_qiskit(qc)
+    qc = QuantumCircuit(1)
+    qc.rx(Parameter("pi"), 0)
+    with pytest.raises(CircuitError, match="'pi' means π"):
+        from_qiskit(qc)
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(qiskit_interop, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -17,6 +17,7 @@ pytest.importorskip("zarr")
 
 import zarr
 
+from qstore.core.errors import CorruptDataError, QstoreError
 from qstore.core.plugins import get_storage, isolated_registry
 from qstore.core.storage import CheckpointStore
 from qstore.storage import checkpoints
@@ -174,9 +175,10 @@ store.save("epoch-1", {{"w": np.zeros(3), "v": np.zeros(2)}}, {{"epoch": 2}})
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 3, result.stderr
-    leftovers = [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
-    assert len(leftovers) == 1  # the dead process's half-written group, invisible to the store
+    leftovers = sorted(p for p in os.listdir(tmp_path) if p.startswith(".tmp-"))
+    assert len(leftovers) == 2 and leftovers[1] == f"{leftovers[0]}.lock"  # dead process's group + lock
     again = ZarrCheckpointStore(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["1@epoch-1"]  # opening removed what the dead save left
     assert again.list() == ["epoch-1"] and again.latest() == "epoch-1"
     ckpt = again.load("epoch-1")
     np.testing.assert_array_equal(ckpt.arrays["w"], np.ones(3))
@@ -232,13 +234,16 @@ def test_non_numeric_arrays_on_disk_are_refused(tmp_path: Path) -> None:
     group = zarr.open_group(tmp_path / "1@odd", mode="w-", zarr_format=3)
     with pytest.warns(Warning, match="does not have a Zarr V3 specification"):
         group.create_array("s", data=np.array(["x", "y"]))
-    group.attrs.update({"qstore": {"format": checkpoints.FORMAT, "arrays": ["s"]}, "metadata": {}})
+    header = {"format": checkpoints.FORMAT, "arrays": ["s"], "sha256": {"s": ""}, "chunks": {"s": 1}}
+    group.attrs.update({"qstore": header, "metadata": {}})
     zarr.open_group(tmp_path / "2@alien", mode="w-", zarr_format=3)
     store = ZarrCheckpointStore(tmp_path)
     assert store.list() == ["odd", "alien"]
-    with pytest.raises(TypeError, match="'s' is not a numeric zarr array"):
+    with pytest.raises(CorruptDataError, match=r"checkpoint 'odd' .* array 's' is not a numeric zarr array"):
         store.load("odd")
-    with pytest.raises(ValueError, match=r"is not a qstore\.checkpoint/1 checkpoint"):
+    with pytest.raises(
+        CorruptDataError, match=r"checkpoint 'alien' .* is not a qstore\.checkpoint/2 checkpoint"
+    ):
         store.load("alien")
 
 
@@ -255,3 +260,91 @@ def test_path_must_be_a_directory(tmp_path: Path) -> None:
         ZarrCheckpointStore(tmp_path / "file")
     assert repr(ZarrCheckpointStore(tmp_path / "new" / "dir")).startswith("ZarrCheckpointStore(")
     assert (tmp_path / "new" / "dir").is_dir()
+
+
+# -- integrity ----------------------------------------------------------------------------------
+
+
+def _chunk_files(folder: Path) -> list[Path]:
+    return sorted(p for p in (folder / "c").rglob("*") if p.is_file())
+
+
+def test_a_deleted_chunk_is_an_error_naming_checkpoint_and_array(tmp_path: Path) -> None:
+    store = ZarrCheckpointStore(tmp_path)
+    store.save("epoch-3", {"bias": np.ones(2), "weights": np.arange(1.0, 7.0)})
+    chunks = _chunk_files(tmp_path / "1@epoch-3" / "weights")
+    assert len(chunks) == 1
+    chunks[0].unlink()  # zarr alone would read the array back as its fill value, zeros
+    with pytest.raises(
+        CorruptDataError, match=r"checkpoint 'epoch-3' .* array 'weights': 1 chunk file"
+    ) as info:
+        store.load("epoch-3")
+    assert isinstance(info.value, QstoreError) and "1@epoch-3" in str(info.value)
+
+
+def test_altered_chunk_bytes_are_an_error(tmp_path: Path) -> None:
+    store = ZarrCheckpointStore(tmp_path)
+    store.save("a", {"w": np.arange(8.0)})
+    store.save("b", {"w": np.arange(8.0) + 0.5})
+    # a well-formed chunk holding other numbers: only the checksum can tell
+    (chunk_a,) = _chunk_files(tmp_path / "1@a" / "w")
+    (chunk_b,) = _chunk_files(tmp_path / "2@b" / "w")
+    chunk_a.write_bytes(chunk_b.read_bytes())
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "1@a" / "w")[...], np.arange(8.0) + 0.5)
+    with pytest.raises(
+        CorruptDataError, match=r"checkpoint 'a' .* array 'w': data does not match its saved SHA-256"
+    ):
+        store.load("a")
+    raw = bytearray(chunk_b.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    chunk_b.write_bytes(bytes(raw))
+    with pytest.raises(CorruptDataError, match=r"checkpoint 'b' .* array 'w'"):
+        store.load("b")
+
+
+def test_a_tampered_header_is_an_error(tmp_path: Path) -> None:
+    store = ZarrCheckpointStore(tmp_path)
+    store.save("a", {"w": np.arange(3.0)})
+    group = zarr.open_group(tmp_path / "1@a", mode="r+")
+    header = dict(group.attrs["qstore"])
+    group.attrs["qstore"] = {**header, "sha256": {}}
+    with pytest.raises(
+        CorruptDataError, match=r"checkpoint 'a' .* header 'sha256' must have an entry per array"
+    ):
+        store.load("a")
+    sha256, chunks = {**header["sha256"], "gone": ""}, {**header["chunks"], "gone": 1}
+    group.attrs["qstore"] = {**header, "arrays": ["w", "gone"], "sha256": sha256, "chunks": chunks}
+    with pytest.raises(CorruptDataError, match=r"checkpoint 'a' .* array 'gone' is missing"):
+        store.load("a")
+    (tmp_path / "1@a" / "zarr.json").write_text("{not json")
+    with pytest.raises(CorruptDataError, match=r"checkpoint 'a' .* group metadata unreadable"):
+        store.load("a")
+
+
+def test_checkpoints_from_before_checksums_load_with_a_warning(tmp_path: Path) -> None:
+    group = zarr.open_group(tmp_path / "1@old", mode="w-", zarr_format=3)
+    group.create_array("w", data=np.arange(3.0))
+    group.attrs.update({"qstore": {"format": checkpoints.UNVERIFIED_FORMAT, "arrays": ["w"]}, "metadata": {}})
+    with pytest.warns(
+        UserWarning, match=r"checkpoint 'old' .* without checksums; its arrays cannot be verified"
+    ):
+        ckpt = ZarrCheckpointStore(tmp_path).load("old")
+    np.testing.assert_array_equal(ckpt.arrays["w"], np.arange(3.0))
+
+
+def test_stale_save_directories_are_removed_but_live_ones_kept(tmp_path: Path) -> None:
+    import fcntl
+
+    ZarrCheckpointStore(tmp_path).save("a", {"w": [1.0]})
+    (tmp_path / ".old-dead").mkdir()
+    (tmp_path / ".tmp-dead").mkdir()  # no lock file: its process died before this format, or after rename
+    (tmp_path / ".tmp-orphan.lock").write_text("")  # a lock whose save died before making its directory
+    (tmp_path / ".tmp-live").mkdir()
+    with open(tmp_path / ".tmp-live.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a save in another process holds it
+        store = ZarrCheckpointStore(tmp_path)
+        assert sorted(os.listdir(tmp_path)) == [".tmp-live", ".tmp-live.lock", "1@a"]
+        store.save("b", {"w": [2.0]})
+        assert sorted(os.listdir(tmp_path)) == [".tmp-live", ".tmp-live.lock", "1@a", "2@b"]
+    store.save("c", {"w": [3.0]})  # the lock was released: that save is gone too
+    assert sorted(os.listdir(tmp_path)) == ["1@a", "2@b", "3@c"]

@@ -18,6 +18,7 @@ pytest.importorskip("pyarrow")
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from qstore.core.errors import CorruptDataError, StorageError
 from qstore.core.plugins import get_storage, isolated_registry
 from qstore.core.storage import MetricsSink
 from qstore.storage import metrics
@@ -226,9 +227,7 @@ def test_a_failed_write_keeps_its_rows_and_flush_retries(
     monkeypatch.setattr(metrics, "_write_atomic", flaky)
     sink = ParquetMetricsSink(tmp_path / "m", asynchronous=asynchronous)
     sink.log(0, loss=1.0)
-    with pytest.raises(
-        RuntimeError, match="failed \\(OSError: disk full\\); the 1 rows not yet written stay"
-    ):
+    with pytest.raises(StorageError, match="failed \\(OSError: disk full\\); the 1 rows logged before stay"):
         sink.flush()
     sink.flush()
     sink.log(1, loss=2.0)
@@ -284,3 +283,73 @@ def test_two_sinks_on_one_file_keep_each_others_rows(tmp_path: Path) -> None:
     first.close()
     second.close()
     assert read_metrics(path).rows == [{"step": 0, "a": 1.0}, {"step": 0, "b": 2.0}, {"step": 1, "a": 3.0}]
+
+
+def _failing_writes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Make part writes fail (disk full) while the returned list holds True."""
+    real = metrics._write_atomic
+    failing = [True]
+
+    def write(table: pa.Table, path: Path) -> None:
+        if failing[0]:
+            raise OSError("disk full")
+        real(table, path)
+
+    monkeypatch.setattr(metrics, "_write_atomic", write)
+    return failing
+
+
+def test_a_refused_row_is_never_written_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = _failing_writes(monkeypatch)
+    sink = ParquetMetricsSink(tmp_path / "m", flush_rows=3)
+    sink.log(0, loss=1.0)
+    sink.log(1, loss=0.9)  # accepted: buffered until the third row
+    with pytest.raises(StorageError, match=r"the row of step 2 was NOT recorded .* the 2 rows logged before"):
+        sink.log(2, loss=0.8)
+    failing[0] = False
+    sink.log(2, loss=0.8)  # the caller's retry is the only copy of step 2
+    sink.close()
+    assert read_metrics(tmp_path / "m").rows == [
+        {"step": 0, "loss": 1.0},
+        {"step": 1, "loss": 0.9},
+        {"step": 2, "loss": 0.8},
+    ]
+
+
+def test_an_asynchronous_failure_refuses_the_next_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = _failing_writes(monkeypatch)
+    sink = ParquetMetricsSink(tmp_path / "m", flush_rows=1, asynchronous=True)
+    sink.log(0, loss=1.0)
+    with pytest.raises(StorageError, match="disk full"):
+        sink.flush()
+    with pytest.raises(StorageError, match="the row of step 1 was NOT recorded"):
+        sink.log(1, loss=0.5)
+    failing[0] = False
+    sink.flush()
+    sink.log(1, loss=0.5)
+    sink.close()
+    assert [r["step"] for r in read_metrics(tmp_path / "m").rows] == [0, 1]
+
+
+def test_a_corrupt_part_is_skipped_with_a_warning_and_reported(tmp_path: Path) -> None:
+    with ParquetMetricsSink(tmp_path / "m", flush_rows=1) as sink:
+        for step in range(3):
+            sink.log(step, loss=float(step))
+    parts = sorted((tmp_path / "m").iterdir())
+    data = parts[1].read_bytes()
+    parts[1].write_bytes(data[: len(data) // 2])  # a torn part
+    (tmp_path / "m" / "part-zz-garbage.parquet").write_text("not parquet at all")
+    with pytest.warns(UserWarning, match="skipping corrupt metrics part") as caught:
+        table = read_metrics(tmp_path / "m")
+    assert table.rows == [{"step": 0, "loss": 0.0}, {"step": 2, "loss": 2.0}]
+    assert [s.path for s in table.skipped] == [parts[1], tmp_path / "m" / "part-zz-garbage.parquet"]
+    assert all("not a readable Parquet file" in s.reason for s in table.skipped)
+    assert sorted(str(w.message).split("'")[1] for w in caught) == sorted(str(s.path) for s in table.skipped)
+
+
+def test_a_corrupt_single_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "m.parquet").write_bytes(b"PAR1 torn")
+    with pytest.raises(CorruptDataError, match=r"m\.parquet' is not a readable Parquet file"):
+        read_metrics(tmp_path / "m.parquet")

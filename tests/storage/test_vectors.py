@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("faiss")
 
+from qstore.core.errors import CorruptDataError, QstoreError
 from qstore.core.plugins import get_storage, isolated_registry
 from qstore.core.storage import MemoryVectorStore, VectorStore
 from qstore.storage import vectors
@@ -210,3 +211,89 @@ def test_an_add_that_cannot_be_saved_is_undone(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file; give a directory"):
         FaissVectorStore(path=tmp_path / "file")
+
+
+def _saved(tmp_path: Path) -> dict[str, Any]:
+    FaissVectorStore(path=tmp_path / "store").add(["a", "b"], [[0.0, 1.0], [1.0, 0.0]])
+    return json.loads((tmp_path / "store" / "ids.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "index_file",
+    [
+        "../outside/index-0123456789abcdef0123456789abcdef.faiss",
+        "/etc/passwd",
+        "..",
+        "sub/index-0123456789abcdef0123456789abcdef.faiss",
+        "index-x.faiss",
+    ],
+)
+def test_a_manifest_cannot_point_outside_the_store(tmp_path: Path, index_file: str) -> None:
+    manifest = _saved(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "index-0123456789abcdef0123456789abcdef.faiss").write_bytes(
+        (tmp_path / "store" / manifest["index_file"]).read_bytes()
+    )
+    (tmp_path / "store" / "ids.json").write_text(json.dumps({**manifest, "index_file": index_file}))
+    with pytest.raises(
+        CorruptDataError, match=r"ids\.json': key 'index_file' must name a file 'index-<32 hex>"
+    ):
+        FaissVectorStore(path=tmp_path / "store")
+
+
+def test_a_symlinked_index_file_is_refused(tmp_path: Path) -> None:
+    manifest = _saved(tmp_path)
+    real = tmp_path / "store" / manifest["index_file"]
+    moved = tmp_path / "elsewhere.faiss"
+    real.rename(moved)
+    real.symlink_to(moved)
+    with pytest.raises(
+        CorruptDataError, match="the manifest's index_file\\) is missing or not a regular file"
+    ):
+        FaissVectorStore(path=tmp_path / "store")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: "{not json", r"ids\.json' is not valid JSON"),
+        (lambda m: "[1, 2]", r"is not a qstore\.faiss/1 id table \(format 'list'\)"),
+        (lambda m: {k: v for k, v in m.items() if k != "ids"}, r"lacks the key 'ids'"),
+        (lambda m: {k: v for k, v in m.items() if k != "dim"}, r"lacks the key 'dim' \(a positive integer\)"),
+        (lambda m: {k: v for k, v in m.items() if k != "index_file"}, r"lacks the key 'index_file'"),
+        (lambda m: {**m, "dim": "2"}, r"key 'dim' must be a positive integer, got '2'"),
+        (lambda m: {**m, "nlist": 0}, r"key 'nlist' must be a positive integer, got 0"),
+        (lambda m: {**m, "nprobe": True}, r"key 'nprobe' must be a positive integer, got True"),
+        (lambda m: {**m, "index": "hnsw"}, r"key 'index' must be one of \['flat', 'ivf'\]"),
+        (lambda m: {**m, "ids": ["a", 1]}, r"key 'ids' must be a list of all ints or all strings"),
+        (lambda m: {**m, "ids": ["a", "a"]}, r"key 'ids' must be unique"),
+        (lambda m: {**m, "ids": ["a"]}, r"is inconsistent: index holds 2 vectors of dim 2, id table 1 ids"),
+        (lambda m: {**m, "index_file": "index-" + "0" * 32 + ".faiss"}, r"is missing or not a regular file"),
+    ],
+)
+def test_a_garbage_or_incomplete_manifest_names_the_file_and_key(
+    tmp_path: Path, edit: Any, message: str
+) -> None:
+    edited = edit(_saved(tmp_path))
+    (tmp_path / "store" / "ids.json").write_text(edited if isinstance(edited, str) else json.dumps(edited))
+    with pytest.raises(CorruptDataError, match=message) as info:
+        FaissVectorStore(path=tmp_path / "store")
+    assert isinstance(info.value, QstoreError) and str(tmp_path / "store") in str(info.value)
+
+
+def test_a_garbage_index_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    manifest = _saved(tmp_path)
+    (tmp_path / "store" / manifest["index_file"]).write_bytes(b"garbage")
+    with pytest.raises(CorruptDataError, match=r"\.faiss' is not a readable faiss index"):
+        FaissVectorStore(path=tmp_path / "store")
+
+
+def test_ivf_nprobe_is_saved_and_restored(tmp_path: Path) -> None:
+    data = np.random.default_rng(5).normal(size=(64, 4))
+    FaissVectorStore(index="ivf", nlist=8, nprobe=3, path=tmp_path).add(list(range(64)), data)
+    assert json.loads((tmp_path / "ids.json").read_text())["nprobe"] == 3
+    again = FaissVectorStore(path=tmp_path)
+    assert again.nprobe == 3 and vectors.faiss.extract_index_ivf(again._index).nprobe == 3
+    wider = FaissVectorStore(nprobe=5, path=tmp_path)  # an explicit nprobe overrides the saved one
+    assert wider.nprobe == 5 and vectors.faiss.extract_index_ivf(wider._index).nprobe == 5

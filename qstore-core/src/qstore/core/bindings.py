@@ -6,7 +6,8 @@ or ``(2**k,)`` arrays of normalised amplitudes. Missing, unknown or mis-shaped b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -41,37 +42,54 @@ class Batch:
 
 
 def resolve_bindings(circuit: Circuit, bindings: Bindings | None = None) -> Batch:
-    """Validate ``bindings`` against the circuit and broadcast them to one batch size."""
-    bindings = dict(bindings or {})
+    """Validate ``bindings`` against the circuit and broadcast them to one batch size.
+
+    A binding name that is not a symbol of the circuit is an error that suggests the closest
+    symbol names (``{"thetta": ...}`` -> did you mean 'theta'?).
+    """
+    if not isinstance(circuit, Circuit):
+        raise BindingError(f"circuit must be a qstore Circuit, got {type(circuit).__name__}")
+    if bindings is None:
+        bindings = {}
+    if not isinstance(bindings, Mapping):
+        raise BindingError(
+            f"bindings must be a mapping of symbol name to values, e.g. {{'theta': [0.1, 0.2]}}, "
+            f"got {type(bindings).__name__} {bindings!r:.80}"
+        )
+    odd = [key for key in bindings if not isinstance(key, str)]
+    if odd:
+        raise BindingError(f"binding names must be strings (symbol names), got {odd[0]!r}")
+    bindings = dict(bindings)
     scalars = set(circuit.symbols)
     vectors = {op.input: op for op in circuit.operations if isinstance(op, StatePreparation)}
-    missing = sorted((scalars | set(vectors)) - set(bindings))
-    if missing:
-        raise BindingError(
-            f"no value bound for symbol(s) {missing}; the circuit uses {sorted(scalars | set(vectors))}"
-        )
+    used = sorted(scalars | set(vectors))
     clash = sorted(scalars & set(vectors))
     if clash:
         raise BindingError(
             f"symbol(s) {clash} name both an angle symbol and a state-preparation input; rename one"
         )
-    unknown = sorted(set(bindings) - scalars - set(vectors))
+    missing = sorted(set(used) - set(bindings))
+    unknown = sorted(set(bindings) - set(used))
     if unknown:
+        hints = [_suggestion(name, missing or used) for name in unknown]
         raise BindingError(
-            f"binding(s) {unknown} are not symbols of this circuit; it uses {sorted(scalars | set(vectors))}"
+            f"binding(s) {unknown} are not symbols of this circuit{''.join(hints)}; it uses {used}"
         )
+    if missing:
+        raise BindingError(f"no value bound for symbol(s) {missing}; the circuit uses {used}")
 
     arrays: dict[str, np.ndarray] = {}
     sizes: dict[str, int] = {}
     for name in scalars:
-        if np.iscomplexobj(bindings[name]):  # NumPy would silently drop the imaginary part
-            raise BindingError(f"symbol {name!r} must be bound to real numbers, got complex values")
         try:
-            value = np.asarray(bindings[name], dtype=float)
-        except (TypeError, ValueError):
-            raise BindingError(
-                f"symbol {name!r} must be bound to real numbers, got {bindings[name]!r}"
-            ) from None
+            raw = np.asarray(bindings[name])
+        except (TypeError, ValueError):  # ragged nesting
+            raw = np.asarray(None)
+        if raw.dtype.kind == "c":  # NumPy would silently drop the imaginary part
+            raise BindingError(f"symbol {name!r} must be bound to real numbers, got complex values")
+        if raw.dtype.kind not in "biuf":  # None, strings, objects: refused rather than cast to NaN
+            raise BindingError(f"symbol {name!r} must be bound to real numbers, got {bindings[name]!r:.80}")
+        value = raw.astype(float)
         if value.ndim > 1:
             raise BindingError(f"symbol {name!r} must be a scalar or shape (B,), got shape {value.shape}")
         if not np.all(np.isfinite(value)):
@@ -114,3 +132,8 @@ def resolve_bindings(circuit: Circuit, bindings: Bindings | None = None) -> Batc
     arrays = {k: np.broadcast_to(v, (size,)) for k, v in arrays.items()}
     vector_arrays = {k: np.broadcast_to(v, (size, v.shape[1])) for k, v in vector_arrays.items()}
     return Batch(circuit, size, arrays, vector_arrays)
+
+
+def _suggestion(name: str, symbols: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, symbols, n=2, cutoff=0.6)
+    return f" ({name!r}: did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""

@@ -37,6 +37,8 @@ def _index(value: Any) -> Any:
 
 
 def _qubits(value: Iterable[int]) -> tuple[int, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise CircuitError(f"qubits must be a sequence of qubit indices, got {value!r}")
     out = tuple(_index(q) for q in value)
     for q in out:
         if isinstance(q, bool) or not isinstance(q, int) or q < 0:
@@ -96,9 +98,14 @@ class StatePreparation:
     qubits: tuple[int, ...] = attrs.field(converter=_qubits)
     input: str = attrs.field()
 
+    @qubits.validator
+    def _check_qubits(self, _: Any, value: tuple[int, ...]) -> None:
+        if not value:
+            raise CircuitError("state preparation needs at least one qubit")
+
     @input.validator
     def _check_input(self, _: Any, value: str) -> None:
-        if not value.isidentifier():
+        if not isinstance(value, str) or not value.isidentifier():
             raise CircuitError(f"state preparation input must be a symbol name, got {value!r}")
 
     gate: ClassVar[str] = "state_prep"
@@ -118,6 +125,8 @@ Op = Operation | StatePreparation
 
 
 def _operations(value: Iterable[Op]) -> tuple[Op, ...]:
+    if isinstance(value, Operation | StatePreparation | str) or not isinstance(value, Iterable):
+        raise CircuitError(f"operations must be a sequence of Operation, got {value!r}")
     return tuple(value)
 
 
@@ -151,6 +160,8 @@ class Circuit:
 
     def gate(self, name: str, *qubits: int, params: Sequence[Angle] = ()) -> Circuit:
         """Append any gate of the table by name."""
+        if isinstance(params, str | Expr) or not isinstance(params, Sequence):
+            raise CircuitError(f"params must be a sequence of angles, e.g. params=(0.5,), got {params!r}")
         return self.append(Operation(name, qubits, params))
 
     def i(self, q: int) -> Circuit:
@@ -265,20 +276,21 @@ class Circuit:
 
     def prepare_state(self, input: str, qubits: Sequence[int] | None = None) -> Circuit:
         """Amplitude-encode the vector bound to ``input`` on ``qubits`` (default: all)."""
-        qs = tuple(range(self.n_qubits)) if qubits is None else tuple(qubits)
-        return self.append(StatePreparation(qs, input))
+        return self.append(StatePreparation(tuple(range(self.n_qubits)) if qubits is None else qubits, input))
 
     # -- structure ------------------------------------------------------------------------------
 
     def compose(self, other: Circuit, qubits: Sequence[int] | None = None) -> Circuit:
         """This circuit followed by ``other``, whose qubit i is mapped to ``qubits[i]``."""
+        if not isinstance(other, Circuit):
+            raise CircuitError(f"can only compose a Circuit, got {type(other).__name__}")
         if qubits is None:
             if other.n_qubits > self.n_qubits:
                 raise CircuitError(
                     f"cannot compose a {other.n_qubits}-qubit circuit onto {self.n_qubits} qubits"
                 )
             return self.append(*other.operations)
-        mapping = tuple(qubits)
+        mapping = _qubits(qubits)
         if len(mapping) != other.n_qubits:
             raise CircuitError(f"qubits must map all {other.n_qubits} qubits, got {len(mapping)}")
         moved = [attrs.evolve(op, qubits=tuple(mapping[q] for q in op.qubits)) for op in other.operations]
@@ -330,8 +342,11 @@ class Circuit:
         return circuit_to_dict(self)
 
     def to_json(self, **kwargs: Any) -> str:
-        """Versioned JSON text, ``"format": "qstore.circuit/1"``."""
-        return json.dumps(self.to_dict(), **kwargs)
+        """Versioned JSON text, ``"format": "qstore.circuit/1"``; strict JSON (never ``Infinity``/``NaN``).
+
+        ``kwargs`` go to `json.dumps` (``indent``, ...).
+        """
+        return json.dumps(self.to_dict(), **{**kwargs, "allow_nan": False})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Circuit:
@@ -343,7 +358,7 @@ class Circuit:
     @cached_property
     def hash(self) -> str:
         """Stable content hash (SHA-256 of the canonical JSON)."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def draw(

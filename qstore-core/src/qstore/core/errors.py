@@ -18,7 +18,10 @@ Every error Q-Store raises on purpose derives from `QstoreError`::
     ├── JobError                an asynchronous job that failed, was cancelled or timed out
     ├── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
     ├── MissingDependencyError  an optional dependency a feature needs is not installed
-    └── CredentialError         an API key or token that is missing or malformed (never shown)
+    ├── CredentialError         an API key or token that is missing or malformed (never shown)
+    └── StorageError            a store that cannot read or write what was asked
+        ├── NotStoredError      a name the store does not hold (also a KeyError)
+        └── CorruptDataError    data on disk that fails its checksum or format check
 
 Messages say what was wrong, what is allowed, and what to do.
 """
@@ -92,3 +95,18 @@ class MissingDependencyError(QstoreError, ImportError):
 
 class CredentialError(QstoreError, ValueError):
     """A credential that is missing or malformed; the message describes it without showing it."""
+
+
+class StorageError(QstoreError):
+    """A storage driver that cannot read or write what was asked; the message names the file."""
+
+
+class NotStoredError(StorageError, KeyError):
+    """A name the store does not hold; the message lists what it does hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptDataError(StorageError, ValueError):
+    """Stored data that fails its checksum or format check; names the file and the item."""

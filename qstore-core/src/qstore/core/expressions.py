@@ -2,11 +2,15 @@
 
 A symbol is a data input or a trainable weight; the IR does not care which. Keeping angles linear
 means every derivative follows from the gate's own rule by the chain rule.
+
+Every coefficient and constant is a finite float (``inf``, NaN and ``"1e999"`` are `CircuitError` s)
+and ``-0.0`` is stored as ``0.0``, so equal expressions serialise, and hash, identically.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -22,15 +26,37 @@ _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_]\w*)|(.))")
 
 
+def _finite(what: str, value: Any) -> float:
+    """``value`` as a finite float with ``-0.0`` made ``0.0``; a `CircuitError` naming ``what`` else."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise CircuitError(f"{what} must be a real number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise CircuitError(f"{what} must be finite, got {value!r}")
+    return number + 0.0
+
+
 def _canonical_terms(terms: Any) -> tuple[tuple[str, float], ...]:
+    try:
+        pairs = list(dict(terms).items() if isinstance(terms, Mapping) else terms)
+        if not all(isinstance(pair, tuple | list) and len(pair) == 2 for pair in pairs):
+            raise TypeError
+    except TypeError:
+        raise CircuitError(f"Expr terms must map symbol names to coefficients, got {terms!r}") from None
     merged: dict[str, float] = {}
-    for name, coeff in dict(terms).items() if isinstance(terms, Mapping) else terms:
+    for name, coeff in pairs:
         if not isinstance(name, str) or not _SYMBOL.match(name) or name == "pi":
             raise CircuitError(
                 f"invalid symbol name {name!r}: use letters, digits and underscores ('pi' means π)"
             )
-        merged[name] = merged.get(name, 0.0) + float(coeff)
+        merged[name] = _finite(
+            f"coefficient of {name!r}", merged.get(name, 0.0) + _finite(f"coefficient of {name!r}", coeff)
+        )
     return tuple(sorted((n, c) for n, c in merged.items() if c != 0.0))
+
+
+def _constant(value: Any) -> float:
+    return _finite("Expr constant", value)
 
 
 @attrs.frozen
@@ -38,7 +64,7 @@ class Expr:
     """``const + Σ coeff·symbol``: a linear expression of named symbols."""
 
     terms: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_canonical_terms)
-    const: float = attrs.field(default=0.0, converter=float)
+    const: float = attrs.field(default=0.0, converter=_constant)
 
     @classmethod
     def symbol(cls, name: str) -> Expr:
@@ -91,13 +117,18 @@ class Expr:
             if not factor.is_constant:
                 raise CircuitError("angles must be linear: cannot multiply two symbol expressions")
             factor = factor.const
-        f = float(factor)
+        f = _finite("an Expr factor", factor)
         return Expr(tuple((n, c * f) for n, c in self.terms), self.const * f)
 
     __rmul__ = __mul__
 
     def __truediv__(self, divisor: float) -> Expr:
-        return self * (1.0 / float(divisor))
+        d = _finite(
+            "an Expr divisor", divisor.const if isinstance(divisor, Expr) and divisor.is_constant else divisor
+        )
+        if d == 0.0:
+            raise CircuitError("cannot divide an Expr by zero")
+        return self * (1.0 / d)
 
     def __str__(self) -> str:
         parts = []
@@ -125,15 +156,15 @@ def as_expr(value: Angle) -> Expr:
         return Expr.parse(value)
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
         raise CircuitError(f"an angle must be a number, a symbol name or an Expr, not {value!r}")
-    if not math.isfinite(float(value)):
-        raise CircuitError(f"an angle must be finite, got {value!r}")
-    return Expr((), float(value))
+    return Expr((), _finite("an angle", value))
 
 
 class _Parser:
     """Recursive-descent parser for linear expressions over + - * / and parentheses."""
 
     def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise CircuitError(f"an angle expression must be a string, got {text!r}")
         self.text = text
         self.tokens: list[tuple[str, str]] = []
         for number, name, other in _TOKEN.findall(text):
@@ -161,7 +192,10 @@ class _Parser:
     def parse(self) -> Expr:
         if not self.tokens:
             raise self.fail("empty expression")
-        expr = self.sum()
+        try:
+            expr = self.sum()
+        except CircuitError as exc:  # an overflow found by Expr itself: say which text caused it
+            raise exc if str(exc).startswith("cannot parse") else self.fail(str(exc)) from None
         if self.peek() is not None:
             raise self.fail(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
         return expr
@@ -201,6 +235,8 @@ class _Parser:
                 raise self.fail("missing ')'")
             return expr
         if tok[0] == "num":
+            if not math.isfinite(float(tok[1])):
+                raise self.fail(f"number {tok[1]} is beyond the float range (not finite)")
             return Expr((), float(tok[1]))
         if tok[0] == "name":
             return Expr((), math.pi) if tok[1] == "pi" else Expr.symbol(tok[1])

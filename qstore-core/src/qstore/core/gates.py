@@ -312,6 +312,8 @@ ALIASES: dict[str, str] = {"cx": "cnot", "p": "phase", "toffoli": "ccx", "id": "
 
 def gate_spec(name: str) -> GateSpec:
     """Look a gate up by name (case-insensitive; ``cx``, ``p``, ``toffoli``, ``u`` are aliases)."""
+    if not isinstance(name, str):
+        raise CircuitError(f"a gate name must be a string such as 'h' or 'cnot', got {name!r}")
     key = name.lower()
     key = ALIASES.get(key, key)
     try:

@@ -2,10 +2,13 @@
 
 ``PauliString.parse("Z0 Z1")``, ``Observable.parse("0.5*X0 X1 - Z2")``, and the common readouts
 ``z_all(n)`` (Z on every qubit) and ``readouts(n, "XYZ")`` (per-qubit X, Y, Z, basis-major).
+Coefficients are finite real numbers: ``"inf*Z0"`` or a NaN weight is an `ObservableError`.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -20,7 +23,14 @@ _FACTOR = re.compile(r"([XYZI])(\d+)\Z")
 
 
 def _paulis(value: Any) -> tuple[tuple[int, str], ...]:
-    items = dict(value).items() if isinstance(value, dict) else value
+    try:
+        items = list(dict(value).items() if isinstance(value, dict) else value)
+        if not all(isinstance(item, tuple | list) and len(item) == 2 for item in items):
+            raise TypeError
+    except TypeError:
+        raise ObservableError(
+            f"Pauli factors must be (qubit, 'X'|'Y'|'Z'|'I') pairs or a {{qubit: pauli}} dict, got {value!r}"
+        ) from None
     out: dict[int, str] = {}
     for q, p in items:
         if isinstance(q, bool) or not isinstance(q, int) or q < 0:
@@ -34,17 +44,31 @@ def _paulis(value: Any) -> tuple[tuple[int, str], ...]:
     return tuple(sorted(out.items()))
 
 
+def _coeff(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ObservableError(f"a Pauli string coefficient must be a real number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ObservableError(f"a Pauli string coefficient must be finite, got {value!r}")
+    return float(value) + 0.0
+
+
+def _text(what: str, text: Any) -> str:
+    if not isinstance(text, str):
+        raise ObservableError(f"{what} must be a string such as 'Z0 Z1', got {text!r}")
+    return text
+
+
 @attrs.frozen
 class PauliString:
     """``coeff · P_q0 ⊗ P_q1 ⊗ …``; qubits not listed carry the identity."""
 
     paulis: tuple[tuple[int, str], ...] = attrs.field(converter=_paulis)
-    coeff: float = attrs.field(default=1.0, converter=float)
+    coeff: float = attrs.field(default=1.0, converter=_coeff)
 
     @classmethod
     def parse(cls, text: str) -> PauliString:
         """Parse ``"Z0 Z1"``, ``"X3"``, ``"I"`` or ``"-0.5*Y1"``."""
-        body = text.strip()
+        body = _text("a Pauli string", text).strip()
         coeff = 1.0
         if "*" in body:
             head, body = body.split("*", 1)
@@ -52,6 +76,8 @@ class PauliString:
                 coeff = float(head)
             except ValueError:
                 raise ObservableError(f"bad coefficient {head!r} in Pauli string {text!r}") from None
+            if not math.isfinite(coeff):
+                raise ObservableError(f"coefficient {head.strip()!r} in Pauli string {text!r} is not finite")
         elif body.startswith("-"):
             coeff, body = -1.0, body[1:]
         if not body.strip():
@@ -84,6 +110,8 @@ class PauliString:
 
 
 def _terms(value: Iterable[PauliString]) -> tuple[PauliString, ...]:
+    if isinstance(value, PauliString | str) or not isinstance(value, Iterable):
+        raise ObservableError(f"Observable takes a sequence of PauliString terms, got {value!r}")
     terms = tuple(value)
     if not terms:
         raise ObservableError("an observable needs at least one Pauli term")
@@ -102,7 +130,7 @@ class Observable:
     @classmethod
     def parse(cls, text: str) -> Observable:
         """Parse ``"0.5*X0 X1 - Z2 + Y1"``."""
-        pieces = re.split(r"\s+(?=[+-]\s*(?:\d|\.|[XYZI]))", text.strip())
+        pieces = re.split(r"\s+(?=[+-]\s*(?:\d|\.|[XYZI]))", _text("an observable", text).strip())
         terms = []
         for piece in pieces:
             sign = -1.0 if piece.startswith("-") else 1.0
@@ -126,6 +154,11 @@ def as_observables(values: ObservableLike | Sequence[ObservableLike]) -> tuple[O
     """Normalise one or several observables (objects or strings) into a tuple of `Observable`."""
     if isinstance(values, Observable | PauliString | str):
         values = [values]
+    if not isinstance(values, Sequence):
+        raise ObservableError(
+            f"observables must be an Observable, a PauliString, a string like 'Z0 Z1' or a sequence of "
+            f"them, got {values!r}"
+        )
     out = []
     for v in values:
         if isinstance(v, Observable):
@@ -146,10 +179,16 @@ def z_all(n_qubits: int) -> tuple[Observable, ...]:
 
 def readouts(n_qubits: int, bases: str | Sequence[str] = "Z") -> tuple[Observable, ...]:
     """Per-qubit readouts in each basis, basis-major: ``[X0..X(n-1), Y0.., Z0..]`` for ``"XYZ"``."""
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, numbers.Integral) or n_qubits < 1:
+        raise ObservableError(f"n_qubits must be a positive integer, got {n_qubits!r}")
+    if not isinstance(bases, str | Sequence):
+        raise ObservableError(
+            f"bases must be a string like 'XYZ' or a sequence of 'X', 'Y', 'Z', got {bases!r}"
+        )
     bases = tuple(bases)
     for b in bases:
         if b not in ("X", "Y", "Z"):
             raise ObservableError(f"measurement bases must be X, Y or Z, got {b!r}")
     if len(set(bases)) != len(bases):
         raise ObservableError(f"measurement bases repeat: {bases}")
-    return tuple(Observable((PauliString(((q, b),)),)) for b in bases for q in range(n_qubits))
+    return tuple(Observable((PauliString(((q, b),)),)) for b in bases for q in range(int(n_qubits)))

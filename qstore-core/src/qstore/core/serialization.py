@@ -46,7 +46,9 @@ def circuit_to_dict(circuit: Circuit) -> dict[str, Any]:
 
 
 def circuit_from_json(text: str | bytes) -> Circuit:
-    """Parse and validate circuit JSON text."""
+    """Parse and validate circuit JSON text (strict: ``NaN``/``Infinity`` and overflowing numbers are refused)."""
+    if not isinstance(text, str | bytes | bytearray):
+        raise CircuitFormatError(f"circuit JSON must be str or bytes, got {type(text).__name__}")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
@@ -85,7 +87,7 @@ def _angle(value: Any, path: str) -> Expr:
     if not isinstance(terms, dict):
         raise _fail(f"{path}.terms", f"expected an object of symbol: coefficient, got {terms!r}")
     for name, coeff in terms.items():
-        if not name.isidentifier():
+        if not isinstance(name, str) or not name.isidentifier():
             raise _fail(f"{path}.terms", f"invalid symbol name {name!r}")
         _number(coeff, f"{path}.terms.{name}")
     return Expr(terms, _number(value.get("const", 0.0), f"{path}.const"))

@@ -12,15 +12,23 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from qstore.storage.checkpoints import ZarrCheckpointStore
-    from qstore.storage.metrics import MetricsTable, ParquetMetricsSink, read_metrics
+    from qstore.storage.metrics import MetricsTable, ParquetMetricsSink, SkippedPart, read_metrics
     from qstore.storage.vectors import FaissVectorStore
 
-__all__ = ["FaissVectorStore", "MetricsTable", "ParquetMetricsSink", "ZarrCheckpointStore", "read_metrics"]
+__all__ = [
+    "FaissVectorStore",
+    "MetricsTable",
+    "ParquetMetricsSink",
+    "SkippedPart",
+    "ZarrCheckpointStore",
+    "read_metrics",
+]
 
 _MODULES = {
     "FaissVectorStore": "qstore.storage.vectors",
     "MetricsTable": "qstore.storage.metrics",
     "ParquetMetricsSink": "qstore.storage.metrics",
+    "SkippedPart": "qstore.storage.metrics",
     "ZarrCheckpointStore": "qstore.storage.checkpoints",
     "read_metrics": "qstore.storage.metrics",
 }

@@ -4,30 +4,41 @@ Layout of ``path``::
 
     path/
       1@warmup/        one zarr group per checkpoint, named <save sequence>@<checkpoint name>
-        zarr.json      group attributes: format, array names in order, the user's metadata (JSON)
+        zarr.json      group attributes: format, array names in order, a SHA-256 and the chunk
+                       count of every array, the user's metadata (JSON)
         weights/       one zarr array per checkpoint array
       2@step-100/
-      .tmp-<hex>/      a save in progress; never listed (a killed process may leave one behind)
+      .tmp-<hex>/      a save in progress; never listed
+      .tmp-<hex>.lock  held (``flock``) by the saving process while ``.tmp-<hex>/`` is in use
+      .old-<hex>/      a replaced version being removed
 
 A save writes its group into a hidden temporary sibling, fsyncs it, and renames it into place, so a
 crash mid-write leaves every earlier checkpoint readable and the half-written one invisible. Saving
 an existing name renames in a newer sequence number first and removes the older directory after, so
 the name never disappears; `load` re-reads if a replacement removed the directory under it.
-Only numeric arrays are written or read back (no object dtypes, no pickle). Names follow the memory
-store's rules, except that an array may not be called ``zarr.json``.
+Opening a store and every save remove what killed saves left behind: ``.old-`` directories, and
+``.tmp-`` directories whose lock no live process holds.
+
+`load` verifies every array against its checksum and chunk count, so a deleted chunk (which zarr
+would read back as zeros) or flipped bytes are a `CorruptDataError` naming the checkpoint, the
+array and the directory, never different numbers. Only numeric arrays are written or read back (no
+object dtypes, no pickle). Names follow the memory store's rules, except that an array may not be
+called ``zarr.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
 import shutil
 import threading
 import uuid
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +46,18 @@ import numpy as np
 import zarr
 from zarr.storage import LocalStore
 
+from qstore.core.errors import CorruptDataError, NotStoredError
 from qstore.core.storage import Checkpoint
+
+try:
+    import fcntl
+except ImportError:  # Windows: stale .tmp- directories are left for the user to delete
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["ZarrCheckpointStore"]
 
-FORMAT = "qstore.checkpoint/1"
+FORMAT = "qstore.checkpoint/2"
+UNVERIFIED_FORMAT = "qstore.checkpoint/1"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _ENTRY = re.compile(r"(\d+)@([A-Za-z0-9][A-Za-z0-9._-]*)\Z")
 _LOAD_ATTEMPTS = 5
@@ -76,6 +94,14 @@ def _write_array(group: zarr.Group, key: str, array: np.ndarray) -> None:
     group.create_array(key, data=array)
 
 
+def _digest(array: np.ndarray) -> str:
+    """``sha256:<hex>`` of an array's dtype, shape and little-endian bytes (what a checkpoint stores)."""
+    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    h = hashlib.sha256(f"{little.dtype.str}{little.shape}".encode())
+    h.update(little.tobytes())
+    return f"sha256:{h.hexdigest()}"
+
+
 def _fsync(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -107,6 +133,7 @@ class ZarrCheckpointStore:
             raise ValueError(f"zarr checkpoint path {str(self.path)!r} is a file; give a directory")
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._remove_stale()
 
     def __repr__(self) -> str:
         return f"ZarrCheckpointStore({str(self.path)!r})"
@@ -141,17 +168,35 @@ class ZarrCheckpointStore:
             raise ValueError(f"invalid array name {reserved[0]!r}: zarr keeps its metadata in 'zarr.json'")
         meta = _json_copy("checkpoint metadata", metadata or {})
         with self._lock:
+            self._remove_stale()
             tmp = self.path / f".tmp-{uuid.uuid4().hex}"
-            try:
-                group = zarr.open_group(store=LocalStore(tmp), mode="w-", zarr_format=3)
-                for key, value in arrays.items():
-                    _write_array(group, key, _numeric(key, value))
-                group.attrs.update({"qstore": {"format": FORMAT, "arrays": keys}, "metadata": meta})
-                _fsync_tree(tmp)
-                self._commit(tmp, name)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            with _held(tmp.with_name(f"{tmp.name}.lock")):
+                try:
+                    group = zarr.open_group(store=LocalStore(tmp), mode="w-", zarr_format=3)
+                    checksums, chunks = {}, {}
+                    for key, value in arrays.items():
+                        array = _numeric(key, value)
+                        _write_array(group, key, array)
+                        checksums[key] = _digest(array)
+                        chunks[key] = _stored_chunks(tmp / key)
+                    header = {"format": FORMAT, "arrays": keys, "sha256": checksums, "chunks": chunks}
+                    group.attrs.update({"qstore": header, "metadata": meta})
+                    _fsync_tree(tmp)
+                    self._commit(tmp, name)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+
+    def _remove_stale(self) -> None:
+        """Delete ``.old-`` directories and ``.tmp-`` ones whose saving process is gone."""
+        with os.scandir(self.path) as it:
+            names = [entry.name for entry in it]
+        for entry in names:
+            if entry.startswith(".old-"):
+                shutil.rmtree(self.path / entry, ignore_errors=True)
+        if fcntl is not None:
+            for stem in {entry.removesuffix(".lock") for entry in names if entry.startswith(".tmp-")}:
+                _remove_if_abandoned(self.path / stem)
 
     def _commit(self, tmp: Path, name: str) -> None:
         """Rename ``tmp`` into place under the next sequence number, then drop older versions."""
@@ -172,11 +217,16 @@ class ZarrCheckpointStore:
             shutil.rmtree(trash, ignore_errors=True)
 
     def load(self, name: str) -> Checkpoint:
-        """The checkpoint ``name`` with read-only arrays; `KeyError` naming the saved ones if missing."""
+        """The checkpoint ``name`` with read-only arrays, each verified against its checksum.
+
+        `NotStoredError` (a `KeyError`) names the saved checkpoints when ``name`` is not one;
+        `CorruptDataError` names the checkpoint, the array and the directory when data on disk is
+        missing, altered or not a checkpoint.
+        """
         for _ in range(_LOAD_ATTEMPTS):
             current = self._current()
             if name not in current:
-                raise KeyError(f"no checkpoint named {name!r}; saved: {self._ordered(current)}")
+                raise NotStoredError(f"no checkpoint named {name!r}; saved: {self._ordered(current)}")
             folder = self.path / current[name][1]
             try:
                 checkpoint = self._read(name, folder)
@@ -192,21 +242,18 @@ class ZarrCheckpointStore:
         )
 
     def _read(self, name: str, folder: Path) -> Checkpoint:
-        group = zarr.open_group(store=LocalStore(folder, read_only=True), mode="r", zarr_format=3)
-        attributes = group.attrs.asdict()
-        header = attributes.get("qstore")
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ValueError(f"{str(folder)!r} is not a {FORMAT} checkpoint (header {header!r})")
+        where = f"checkpoint {name!r} ({str(folder)!r})"
+        try:
+            group = zarr.open_group(store=LocalStore(folder, read_only=True), mode="r", zarr_format=3)
+            attributes = group.attrs.asdict()
+        except Exception as exc:
+            raise CorruptDataError(
+                f"{where}: group metadata unreadable ({type(exc).__name__}: {exc})"
+            ) from exc
+        header = _header(where, attributes.get("qstore"))
         arrays: dict[str, np.ndarray] = {}
         for key in header["arrays"]:
-            node = group[key]
-            if not isinstance(node, zarr.Array) or np.dtype(node.dtype).kind not in "biufc":
-                raise TypeError(
-                    f"checkpoint {name!r} array {key!r} is not a numeric zarr array; refusing to read it"
-                )
-            array = np.asarray(node[...])
-            array.flags.writeable = False
-            arrays[key] = array
+            arrays[key] = _read_array(f"{where} array {key!r}", group, folder / key, key, header)
         return Checkpoint(name, arrays, _json_copy("metadata", attributes.get("metadata", {})))
 
     @staticmethod
@@ -221,3 +268,78 @@ class ZarrCheckpointStore:
         """Name of the most recent save, or None when the directory holds none."""
         current = self._current()
         return max(current, key=lambda n: current[n]) if current else None
+
+
+@contextlib.contextmanager
+def _held(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` for the block, then delete the file."""
+    with open(lock_path, "w") as file:
+        if fcntl is not None:
+            fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
+
+
+def _remove_if_abandoned(tmp: Path) -> None:
+    """Remove ``tmp`` (and its lock file) unless a live process holds the lock."""
+    lock_path = tmp.with_name(f"{tmp.name}.lock")
+    try:
+        with open(lock_path, "r+") as file:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            shutil.rmtree(tmp, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)
+    except FileNotFoundError:  # a save creates its lock before its directory: this one is dead
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stored_chunks(folder: Path) -> int:
+    """Number of chunk files zarr wrote for one array (chunks equal to the fill value are skipped)."""
+    return sum(len(files) for _, _, files in os.walk(folder / "c")) + int((folder / "c").is_file())
+
+
+def _header(where: str, header: Any) -> dict[str, Any]:
+    """The checked ``qstore`` attribute of a checkpoint group."""
+    if not isinstance(header, dict) or header.get("format") not in (FORMAT, UNVERIFIED_FORMAT):
+        raise CorruptDataError(f"{where} is not a {FORMAT} checkpoint (header {header!r})")
+    keys = header.get("arrays")
+    if not isinstance(keys, list) or not all(isinstance(k, str) and _NAME.match(k) for k in keys):
+        raise CorruptDataError(f"{where}: header 'arrays' must list array names, got {keys!r}")
+    if header["format"] == UNVERIFIED_FORMAT:
+        warnings.warn(
+            f"{where} was written in {UNVERIFIED_FORMAT}, without checksums; its arrays cannot be "
+            "verified. Save it again to add them",
+            stacklevel=4,
+        )
+        return header
+    for field in ("sha256", "chunks"):
+        table = header.get(field)
+        if not isinstance(table, dict) or set(table) != set(keys):
+            raise CorruptDataError(f"{where}: header {field!r} must have an entry per array {keys}")
+    return header
+
+
+def _read_array(where: str, group: zarr.Group, folder: Path, key: str, header: dict[str, Any]) -> np.ndarray:
+    """One array read and checked against the header's checksum and chunk count."""
+    try:
+        node = group[key]
+    except Exception as exc:
+        raise CorruptDataError(f"{where} is missing ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(node, zarr.Array) or np.dtype(node.dtype).kind not in "biufc":
+        raise CorruptDataError(f"{where} is not a numeric zarr array; refusing to read it")
+    if header["format"] == FORMAT:
+        found, expected = _stored_chunks(folder), header["chunks"][key]
+        if found != expected:
+            raise CorruptDataError(f"{where}: {expected} chunk file(s) saved, {found} found on disk")
+    try:
+        array = np.asarray(node[...])
+    except Exception as exc:
+        raise CorruptDataError(f"{where}: chunks unreadable ({type(exc).__name__}: {exc})") from exc
+    if header["format"] == FORMAT and _digest(array) != header["sha256"][key]:
+        raise CorruptDataError(f"{where}: data does not match its saved SHA-256 checksum")
+    array.flags.writeable = False
+    return array

@@ -13,10 +13,17 @@ there (a logged NaN stays NaN), so `read_metrics` rows match what was logged.
 
 With ``asynchronous=True`` a writer thread does the Parquet work. Rows pass through a queue of at
 most ``queue_size`` rows: when it is full, `log` blocks until the writer catches up (back-pressure),
-and `flush` / `close` return only after every row logged before them is written. A failed write
-(disk full, say) keeps its rows buffered and raises `RuntimeError` naming the cause, from the call
-that wrote or, asynchronously, from the next one; `flush` and `close` try again. A sink left open is
+and `flush` / `close` return only after every row logged before them is written. A sink left open is
 closed when it is garbage-collected or the interpreter exits, so buffered rows still reach disk.
+
+Every `log` call either records its row or raises `StorageError` and records nothing, so a caller
+that retries a refused row never duplicates it. A failed write (disk full, say) raises from the call
+that wrote or, asynchronously, from the next `log`, `flush` or `close`: the row of a `log` that
+raises is refused; rows of earlier `log` calls that returned stay buffered, and `flush` and `close`
+write them (or raise again). Part files are fsynced and renamed into place, directory included.
+
+`read_metrics` on a directory reads every good part: a part that is not valid Parquet or not a
+metrics file is skipped with a warning naming it, and listed in `MetricsTable.skipped`.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import queue
 import threading
 import time
 import uuid
+import warnings
 import weakref
 from pathlib import Path
 from types import TracebackType
@@ -37,7 +45,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["MetricsTable", "ParquetMetricsSink", "read_metrics"]
+from qstore.core.errors import CorruptDataError, StorageError
+
+__all__ = ["MetricsTable", "ParquetMetricsSink", "SkippedPart", "read_metrics"]
 
 _STEP = "step"
 _Row = dict[str, float | int]
@@ -73,14 +83,29 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
 
 
 def _read_file(path: Path) -> pa.Table:
-    table = pq.read_table(path)
+    """One metrics file; `CorruptDataError` naming it when it is not valid Parquet or not metrics."""
+    try:
+        table = pq.read_table(path)
+    except pa.ArrowException as exc:
+        raise CorruptDataError(f"{str(path)!r} is not a readable Parquet file ({exc})") from exc
     fields = {field.name: field.type for field in table.schema}
     if _STEP not in fields or not pa.types.is_integer(fields[_STEP]):
-        raise ValueError(f"{str(path)!r} is not a metrics file: it has no integer 'step' column")
+        raise CorruptDataError(f"{str(path)!r} is not a metrics file: it has no integer 'step' column")
     bad = [name for name, kind in fields.items() if name != _STEP and not pa.types.is_floating(kind)]
     if bad:
-        raise ValueError(f"{str(path)!r} is not a metrics file: columns {bad} are not floating point")
+        raise CorruptDataError(f"{str(path)!r} is not a metrics file: columns {bad} are not floating point")
     return table
+
+
+def _fsync_directory(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # directories cannot be opened on Windows; the rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
@@ -94,6 +119,7 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
 
 
 class _Target(Protocol):
@@ -171,11 +197,14 @@ class _Writer:
             if isinstance(item, threading.Event):
                 item.set()
 
-    def _failed(self, exc: Exception) -> RuntimeError:
-        return RuntimeError(
+    def _failed(self, exc: Exception, refused: _Row | None = None) -> StorageError:
+        kept = len(self._buffer)
+        head = (
+            "" if refused is None else f"the row of step {refused[_STEP]} was NOT recorded (log it again); "
+        )
+        return StorageError(
             f"writing metrics to {str(self._target.path)!r} failed ({type(exc).__name__}: {exc}); "
-            f"the {len(self._buffer)} rows not yet written stay buffered, and flush() or close() "
-            "tries again"
+            f"{head}the {kept} rows logged before stay buffered, and flush() or close() tries again"
         )
 
     def _write_or_raise(self) -> None:
@@ -184,9 +213,9 @@ class _Writer:
         except Exception as exc:
             raise self._failed(exc) from exc
 
-    def _raise_pending(self) -> None:
+    def _raise_pending(self, refused: _Row | None = None) -> None:
         if self._error is not None:
-            raise self._failed(self._error) from self._error
+            raise self._failed(self._error, refused) from self._error
 
     def log(self, row: _Row) -> None:
         with self._lock:
@@ -195,9 +224,13 @@ class _Writer:
             if self._queue is None:
                 self._buffer.append(row)
                 if len(self._buffer) >= self._flush_rows:
-                    self._write_or_raise()
+                    try:
+                        self._write()
+                    except Exception as exc:
+                        self._buffer.pop()  # refused: it must not be written by a later flush
+                        raise self._failed(exc, row) from exc
             else:
-                self._raise_pending()
+                self._raise_pending(row)
                 self._queue.put(row)  # blocks while the queue is full: back-pressure
 
     def flush(self) -> None:
@@ -279,11 +312,23 @@ class ParquetMetricsSink:
         self.close()
 
 
+@attrs.frozen
+class SkippedPart:
+    """A part file `read_metrics` could not use, and why."""
+
+    path: Path
+    reason: str
+
+
 @attrs.frozen(eq=False)
 class MetricsTable:
-    """Metrics read back by `read_metrics`; ``table`` is the pyarrow Table (nulls where not logged)."""
+    """Metrics read back by `read_metrics`; ``table`` is the pyarrow Table (nulls where not logged).
+
+    ``skipped`` lists the part files left out because they were corrupt (empty when none were).
+    """
 
     table: pa.Table
+    skipped: tuple[SkippedPart, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -311,16 +356,25 @@ def read_metrics(path: str | os.PathLike[str]) -> MetricsTable:
     """Every row written by `ParquetMetricsSink` at ``path`` (a file or a directory of parts).
 
     Rows keep their logging order; in a directory, the rows of earlier-created sinks come first.
-    Parts with different metric names are merged, with null where a row did not log a name.
+    Parts with different metric names are merged, with null where a row did not log a name. A
+    corrupt part is skipped with a warning and listed in ``skipped``; a corrupt single file is a
+    `CorruptDataError`.
     """
     where = Path(path)
+    skipped: list[SkippedPart] = []
     if where.is_dir():
         parts = sorted(
             p for p in where.iterdir() if p.suffix == ".parquet" and not p.name.startswith((".", "_"))
         )
-        tables = [_read_file(p) for p in parts]
+        tables = []
+        for part in parts:
+            try:
+                tables.append(_read_file(part))
+            except CorruptDataError as exc:
+                skipped.append(SkippedPart(part, str(exc)))
+                warnings.warn(f"skipping corrupt metrics part: {exc}", stacklevel=2)
     elif where.is_file():
         tables = [_read_file(where)]
     else:
         raise FileNotFoundError(f"no metrics at {str(where)!r}: not a file or directory")
-    return MetricsTable(_concat(tables) if tables else _table([]))
+    return MetricsTable(_concat(tables) if tables else _table([]), tuple(skipped))

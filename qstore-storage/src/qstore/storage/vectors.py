@@ -9,15 +9,20 @@ Distances are squared L2 like `MemoryVectorStore`'s, but computed in float32 (re
 1e-6); equal distances are ordered by insertion.
 
 With ``path`` (a directory) every add is saved, or undone if saving fails: the index goes with
-``faiss.write_index`` into a new file, then ``ids.json`` (format, options, the index file's name and
-the ids) is replaced atomically. Since ``ids.json`` names its index file, a crash between the two
-leaves the previous state. Creating a store on an existing ``path`` reloads it; nothing is unpickled.
+``faiss.write_index`` into a new file, then ``ids.json`` (format, options incl. ``nprobe``, the index
+file's name and the ids) is replaced atomically. Since ``ids.json`` names its index file, a crash
+between the two leaves the previous state. Creating a store on an existing ``path`` reloads it;
+nothing is unpickled. The reader trusts nothing in ``ids.json``: every key is checked, and the index
+file must be a regular file named ``index-<32 hex>.faiss`` directly in ``path`` (no other path, no
+symlink), so a crafted manifest cannot make faiss read a file elsewhere. A bad manifest or index is
+a `CorruptDataError` naming the file and the key.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Hashable, Sequence
@@ -27,6 +32,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from qstore.core.errors import CorruptDataError
 from qstore.core.storage import vector_ids, vector_matrix
 
 __all__ = ["FaissVectorStore"]
@@ -35,6 +41,8 @@ FORMAT = "qstore.faiss/1"
 INDEX_KINDS = ("flat", "ivf")
 _MANIFEST = "ids.json"
 _DEFAULT_NLIST = 100
+_DEFAULT_NPROBE = 8
+_INDEX_FILE = re.compile(r"index-[0-9a-f]{32}\.faiss\Z")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -61,7 +69,8 @@ class FaissVectorStore:
     """`VectorStore` on faiss: ``get_storage("faiss", dim=64, path="runs/vectors")``.
 
     ``index`` is ``"flat"`` (exact) or ``"ivf"`` (approximate, with ``nlist`` and ``nprobe``);
-    ``index`` and ``nlist`` default to what ``path`` was saved with, else ``"flat"`` and 100.
+    ``index``, ``nlist`` and ``nprobe`` default to what ``path`` was saved with, else ``"flat"``,
+    100 and 8. A given ``nprobe`` overrides the saved one (it only changes searches).
     """
 
     def __init__(
@@ -70,7 +79,7 @@ class FaissVectorStore:
         *,
         index: str | None = None,
         nlist: int | None = None,
-        nprobe: int = 8,
+        nprobe: int | None = None,
         path: str | os.PathLike[str] | None = None,
     ) -> None:
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
@@ -79,7 +88,7 @@ class FaissVectorStore:
             raise ValueError(f"index must be one of {list(INDEX_KINDS)}, got {index!r}")
         if nlist is not None:
             _positive("nlist", nlist)
-        self._nprobe = _positive("nprobe", nprobe)
+        self._nprobe = _DEFAULT_NPROBE if nprobe is None else _positive("nprobe", nprobe)
         self.path = None if path is None else Path(path)
         if self.path is not None and self.path.exists() and not self.path.is_dir():
             raise ValueError(f"faiss store path {str(self.path)!r} is a file; give a directory")
@@ -92,7 +101,7 @@ class FaissVectorStore:
         self._id_array: np.ndarray | None = None
         self._index: Any = None
         if self.path is not None and (self.path / _MANIFEST).exists():
-            self._load(dim, index, nlist)
+            self._load(dim, index, nlist, nprobe)
         elif dim is not None:
             self._index = self._new_index(dim)
 
@@ -202,6 +211,7 @@ class FaissVectorStore:
             "index": self._kind,
             "dim": self._dim,
             "nlist": self._nlist,
+            "nprobe": self._nprobe,
             "index_file": name,
             "ids": self._ids,
         }
@@ -210,13 +220,9 @@ class FaissVectorStore:
             if old.name != name:
                 old.unlink(missing_ok=True)
 
-    def _load(self, dim: int | None, index: str | None, nlist: int | None) -> None:
+    def _load(self, dim: int | None, index: str | None, nlist: int | None, nprobe: int | None) -> None:
         assert self.path is not None
-        manifest_path = self.path / _MANIFEST
-        with open(manifest_path, encoding="utf-8") as file:
-            saved = json.load(file)
-        if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-            raise ValueError(f"{str(manifest_path)!r} is not a {FORMAT} id table")
+        saved = _read_manifest(self.path / _MANIFEST)
         for option, given in (("dim", dim), ("index", index), ("nlist", nlist)):
             if given is not None and given != saved[option]:
                 raise ValueError(
@@ -224,16 +230,70 @@ class FaissVectorStore:
                     f"not {given!r}; omit {option} to reopen it as saved"
                 )
         ids = saved["ids"]
-        if not (all(isinstance(i, int) for i in ids) or all(isinstance(i, str) for i in ids)):
-            raise ValueError(f"{str(manifest_path)!r}: ids must all be ints or all be strings")
-        loaded = faiss.read_index(str(self.path / saved["index_file"]))
-        if loaded.ntotal != len(ids) or loaded.d != saved["dim"] or len(set(ids)) != len(ids):
-            raise ValueError(
+        index_path = _index_file(self.path, saved["index_file"])
+        try:
+            loaded = faiss.read_index(str(index_path))
+        except RuntimeError as exc:
+            raise CorruptDataError(f"{str(index_path)!r} is not a readable faiss index ({exc})") from exc
+        if loaded.ntotal != len(ids) or loaded.d != saved["dim"]:
+            raise CorruptDataError(
                 f"{str(self.path)!r} is inconsistent: index holds {loaded.ntotal} vectors of dim "
-                f"{loaded.d}, id table {len(ids)} ids ({len(set(ids))} unique) of dim {saved['dim']}"
+                f"{loaded.d}, id table {len(ids)} ids of dim {saved['dim']}"
             )
         self._kind, self._dim, self._nlist = saved["index"], saved["dim"], saved["nlist"]
+        if nprobe is None:
+            self._nprobe = saved.get("nprobe", _DEFAULT_NPROBE)
         if self._kind == "ivf":
             faiss.extract_index_ivf(loaded).nprobe = self.nprobe
         self._index = loaded
         self._ids, self._taken = list(ids), set(ids)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """``ids.json`` parsed and checked key by key; `CorruptDataError` naming the file and key."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            saved = json.load(file)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise CorruptDataError(f"{str(path)!r} is not valid JSON ({exc})") from None
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
+        raise CorruptDataError(f"{str(path)!r} is not a {FORMAT} id table (format {found!r})")
+
+    def bad(key: str, what: str) -> CorruptDataError:
+        if key not in saved:
+            return CorruptDataError(f"{str(path)!r} lacks the key {key!r} ({what})")
+        return CorruptDataError(f"{str(path)!r}: key {key!r} must be {what}, got {saved[key]!r}")
+
+    if saved.get("index") not in INDEX_KINDS:
+        raise bad("index", f"one of {list(INDEX_KINDS)}")
+    for key in ("dim", "nlist", "nprobe"):
+        value = saved.get(key)
+        if (key != "nprobe" or key in saved) and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise bad(key, "a positive integer")
+    if not isinstance(saved.get("index_file"), str):
+        raise bad("index_file", "the index file name")
+    ids = saved.get("ids")
+    if not isinstance(ids, list) or not (
+        all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        or all(isinstance(i, str) for i in ids)
+    ):
+        raise bad("ids", "a list of all ints or all strings")
+    if len(set(ids)) != len(ids):
+        raise bad("ids", "unique")
+    return saved
+
+
+def _index_file(folder: Path, name: str) -> Path:
+    """The index file ``name`` inside ``folder``, refusing any other path, a symlink or a non-file."""
+    path = folder / name
+    if not _INDEX_FILE.match(name):
+        raise CorruptDataError(
+            f"{str(folder / _MANIFEST)!r}: key 'index_file' must name a file 'index-<32 hex>.faiss' in "
+            f"the store directory, got {name!r}"
+        )
+    if path.is_symlink() or not path.is_file():
+        raise CorruptDataError(f"{str(path)!r} (the manifest's index_file) is missing or not a regular file")
+    return path

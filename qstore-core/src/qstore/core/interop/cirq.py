@@ -1,11 +1,22 @@
 """IR <-> ``cirq.Circuit``.
 
 IR qubit ``i`` is ``cirq.LineQubit(i)``; Cirq, like the IR, makes the first qubit of an ordering the
-most significant bit, so ``cirq.unitary(to_cirq(c), qubit_order=cirq.LineQubit.range(n))`` equals
-the IR unitary. Symbols become ``sympy.Symbol`` s of the same name and linear angle expressions stay
+most significant bit, so ``to_cirq(c).unitary(qubit_order=cirq.LineQubit.range(n))`` equals the IR
+unitary. Symbols become ``sympy.Symbol`` s of the same name and linear angle expressions stay
 expressions. Every IR gate has an exact Cirq form (global phase included): U3 and IonQ's MS become
 short sequences. Cirq gates the IR lacks are decomposed with Cirq's own decompositions; global
 phase is not part of the IR and is dropped on the way in.
+
+>>> import cirq, numpy as np
+>>> from qstore.core import Circuit
+>>> from qstore.core.testing import dense_unitary
+>>> c = Circuit(2).h(0).cnot(0, 1).ry("2*theta + 0.5", 1)
+>>> bound = cirq.resolve_parameters(to_cirq(c), {"theta": 0.3})
+>>> u = bound.unitary(qubit_order=cirq.LineQubit.range(2))
+>>> bool(np.allclose(u, dense_unitary(c, {"theta": 0.3})))
+True
+>>> from_cirq(to_cirq(c)) == c
+True
 """
 
 from __future__ import annotations

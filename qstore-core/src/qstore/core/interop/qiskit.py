@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,7 +27,7 @@ from qstore.core.circuit import Circuit, Operation, StatePreparation
 from qstore.core.errors import CircuitError
 from qstore.core.expressions import Expr
 
-__all__ = ["from_qiskit", "to_qiskit"]
+__all__ = ["from_qiskit", "symbol_name", "to_qiskit"]
 
 Value = Any
 Emit = list[tuple[Gate, tuple[int, ...]]]
@@ -132,16 +133,37 @@ def to_qiskit(circuit: Circuit, parameters: Mapping[str, Parameter] | None = Non
 
 
 _INDEXED = re.compile(r"\[(\d+)\]")
+_NOT_SYMBOL = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _ascii(char: str) -> str:
+    """A non-ASCII letter's Unicode name (``θ`` -> ``theta``, ``Φ`` -> ``Phi``), else ``u<hex>``."""
+    if char.isascii():
+        return char
+    name = unicodedata.name(char, "")
+    if " LETTER " not in name:
+        return f"u{ord(char):04x}"
+    word = name.split(" LETTER ", 1)[1].lower().replace(" ", "_")
+    return word.capitalize() if "CAPITAL" in name else word
+
+
+def symbol_name(parameter_name: str) -> str:
+    """The IR symbol for a Qiskit parameter name; deterministic, so a circuit always maps alike.
+
+    ``theta`` stays ``theta``; a ParameterVector element ``w[3]`` becomes ``w_3``; a non-ASCII
+    letter becomes its Unicode name (``θ[0]`` -> ``theta_0``, ``Φ`` -> ``Phi``, other characters
+    ``u<hex>``); any other character not allowed in a symbol becomes ``_``, and a leading digit
+    gets a ``p_`` prefix.
+    """
+    name = "".join(_ascii(c) for c in _INDEXED.sub(r"_\1", parameter_name))
+    name = _NOT_SYMBOL.sub("_", name)
+    return f"p_{name}" if not name or name[0].isdigit() else name
 
 
 def _symbol_name(param: Parameter, seen: dict[str, str]) -> str:
-    """``theta`` -> ``theta``; ParameterVector element ``theta[3]`` -> ``theta_3``."""
-    name = _INDEXED.sub(r"_\1", param.name)
-    if not name.isidentifier():
-        raise CircuitError(
-            f"Qiskit parameter {param.name!r} cannot be an IR symbol: names must be identifiers "
-            "(letters, digits, underscores)"
-        )
+    name = symbol_name(param.name)
+    if name == "pi":
+        raise CircuitError(f"Qiskit parameter {param.name!r} cannot be an IR symbol: 'pi' means π in angles")
     if seen.setdefault(name, param.name) != param.name:
         raise CircuitError(f"Qiskit parameters {seen[name]!r} and {param.name!r} both map to symbol {name!r}")
     return name
@@ -203,7 +225,11 @@ def from_qiskit(qc: QuantumCircuit) -> Circuit:
 
     Gates without an IR equivalent are expanded through their Qiskit definitions; barriers and
     delays are skipped; measurements, resets and classical control are errors. Parameters become
-    symbols (``theta[3]`` becomes ``theta_3``); angles must be linear in them.
+    symbols named by `symbol_name` (``θ[3]`` becomes ``theta_3``); angles must be linear in them.
+
+    >>> from qiskit.circuit.library import real_amplitudes
+    >>> from_qiskit(real_amplitudes(2, reps=1)).symbols
+    ('theta_0', 'theta_1', 'theta_2', 'theta_3')
     """
     if qc.num_qubits == 0:
         raise CircuitError("the Qiskit circuit has no qubits; an IR circuit needs at least one")
