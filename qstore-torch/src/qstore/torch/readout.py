@@ -5,6 +5,10 @@ A Pauli string P acts on a basis state as ``P|i> ∝ |i ⊕ m>`` for its X/Y mas
 (``m = 0``, including every per-qubit Z readout) is one matrix product ``|ψ|² @ signs``; each other
 mask costs one gather and one matrix product for all its terms (per-qubit X and Y on one qubit
 share it). A readout is compiled once per (observables, qubit count) and cached.
+
+The products accumulate in float64 whatever the state's precision: a float32 sum over ``2**n``
+terms drifts by about ``2**n`` ulps (1.7e-4 on ⟨Z0⟩ at 20 qubits), while each complex64 amplitude
+is accurate to one ulp, so only the reduction needs the wider type.
 """
 
 from __future__ import annotations
@@ -63,20 +67,23 @@ class Readout:
         order: list[np.ndarray] = []
         for g, group in enumerate(self.groups):
             if group.mask == 0:
-                probs = state.real**2 + state.imag**2
-                columns.append(probs @ self._phases(g, state, real=True))
+                probs = (state.real**2 + state.imag**2).to(torch.float64)
+                columns.append(probs @ self._tensor(f"phase{g}", group.phases, torch.float64, state.device))
             else:
-                overlap = state.conj() * self._partner(g, state)
-                columns.append((overlap @ self._phases(g, state, real=False)).real)
+                overlap = (state.conj() * self._partner(g, state)).to(torch.complex128)
+                phases = self._tensor(f"phase{g}", group.phases, torch.complex128, state.device)
+                columns.append((overlap @ phases).real)
             order.append(group.terms)
         values = torch.cat(columns, dim=1)
         inverse = np.argsort(np.concatenate(order))
         return values[:, self._tensor("order", inverse, torch.int64, state.device)]
 
     def expectations(self, state: torch.Tensor) -> torch.Tensor:
-        """``(B, n_observables)`` real expectations of a ``(B, 2**n)`` statevector batch."""
+        """``(B, n_observables)`` real expectations of a ``(B, 2**n)`` statevector batch, in the
+        state's real dtype (accumulated in float64)."""
         values = self.terms(state)
-        return values @ self._tensor("coeffs", self.coeffs, values.dtype, state.device)
+        out = values @ self._tensor("coeffs", self.coeffs, values.dtype, state.device)
+        return out.to(state.real.dtype)
 
     def weighted_apply(self, state: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """``Σ_o weights[:, o] · O_o |ψ>`` — the adjoint method's starting ``|λ>``."""
