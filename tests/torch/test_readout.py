@@ -11,8 +11,9 @@ from qstore.core import Circuit, NumpyBackend
 from qstore.core import statevector as sv
 from qstore.core.ansatz import layer_circuit
 from qstore.core.observables import as_observables
+from qstore.core.plan_readout import compile_readout
 from qstore.torch import TorchBackend
-from qstore.torch.readout import compile_readout
+from qstore.torch import readout as ro
 
 
 def _random_states(n: int, batch: int, seed: int) -> np.ndarray:
@@ -26,11 +27,11 @@ def test_expectations_and_weighted_apply_equal_the_reference() -> None:
     obs = as_observables(["Z0", "X1", "Y1", "Z0 Z3", "0.5*X0 Y2 Z3 - 2*Y3 + I", "X1 X2", "I", "Y0 Y1 Y2 Y3"])
     states = _random_states(n, 5, 0)
     readout = compile_readout(obs, n)
-    got = readout.expectations(torch.tensor(states)).numpy()
+    got = ro.expectations(readout, torch.tensor(states)).numpy()
     want = sv.expectations(states.reshape((5,) + (2,) * n), obs)
     np.testing.assert_allclose(got, want, atol=1e-12)
     weights = np.random.default_rng(1).normal(size=(5, len(obs)))
-    lam = readout.weighted_apply(torch.tensor(states), torch.tensor(weights)).numpy()
+    lam = ro.weighted_apply(readout, torch.tensor(states), torch.tensor(weights)).numpy()
     shaped = states.reshape((5,) + (2,) * n)
     ref = sum(
         weights[:, j].reshape(-1, *(1,) * n) * sv.apply_observable(shaped, o) for j, o in enumerate(obs)

@@ -20,10 +20,10 @@ from qstore.core.ansatz import LayerCircuit, layer_circuit
 from qstore.core.backend import GRADIENT_METHODS, Backend
 from qstore.core.circuit import StatePreparation
 from qstore.core.errors import BindingError, CapabilityError, GradientError
+from qstore.core.plan import compile_plan
 from qstore.core.plugins import get_backend
 from qstore.torch.backend import TorchBackend, expectations
 from qstore.torch.bridge import BackendCall, backend_expectations
-from qstore.torch.plan import compile_plan
 from torch import nn
 
 __all__ = ["DIFF_METHODS", "QuantumLayer"]
