@@ -233,7 +233,8 @@ def plan_matrices(plan: Plan, batch: Batch) -> tuple[list[np.ndarray], list[np.n
                 block = fused[:, step.chains[0]]
                 for chain in step.chains[1:]:
                     d = block.shape[-1] * 2
-                    block = np.einsum("bij,bkl->bikjl", block, fused[:, chain]).reshape(batch.size, d, d)
+                    kron = block[:, :, None, :, None] * fused[:, chain][:, None, :, None, :]
+                    block = kron.reshape(batch.size, d, d)
                 blocks.append(block)
     others = []
     for name, cols, diagonal in plan.others:
@@ -245,19 +246,16 @@ def plan_matrices(plan: Plan, batch: Batch) -> tuple[list[np.ndarray], list[np.n
 def apply_block(state: np.ndarray, matrix: np.ndarray, qubit: int, width: int) -> np.ndarray:
     """A ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
 
-    On the ``(B, 2**q, d, rest)`` view: long rows use one broadcast matmul without moving the state,
-    the last qubits a batched matmul by the transpose, the middle ground an einsum.
+    On the ``(B, 2**q, d, rest)`` view: one broadcast matmul without moving the state, or for the
+    last qubits a batched matmul of the ``(B, 2**q, d)`` rows by the transpose.
     """
     b = state.shape[0]
     d = 2**width
     view = state.reshape(b, 2**qubit, d, -1)
-    rest = view.shape[-1]
     matrix = matrix.astype(state.dtype, copy=False)
-    if rest >= _MATMUL_MIN_RIGHT:
-        return np.matmul(matrix[:, None], view).reshape(b, -1)
-    if rest == 1:
+    if view.shape[-1] == 1:
         return np.matmul(view.reshape(b, -1, d), np.swapaxes(matrix, -1, -2)).reshape(b, -1)
-    return np.einsum("bij,bajc->baic", matrix, view).reshape(b, -1)
+    return np.matmul(matrix[:, None], view).reshape(b, -1)
 
 
 def apply_pauli(state: np.ndarray, term: PauliString) -> np.ndarray:
