@@ -1,9 +1,10 @@
 """`QuantumKernel`: fidelity kernels ``K(x, y) = |<φ(x)|φ(y)>|²`` at scale.
 
-On a backend that gives statevectors, each sample is simulated once (batched) and the kernel is one
-tiled complex matrix product: N simulations, not N² circuits. On the ``numpy`` backend the states
-come from `qstore.core.kernels.simulator`, which fuses diagonal runs such as the ZZ map's phase
-layers. On a backend that only samples, the kernel is estimated from overlap circuits with shots.
+On a backend that gives statevectors, each sample is simulated once (batched, through the public
+backend API, see `backend_states`) and the kernel is one tiled complex matrix product: N simulations,
+not N² circuits. ``precision`` picks the states' dtype: a backend named by string is built in that
+precision (``dtype="complex64"`` / ``"complex128"`` where it takes one). On a backend that only
+samples, the kernel is estimated from overlap circuits with shots.
 
     qk = QuantumKernel(zz_feature_map(8, reps=2, entanglement="linear"))
     K_train = qk(X_train)              # symmetric, PSD, unit diagonal
@@ -20,8 +21,10 @@ from typing import Any, Literal
 import numpy as np
 
 from qstore.core.backend import Backend
+from qstore.core.bindings import Bindings
+from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError, ResourceError
-from qstore.core.kernels import gram, overlap, simulator
+from qstore.core.kernels import gram, overlap
 from qstore.core.kernels.cache import kernel_key
 from qstore.core.kernels.feature_maps import FeatureMap
 from qstore.core.kernels.progress import Progress, ProgressLike
@@ -29,12 +32,34 @@ from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.statevector import available_memory
 from qstore.core.storage import ResultCache
 
-__all__ = ["Method", "Precision", "QuantumKernel"]
+__all__ = ["Method", "Precision", "QuantumKernel", "backend_states"]
 
 Method = Literal["auto", "statevector", "overlap"]
 Precision = Literal["double", "single"]
 _DTYPES = {"double": np.complex128, "single": np.complex64}
+_DTYPE_NAMES = {"double": "complex128", "single": "complex64"}
 _STATE_MEMORY_FRACTION = 0.25
+
+
+def backend_states(backend: Backend, circuit: Circuit, bindings: Bindings) -> np.ndarray:
+    """Statevectors ``(B, 2**n)`` of a bound batch through the public backend contract.
+
+    The kernel's only call into a backend's simulation; the backend's own precision is kept.
+    """
+    result = backend.run(circuit, bindings, return_state=True)
+    if result.statevectors is None:
+        raise CapabilityError(f"backend {backend.name!r} returned no statevectors; use method='overlap'")
+    return result.statevectors
+
+
+def _named_backend(name: str, precision: Precision) -> Backend:
+    """The registered backend ``name`` in ``precision``, for backends whose factory takes ``dtype``."""
+    from qstore.core.plugins import get_backend
+
+    try:
+        return get_backend(name, dtype=_DTYPE_NAMES[precision])
+    except TypeError:
+        return get_backend(name)
 
 
 class QuantumKernel:
@@ -73,16 +98,14 @@ class QuantumKernel:
     ) -> None:
         if not isinstance(feature_map, FeatureMap):
             raise TypeError(f"feature_map must be a FeatureMap, got {type(feature_map).__name__}")
-        if isinstance(backend, str):
-            from qstore.core.plugins import get_backend
-
-            backend = get_backend(backend)
-        self.feature_map = feature_map
-        self.backend: Backend = NumpyBackend() if backend is None else backend
-        if method not in ("auto", "statevector", "overlap"):
-            raise ValueError(f"method must be 'auto', 'statevector' or 'overlap', got {method!r}")
         if precision not in _DTYPES:
             raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
+        if isinstance(backend, str):
+            backend = _named_backend(backend, precision)
+        self.feature_map = feature_map
+        self.backend: Backend = NumpyBackend(_DTYPE_NAMES[precision]) if backend is None else backend
+        if method not in ("auto", "statevector", "overlap"):
+            raise ValueError(f"method must be 'auto', 'statevector' or 'overlap', got {method!r}")
         if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
             raise ValueError(f"shots must be None (exact) or a positive integer, got {shots!r}")
         for name, value in (("tile", tile), ("batch_size", batch_size)):
@@ -170,19 +193,11 @@ class QuantumKernel:
                 f"(budget {budget / 2**30:.2f} GiB); use precision='single', fewer samples, or Nystrom"
             )
         out = np.empty((data.shape[0], dim), dtype=dtype)
-        fast = type(self.backend) is NumpyBackend and simulator.supports(self.feature_map.circuit)
         for start in range(0, data.shape[0], self.batch_size):
             progress.check()
             chunk = data[start : start + self.batch_size]
             bindings = self.feature_map.bindings(chunk)
-            if fast:
-                out[start : start + len(chunk)] = simulator.simulate_states(
-                    self.feature_map.circuit, bindings, len(chunk), dtype
-                )
-            else:
-                result = self.backend.run(self.feature_map.circuit, bindings, return_state=True)
-                assert result.statevectors is not None
-                out[start : start + len(chunk)] = result.statevectors
+            out[start : start + len(chunk)] = backend_states(self.backend, self.feature_map.circuit, bindings)
             progress.step()
         return out
 
