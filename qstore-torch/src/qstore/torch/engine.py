@@ -53,7 +53,7 @@ def on_device(
     key = (name, str(device), str(dtype))
     tensor = cache.get(key)
     if tensor is None:
-        tensor = cache[key] = torch.as_tensor(array, dtype=dtype, device=device)
+        tensor = cache[key] = torch.tensor(array, dtype=dtype, device=device)
     return tensor
 
 
