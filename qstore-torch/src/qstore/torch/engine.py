@@ -232,7 +232,7 @@ def shot_expectations(
     for setting, members in measurement_settings(terms):
         rotated = state
         for q, rotation in basis_rotations(setting):
-            r = torch.as_tensor(rotation, dtype=state.dtype, device=state.device)
+            r = torch.tensor(rotation, dtype=state.dtype, device=state.device)
             rotated = apply_block(rotated, r, q, 1)
         draws = sample(rotated.real**2 + rotated.imag**2, shots, generator)
         for t in members:
