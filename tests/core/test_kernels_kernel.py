@@ -177,13 +177,17 @@ def test_bad_inputs_are_clear_errors() -> None:
         qk(np.zeros((4, 3)), np.zeros((2, 2)))
     with pytest.raises(BindingError, match="NaN"):
         qk(np.array([[0.0, math.nan, 1.0]]))
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(CapabilityError, match="method"):
         QuantumKernel(zz_feature_map(3), method="fast")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="shots"):
+    with pytest.raises(CapabilityError, match="shots"):
         QuantumKernel(zz_feature_map(3), shots=0)
+    with pytest.raises(CapabilityError, match="seed"):
+        QuantumKernel(zz_feature_map(3), seed=-1)
+    with pytest.raises(CapabilityError, match="precision='single' but backend 'numpy' computes in double"):
+        QuantumKernel(zz_feature_map(3), NumpyBackend(), precision="single")
     with pytest.raises(CapabilityError, match="no statevectors"):
         QuantumKernel(zz_feature_map(3), SamplingBackend(), method="statevector")
-    with pytest.raises(TypeError, match="FeatureMap"):
+    with pytest.raises(CapabilityError, match="FeatureMap"):
         QuantumKernel("zz")  # type: ignore[arg-type]
 
 

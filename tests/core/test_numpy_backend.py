@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from qstore.core import Circuit, NumpyBackend, ResourceError
+from qstore.core.ansatz import layer_circuit
 from qstore.core.errors import CapabilityError
 from qstore.core.testing import BackendConformance, dense_state, random_bindings, random_circuit
 
@@ -55,3 +56,13 @@ def test_probabilities_and_statevectors_are_consistent() -> None:
     result = NumpyBackend().run(Circuit(2).h(0).ry(0.4, 1), outputs=("state", "probabilities"))
     np.testing.assert_allclose(result.probabilities, np.abs(result.statevectors) ** 2)
     np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0)
+
+
+def test_complex64_readout_sums_in_double_precision() -> None:
+    circuit = layer_circuit(12, depth=4).circuit
+    rng = np.random.default_rng(12)
+    bindings = {s: rng.uniform(0, 2 * np.pi, size=2) for s in circuit.symbols}
+    obs = ["Z0", "Z11", "X1", "Z0 Z1"]
+    want = NumpyBackend().run(circuit, bindings, obs).expectations
+    got = NumpyBackend("single").run(circuit, bindings, obs).expectations
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)

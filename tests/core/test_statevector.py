@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from qstore.core import BindingError, Circuit, NumpyBackend, Observable, ResourceError
+from qstore.core import Circuit, NumpyBackend, Observable, ResourceError
 from qstore.core import statevector as sv
 from qstore.core.bindings import resolve_bindings
+from qstore.core.errors import CircuitError
 from qstore.core.gates import GATES
 from qstore.core.testing import dense_state, embed, random_bindings, random_circuit
 
@@ -100,7 +101,7 @@ def test_simulate_with_fusion_matches_dense_state() -> None:
 
 def test_state_preparation_requires_qubits_in_zero() -> None:
     circuit = Circuit(2).h(0).prepare_state("v", [0])
-    with pytest.raises(BindingError, match=r"qubits \(0,\) requires them to be in \|0>"):
+    with pytest.raises(CircuitError, match="before any gate on its qubits"):
         sv.simulate(resolve_bindings(circuit, {"v": [0.6, 0.8]}))
     ok = Circuit(2).h(1).prepare_state("v", [0])
     state = sv.simulate(resolve_bindings(ok, {"v": [0.6, 0.8]})).reshape(-1)

@@ -9,11 +9,12 @@ import torch
 from qstore.core import Circuit, NumpyBackend
 from qstore.core.errors import GradientError
 from qstore.core.observables import as_observables
+from qstore.core.plan import compile_plan
+from qstore.core.plan_readout import compile_readout
 from qstore.core.testing import random_bindings, random_circuit
+from qstore.torch import readout as ro
 from qstore.torch.adjoint import adjoint_expectations
 from qstore.torch.engine import simulate
-from qstore.torch.plan import compile_plan
-from qstore.torch.readout import compile_readout
 
 
 def _grads(circuit: Circuit, values: torch.Tensor, vectors: dict, obs: tuple, method: str) -> list:
@@ -21,7 +22,7 @@ def _grads(circuit: Circuit, values: torch.Tensor, vectors: dict, obs: tuple, me
     if method == "adjoint":
         out = adjoint_expectations(plan, readout, values, vectors, torch.complex128)
     else:
-        out = readout.expectations(simulate(plan, values, vectors, torch.complex128))
+        out = ro.expectations(readout, simulate(plan, values, vectors, torch.complex128))
     cot = torch.linspace(-1, 1, out.numel(), dtype=torch.float64).reshape(out.shape)
     return [out, *torch.autograd.grad((out * cot).sum(), [values, *vectors.values()])], cot
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from qstore.core import Circuit
+from qstore.core import Circuit, NumpyBackend
 from qstore.core.observables import as_observables
+from qstore.core.plan import compile_plan
+from qstore.core.testing import random_bindings, random_circuit
 from qstore.torch import TorchBackend
 from qstore.torch.engine import shot_expectations, simulate
-from qstore.torch.plan import compile_plan
 
 
 def test_shot_estimates_in_x_y_z_bases_are_within_five_sigma_and_seeded() -> None:
@@ -35,3 +37,14 @@ def test_samples_follow_the_probabilities() -> None:
     assert set(counts) == {"000", "101"}
     assert abs(counts["000"] / 3000 - 0.5) < 5 * np.sqrt(0.25 / 3000)
     np.testing.assert_allclose(result.probabilities.sum(axis=1), 1, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_circuits_on_many_qubits_equal_the_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    circuit = random_circuit(7, 40, rng)
+    bindings = random_bindings(circuit, 5, rng)
+    want = NumpyBackend().run(circuit, bindings, outputs=("state",)).statevectors
+    values = torch.tensor(np.stack([bindings[s] for s in circuit.symbols], axis=1))
+    got = simulate(compile_plan(circuit), values, {}, torch.complex128)
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-10)

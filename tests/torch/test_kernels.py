@@ -123,3 +123,16 @@ def test_quantum_kernel_on_the_torch_backend_matches_numpy() -> None:
     on_torch = QuantumKernel(fm, backend, progress=False)
     assert on_torch.resolved_method == "statevector"
     np.testing.assert_allclose(on_torch(x), QuantumKernel(fm, progress=False)(x), atol=1e-5)
+
+
+def test_quantum_kernel_on_the_torch_backend_honours_precision() -> None:
+    fm = zz_feature_map(6, reps=2, entanglement="linear")
+    x = np.random.default_rng(3).uniform(0, np.pi, size=(40, 6))
+    exact = QuantumKernel(fm, progress=False)(x)
+    single = QuantumKernel(fm, backend="torch", precision="single", progress=False)
+    double = QuantumKernel(fm, backend="torch", precision="double", progress=False)
+    assert single.states(x[:2]).dtype == np.complex64 and double.states(x[:2]).dtype == np.complex128
+    k_single, k_double = single(x), double(x)
+    np.testing.assert_allclose(k_double, exact, atol=1e-12)
+    np.testing.assert_allclose(k_single, exact, atol=1e-5)
+    assert np.abs(k_single - exact).max() > 1e-9

@@ -8,7 +8,7 @@ PennyLane; Qiskit and IonQ use the opposite order and their plugins convert).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,11 @@ from qstore.core.bindings import Batch
 from qstore.core.circuit import Operation, StatePreparation
 from qstore.core.errors import BindingError, ResourceError
 from qstore.core.observables import Observable, PauliString
+from qstore.core.plan import Dense, Diagonal, Fused, Plan, Prepare, compile_plan, gate_matrices, target_index
+from qstore.core.plan_readout import basis_rotations, compile_readout, measurement_settings
 
 __all__ = [
+    "apply_block",
     "apply_diagonal",
     "apply_matrix",
     "apply_operation",
@@ -27,6 +30,7 @@ __all__ = [
     "check_memory",
     "expectations",
     "op_matrix",
+    "plan_matrices",
     "probabilities",
     "sample",
     "shot_expectations",
@@ -185,28 +189,73 @@ def apply_operation(state: np.ndarray, op: Operation | StatePreparation, batch: 
 
 
 def simulate(batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> np.ndarray:
-    """Final states ``(B, 2, …, 2)`` of a bound batch; runs of one-qubit gates on a qubit are fused."""
+    """Final states ``(B, 2, …, 2)`` of a bound batch, executing its `qstore.core.plan.Plan`."""
     n = batch.circuit.n_qubits
     check_memory(n, batch.size, dtype)
-    state = zero_state(n, batch.size, dtype)
-    pending: dict[int, np.ndarray] = {}
+    plan = compile_plan(batch.circuit)
+    blocks, others = plan_matrices(plan, batch)
+    state = zero_state(n, batch.size, dtype).reshape(batch.size, -1)
+    for step in plan.steps:
+        if isinstance(step, Prepare):
+            shaped = state.reshape((batch.size,) + (2,) * n)
+            state = prepare(shaped, batch.vectors[step.input], step.qubits).reshape(batch.size, -1)
+        elif isinstance(step, Fused):
+            state = apply_block(state, blocks[step.index], step.qubit, step.width)
+        elif isinstance(step, Dense):
+            shaped = state.reshape((batch.size,) + (2,) * n)
+            state = apply_matrix(shaped, others[step.index], step.qubits).reshape(batch.size, -1)
+        elif isinstance(step, Diagonal):
+            state = state * others[step.index][:, target_index(n, step.qubits)].astype(state.dtype)
+        else:
+            state = state[:, step.perm]
+            if step.phase is not None:
+                state = state * step.phase.astype(state.dtype)
+    return state.reshape((batch.size,) + (2,) * n)
 
-    def flush(qubits: Iterable[int]) -> None:
-        nonlocal state
-        for q in qubits:
-            if q in pending:
-                state = apply_matrix(state, pending.pop(q), (q,))
 
-    for op in batch.circuit.operations:
-        if isinstance(op, Operation) and op.spec.n_qubits == 1:
-            m = op_matrix(op, batch)
-            q = op.qubits[0]
-            pending[q] = m @ pending[q] if q in pending else m
-            continue
-        flush(op.qubits)
-        state = apply_operation(state, op, batch)
-    flush(list(pending))
-    return state
+def plan_matrices(plan: Plan, batch: Batch) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The batch's `Fused` blocks ``(B, d, d)`` and `Dense` matrices / `Diagonal` phases, in step order."""
+    symbols = plan.symbols
+    values = np.zeros((batch.size, len(symbols)))
+    for j, name in enumerate(symbols):
+        values[:, j] = batch.values[name]
+    angles = plan.angles(values)
+    blocks: list[np.ndarray] = []
+    if len(plan.chains):
+        parts = [gate_matrices(name, angles[:, cols]) for name, cols in plan.one_qubit]
+        eye = np.broadcast_to(np.eye(2, dtype=complex), (batch.size, 1, 2, 2))
+        table = np.concatenate([p.reshape(batch.size, -1, 2, 2) for p in parts] + [eye], axis=1)
+        fused = table[:, plan.chains[:, 0]]
+        for level in range(1, plan.chains.shape[1]):
+            fused = table[:, plan.chains[:, level]] @ fused
+        for step in plan.steps:
+            if isinstance(step, Fused):
+                block = fused[:, step.chains[0]]
+                for chain in step.chains[1:]:
+                    d = block.shape[-1] * 2
+                    kron = block[:, :, None, :, None] * fused[:, chain][:, None, :, None, :]
+                    block = kron.reshape(batch.size, d, d)
+                blocks.append(block)
+    others = []
+    for name, cols, diagonal in plan.others:
+        m = gate_matrices(name, angles[:, cols])
+        others.append(np.diagonal(m, axis1=-2, axis2=-1) if diagonal else m)
+    return blocks, others
+
+
+def apply_block(state: np.ndarray, matrix: np.ndarray, qubit: int, width: int) -> np.ndarray:
+    """A ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
+
+    On the ``(B, 2**q, d, rest)`` view: one broadcast matmul without moving the state, or for the
+    last qubits a batched matmul of the ``(B, 2**q, d)`` rows by the transpose.
+    """
+    b = state.shape[0]
+    d = 2**width
+    view = state.reshape(b, 2**qubit, d, -1)
+    matrix = matrix.astype(state.dtype, copy=False)
+    if view.shape[-1] == 1:
+        return np.matmul(view.reshape(b, -1, d), np.swapaxes(matrix, -1, -2)).reshape(b, -1)
+    return np.matmul(matrix[:, None], view).reshape(b, -1)
 
 
 def apply_pauli(state: np.ndarray, term: PauliString) -> np.ndarray:
@@ -233,37 +282,23 @@ def apply_observable(state: np.ndarray, observable: Observable) -> np.ndarray:
     return out
 
 
-def _inner(bra: np.ndarray, ket: np.ndarray) -> np.ndarray:
-    """Batched ``<bra|ket>`` over all non-batch axes."""
-    b = bra.shape[0]
-    return np.einsum("bi,bi->b", bra.reshape(b, -1).conj(), ket.reshape(b, -1))
-
-
-def _z_expectation(probs: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """⟨Z_q…⟩ from probabilities ``(B, 2, …, 2)`` by marginalising onto ``qubits``."""
-    n = probs.ndim - 1
-    other = tuple(1 + q for q in range(n) if q not in qubits)
-    marginal = probs.sum(axis=other) if other else probs
-    signs = np.ones((2,) * len(qubits))
-    for i in range(len(qubits)):
-        shape = [1] * len(qubits)
-        shape[i] = 2
-        signs = signs * np.array([1.0, -1.0]).reshape(shape)
-    return marginal.reshape(marginal.shape[0], -1) @ signs.reshape(-1)
-
-
 def expectations(state: np.ndarray, observables: Sequence[Observable]) -> np.ndarray:
-    """Exact ``(B, n_obs)`` expectation values; all-Z terms read from probabilities."""
-    probs = np.abs(state) ** 2
-    out = np.zeros((state.shape[0], len(observables)))
-    for j, obs in enumerate(observables):
-        for term in obs.terms:
-            if term.is_diagonal:
-                value = _z_expectation(probs, term.qubits) if term.paulis else np.ones(state.shape[0])
-            else:
-                value = _inner(state, apply_pauli(state, term)).real
-            out[:, j] += term.coeff * value
-    return out
+    """Exact ``(B, n_obs)`` expectation values by the core readout plan's mask groups.
+
+    Sums run in float64 for complex64 states too (a float32 sum over ``2**n`` terms drifts by about
+    ``2**n`` ulps).
+    """
+    b = state.shape[0]
+    readout = compile_readout(tuple(observables), state.ndim - 1)
+    flat = state.reshape(b, -1).astype(np.complex128, copy=False)
+    columns = []
+    for group in readout.groups:
+        if group.mask == 0:
+            columns.append((flat.real**2 + flat.imag**2) @ group.phases)
+        else:
+            columns.append(((flat.conj() * flat[:, group.partner]) @ group.phases).real)
+    values = np.concatenate(columns, axis=1)[:, readout.order] if columns else np.zeros((b, 0))
+    return values @ readout.coeffs
 
 
 def probabilities(state: np.ndarray) -> np.ndarray:
@@ -283,34 +318,6 @@ def sample(probs: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarra
     return np.minimum(idx - offsets * dim, dim - 1)
 
 
-def _basis_change(state: np.ndarray, setting: dict[int, str]) -> np.ndarray:
-    """Rotate so that measuring Z reads the given X/Y bases."""
-    from qstore.core.gates import GATES
-
-    h = GATES["h"].matrix()
-    hsdg = h @ GATES["sdg"].matrix()
-    for q, p in setting.items():
-        if p == "X":
-            state = apply_matrix(state, h, (q,))
-        elif p == "Y":
-            state = apply_matrix(state, hsdg, (q,))
-    return state
-
-
-def _settings(terms: Iterable[PauliString]) -> list[tuple[dict[int, str], list[PauliString]]]:
-    """Greedy qubit-wise-commuting grouping: each group is measured in one basis setting."""
-    groups: list[tuple[dict[int, str], list[PauliString]]] = []
-    for term in terms:
-        for setting, members in groups:
-            if all(setting.get(q, p) == p for q, p in term.paulis):
-                setting.update(term.paulis)
-                members.append(term)
-                break
-        else:
-            groups.append((dict(term.paulis), [term]))
-    return groups
-
-
 def shot_expectations(
     state: np.ndarray, observables: Sequence[Observable], shots: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -318,10 +325,12 @@ def shot_expectations(
     n = state.ndim - 1
     unique = list(dict.fromkeys(t for obs in observables for t in obs.terms if t.paulis))
     estimates: dict[PauliString, np.ndarray] = {}
-    for setting, members in _settings(unique):
-        rotated = _basis_change(state, {q: p for q, p in setting.items() if p != "Z"})
+    for setting, members in measurement_settings([t.paulis for t in unique]):
+        rotated = state
+        for q, rotation in basis_rotations(setting):
+            rotated = apply_matrix(rotated, rotation, (q,))
         draws = sample(probabilities(rotated), shots, rng)
-        for term in members:
+        for term in (unique[t] for t in members):
             parity = np.zeros_like(draws)
             for q in term.qubits:
                 parity ^= (draws >> (n - 1 - q)) & 1

@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 from qstore.core.errors import GradientError
-from qstore.torch.engine import simulate
-from qstore.torch.plan import Dense, Diagonal, Fused, Plan, Prepare
-from qstore.torch.readout import Readout
+from qstore.core.plan import Fused, Plan, Prepare
+from qstore.core.plan_readout import Readout
+from qstore.torch import readout as ro
+from qstore.torch.engine import amplitude_grad, apply_step, matrices, matrix_grad, simulate
 
 __all__ = ["adjoint_expectations", "adjoint_sweep"]
 
@@ -50,28 +51,26 @@ def adjoint_sweep(
         )
     with torch.enable_grad():
         leaf = values.detach().requires_grad_(True)
-        matrices = plan.matrices(leaf, dtype)
+        m = matrices(plan, leaf, dtype)
     psi = state.detach()
-    lam = readout.weighted_apply(psi, cotangent)
-    block_grads: list[torch.Tensor | None] = [None] * len(matrices.blocks)
-    other_grads: list[torch.Tensor | None] = [None] * len(matrices.others)
+    lam = ro.weighted_apply(readout, psi, cotangent)
+    block_grads: list[torch.Tensor | None] = [None] * len(m.blocks)
+    other_grads: list[torch.Tensor | None] = [None] * len(m.others)
     vector_out: dict[str, torch.Tensor] = {}
     for step in reversed(plan.steps):
         if isinstance(step, Prepare):
             if vector_grads:
-                vector_out[step.input] = step.amplitude_grad(lam)
+                vector_out[step.input] = amplitude_grad(step, lam)
             continue
-        psi = step.unapply(psi, matrices)
+        psi = apply_step(step, psi, m, inverse=True)
         if step.trainable:
-            if isinstance(step, Fused):
-                block_grads[step.index] = step.matrix_grad(lam, psi)
-            elif isinstance(step, Dense | Diagonal):
-                other_grads[step.index] = step.matrix_grad(lam, psi)
-        lam = step.unapply(lam, matrices)
+            grads_of = block_grads if isinstance(step, Fused) else other_grads
+            grads_of[step.index] = matrix_grad(step, lam, psi)
+        lam = apply_step(step, lam, m, inverse=True)
     outputs, grads = [], []
-    for m, g in zip(matrices.blocks + matrices.others, block_grads + other_grads, strict=True):
-        if g is not None and m.requires_grad:
-            outputs.append(m)
+    for matrix, g in zip(m.blocks + m.others, block_grads + other_grads, strict=True):
+        if g is not None and matrix.requires_grad:
+            outputs.append(matrix)
             grads.append(g)
     if outputs:
         (values_grad,) = torch.autograd.grad(outputs, [leaf], grads, allow_unused=True)
@@ -99,7 +98,7 @@ class _AdjointExpectations(torch.autograd.Function):
         state = simulate(plan, values, bound, dtype)
         ctx.plan, ctx.readout, ctx.dtype, ctx.names = plan, readout, dtype, names
         ctx.save_for_backward(values, state, *vectors)
-        return readout.expectations(state)
+        return ro.expectations(readout, state)
 
     @staticmethod
     def backward(ctx: Any, cotangent: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]

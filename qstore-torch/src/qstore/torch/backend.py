@@ -24,10 +24,11 @@ from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError, GradientError
 from qstore.core.gates import GATES
 from qstore.core.observables import ObservableLike, as_observables
+from qstore.core.plan import compile_plan
+from qstore.core.plan_readout import compile_readout
+from qstore.torch import readout as ro
 from qstore.torch.adjoint import adjoint_expectations, adjoint_sweep
-from qstore.torch.engine import sample, shot_expectations, simulate
-from qstore.torch.plan import compile_plan, real_dtype
-from qstore.torch.readout import compile_readout
+from qstore.torch.engine import real_dtype, sample, shot_expectations, simulate
 
 __all__ = ["DTYPES", "TorchBackend", "expectations"]
 
@@ -56,7 +57,7 @@ def expectations(
         return adjoint_expectations(plan, readout, values, vectors, dtype)
     if method != "backprop":
         raise GradientError(f"torch engine differentiates by 'backprop' or 'adjoint', not {method!r}")
-    return readout.expectations(simulate(plan, values, vectors, dtype))
+    return ro.expectations(readout, simulate(plan, values, vectors, dtype))
 
 
 class TorchBackend(Backend):
@@ -125,7 +126,7 @@ class TorchBackend(Backend):
             if request.wants("expectations"):
                 if shots is None:
                     readout = compile_readout(observables, n)
-                    values_out = readout.expectations(state).double().cpu().numpy()
+                    values_out = ro.expectations(readout, state).double().cpu().numpy()
                 else:
                     values_out = shot_expectations(state, n, observables, shots, generator)
             need_probs = request.wants("samples") or request.wants("probabilities")

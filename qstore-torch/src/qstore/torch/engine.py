@@ -1,22 +1,98 @@
-"""The torch statevector engine: run a compiled `Plan` on a batch, read it out, sample it.
+"""The torch statevector engine: torch kernels for the steps of a core `qstore.core.plan.Plan`.
 
 States are ``(B, 2**n)`` complex tensors (complex64 or complex128) on any device, batch first,
-qubit 0 the most significant bit — the layout of `qstore.core.statevector`. Everything here is
-differentiable by autograd; `qstore.torch.adjoint` adds the memory-lean adjoint gradient.
+qubit 0 the most significant bit — the layout of `qstore.core.statevector`. The plan decides what
+fuses; this module only applies each kind of step (and undoes it, and gives the cotangent of its
+matrix for `qstore.torch.adjoint`). Everything here is differentiable by autograd.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 import torch
-from qstore.core.gates import GATES
 from qstore.core.observables import Observable
-from qstore.torch.plan import Plan, Prepare
+from qstore.core.plan import Dense, Diagonal, Fused, Permutation, Plan, Prepare, Step, target_index
+from qstore.core.plan_readout import basis_rotations, measurement_settings
+from qstore.torch.matrices import gate_matrices
 
-__all__ = ["sample", "shot_expectations", "simulate", "zero_state"]
+__all__ = [
+    "Matrices",
+    "apply_step",
+    "matrices",
+    "matrix_grad",
+    "on_device",
+    "real_dtype",
+    "sample",
+    "shot_expectations",
+    "simulate",
+    "zero_state",
+]
+
+_MATMUL_MIN_REST = 32
+_TENSORS: weakref.WeakKeyDictionary[object, dict[tuple[str, str, str], torch.Tensor]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def real_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The real dtype matching a complex one (complex64 -> float32)."""
+    return torch.float64 if dtype == torch.complex128 else torch.float32
+
+
+@torch.compiler.disable
+def on_device(
+    owner: object, name: str, array: np.ndarray, device: torch.device, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """``array`` (owned by the plan object ``owner``) as a tensor on ``device``, cached while it lives."""
+    cache = _TENSORS.setdefault(owner, {})
+    key = (name, str(device), str(dtype))
+    tensor = cache.get(key)
+    if tensor is None:
+        tensor = cache[key] = torch.tensor(array, dtype=dtype, device=device)
+    return tensor
+
+
+class Matrices(NamedTuple):
+    """The batch's step matrices: one per `Fused` block, one per `Dense` / `Diagonal` step."""
+
+    blocks: tuple[torch.Tensor, ...]
+    others: tuple[torch.Tensor, ...]
+
+
+def matrices(plan: Plan, values: torch.Tensor, dtype: torch.dtype) -> Matrices:
+    """Every step matrix for the batch, differentiable in ``values`` ``(B, S)``."""
+    b, device, rdt = values.shape[0], values.device, values.dtype
+    const = on_device(plan, "const", plan.angle_const, device, rdt)
+    if plan.symbols:
+        angles = torch.addmm(const, values, on_device(plan, "map", plan.angle_map, device, rdt))
+    else:
+        angles = const.expand(b, -1)
+    blocks: list[torch.Tensor] = []
+    if len(plan.chains):
+        parts = [gate_matrices(name, angles[:, cols], dtype) for name, cols in plan.one_qubit]
+        eye = torch.eye(2, dtype=dtype, device=device).expand(b, 1, 2, 2)
+        table = torch.cat([p.expand(b, *p.shape[1:]) for p in parts] + [eye], dim=1)
+        chains = on_device(plan, "chains", plan.chains, device)
+        fused = table[:, chains[:, 0]]
+        for level in range(1, plan.chains.shape[1]):
+            fused = table[:, chains[:, level]] @ fused
+        for step in plan.steps:
+            if isinstance(step, Fused):
+                block = fused[:, step.chains[0]]
+                for chain in step.chains[1:]:
+                    d = block.shape[-1] * 2
+                    block = torch.einsum("bij,bkl->bikjl", block, fused[:, chain]).reshape(b, d, d)
+                blocks.append(block)
+    others = []
+    for name, cols, diagonal in plan.others:
+        m = gate_matrices(name, angles[:, cols], dtype).expand(b, -1, -1)
+        others.append(torch.diagonal(m, dim1=-2, dim2=-1) if diagonal else m)
+    return Matrices(tuple(blocks), tuple(others))
 
 
 def zero_state(n_qubits: int, batch_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -30,45 +106,117 @@ def simulate(
     plan: Plan, values: torch.Tensor, vectors: Mapping[str, torch.Tensor], dtype: torch.dtype
 ) -> torch.Tensor:
     """Final ``(B, 2**n)`` states for symbol ``values`` ``(B, S)`` and state-preparation ``vectors``."""
-    matrices = plan.matrices(values, dtype)
+    m = matrices(plan, values, dtype)
     state = zero_state(plan.n_qubits, values.shape[0], dtype, values.device)
     for step in plan.steps:
         if isinstance(step, Prepare):
-            state = step.load(state, vectors[step.input])
+            state = load(state, step, plan.n_qubits, vectors[step.input])
         else:
-            state = step.apply(state, matrices)
+            state = apply_step(step, state, m)
     return state
+
+
+def apply_step(
+    step: Fused | Dense | Diagonal | Permutation, state: torch.Tensor, m: Matrices, inverse: bool = False
+) -> torch.Tensor:
+    """Apply one gate step to ``state`` (or undo it, with ``inverse``)."""
+    n = state.shape[1].bit_length() - 1
+    if isinstance(step, Fused):
+        block = m.blocks[step.index]
+        return apply_block(state, block.mH if inverse else block, step.qubit, step.width)
+    if isinstance(step, Dense):
+        matrix = m.others[step.index]
+        return _restore(state, (matrix.mH if inverse else matrix) @ _moved(state, step.qubits), step.qubits)
+    if isinstance(step, Diagonal):
+        phases = m.others[step.index][:, _sub(step, n, state.device)]
+        return state * (phases.conj() if inverse else phases)
+    perm, phase = (step.inverse_perm, step.inverse_phase) if inverse else (step.perm, step.phase)
+    name = "inverse" if inverse else "perm"
+    out = state[:, on_device(step, name, perm, state.device)]
+    if phase is not None:
+        out = out * on_device(step, name + "_phase", phase, state.device, state.dtype)
+    return out
+
+
+def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+    """Torch-convention gradient of ``2·Re<λ|M ψ>`` with respect to the step's matrix ``M``.
+
+    ``(B, d, d)`` for blocks and dense gates, ``(B, 2**k)`` for a diagonal's phases.
+    """
+    b = lam.shape[0]
+    if isinstance(step, Fused):
+        d = 2**step.width
+        lv, pv = lam.view(b, 2**step.qubit, d, -1), psi.view(b, 2**step.qubit, d, -1)
+        if lv.shape[-1] >= _MATMUL_MIN_REST:
+            return 2 * (lv @ pv.mH).sum(dim=1)
+        if lv.shape[-1] == 1:
+            return 2 * lv.view(b, -1, d).mT @ pv.view(b, -1, d).conj()
+        return 2 * torch.einsum("baic,bajc->bij", lv, pv.conj())
+    if isinstance(step, Dense):
+        return 2 * _moved(lam, step.qubits) @ _moved(psi, step.qubits).mH
+    assert isinstance(step, Diagonal)
+    n = lam.shape[1].bit_length() - 1
+    out = torch.zeros(b, 2 ** len(step.qubits), dtype=lam.dtype, device=lam.device)
+    return out.index_add_(1, _sub(step, n, lam.device), 2 * lam * psi.conj())
+
+
+def apply_block(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int) -> torch.Tensor:
+    """``matrix`` (``(d, d)`` or ``(B, d, d)``) on qubits ``qubit …`` with the copy-free kernel.
+
+    On the ``(B, 2**q, d, rest)`` view: long rows (``rest >= 32``) use one broadcast matmul
+    without moving the state, the last qubits (``rest == 1``) a batched matmul by the transpose,
+    and the middle ground an einsum.
+    """
+    b = state.shape[0]
+    view = state.view(b, 2**qubit, 2**width, -1)
+    rest = view.shape[-1]
+    if rest >= _MATMUL_MIN_REST:
+        m = matrix if matrix.dim() == 2 else matrix[:, None]
+        return torch.matmul(m, view).reshape(b, -1)
+    if rest == 1:
+        return torch.matmul(view.view(b, -1, 2**width), matrix.mT).reshape(b, -1)
+    if matrix.dim() == 2:
+        return torch.einsum("ij,bajc->baic", matrix, view).reshape(b, -1)
+    return torch.einsum("bij,bajc->baic", matrix, view).reshape(b, -1)
+
+
+def load(state: torch.Tensor, step: Prepare, n_qubits: int, amplitudes: torch.Tensor) -> torch.Tensor:
+    """Load ``(B, 2**k)`` amplitudes into the step's qubits (still in ``|0…0>``)."""
+    rest = _moved(state, step.qubits)[:, :1, :]
+    return _restore(state, amplitudes.to(state.dtype)[:, :, None] * rest, step.qubits)
+
+
+def amplitude_grad(step: Prepare, lam: torch.Tensor) -> torch.Tensor:
+    """Torch-convention gradient of ``2·Re<λ|ψ>`` with respect to the loaded amplitudes.
+
+    Valid when the other qubits are still in ``|0…0>`` (state preparation comes first).
+    """
+    return 2 * _moved(lam, step.qubits)[:, :, 0]
+
+
+def _sub(step: Diagonal, n_qubits: int, device: torch.device) -> torch.Tensor:
+    return on_device(step, "sub", target_index(n_qubits, step.qubits), device)
+
+
+def _moved(state: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
+    """``(B, 2**k, rest)``: the state with ``qubits`` moved to the front."""
+    b, k = state.shape[0], len(qubits)
+    n = state.shape[1].bit_length() - 1
+    t = state.view((b,) + (2,) * n)
+    return t.movedim([1 + q for q in qubits], list(range(1, k + 1))).reshape(b, 2**k, -1)
+
+
+def _restore(like: torch.Tensor, moved: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
+    """Undo `_moved` for a result shaped like ``moved`` (batch size may differ from ``like``'s)."""
+    b, k = moved.shape[0], len(qubits)
+    n = like.shape[1].bit_length() - 1
+    t = moved.reshape((b,) + (2,) * n)
+    return t.movedim(list(range(1, k + 1)), [1 + q for q in qubits]).reshape(b, -1)
 
 
 def sample(probs: torch.Tensor, shots: int, generator: torch.Generator) -> torch.Tensor:
     """``(B, shots)`` basis-state indices drawn from each row of ``probs``."""
     return torch.multinomial(probs, shots, replacement=True, generator=generator)
-
-
-def _basis_change(state: torch.Tensor, n_qubits: int, setting: Mapping[int, str]) -> torch.Tensor:
-    """Rotate X/Y-measured qubits so a computational-basis measurement reads them (H, H·S†)."""
-    h = torch.tensor(GATES["h"].matrix(), dtype=state.dtype, device=state.device)
-    hsdg = h @ torch.tensor(GATES["sdg"].matrix(), dtype=state.dtype, device=state.device)
-    b = state.shape[0]
-    for q, p in setting.items():
-        if p in "XY":
-            view = state.view(b, 2**q, 2, -1)
-            state = torch.einsum("ij,bajc->baic", h if p == "X" else hsdg, view).reshape(b, -1)
-    return state
-
-
-def _settings(terms: Sequence[tuple[tuple[int, str], ...]]) -> list[tuple[dict[int, str], list[int]]]:
-    """Greedy qubit-wise-commuting grouping: each group of terms is measured in one setting."""
-    groups: list[tuple[dict[int, str], list[int]]] = []
-    for t, paulis in enumerate(terms):
-        for setting, members in groups:
-            if all(setting.get(q, p) == p for q, p in paulis):
-                setting.update(paulis)
-                members.append(t)
-                break
-        else:
-            groups.append((dict(paulis), [t]))
-    return groups
 
 
 def shot_expectations(
@@ -81,8 +229,11 @@ def shot_expectations(
     """``(B, n_obs)`` expectation estimates from ``shots`` measurements per basis setting."""
     terms = list(dict.fromkeys(t.paulis for obs in observables for t in obs.terms if t.paulis))
     estimates = torch.zeros(state.shape[0], len(terms), dtype=torch.float64, device=state.device)
-    for setting, members in _settings(terms):
-        rotated = _basis_change(state, n_qubits, setting)
+    for setting, members in measurement_settings(terms):
+        rotated = state
+        for q, rotation in basis_rotations(setting):
+            r = torch.tensor(rotation, dtype=state.dtype, device=state.device)
+            rotated = apply_block(rotated, r, q, 1)
         draws = sample(rotated.real**2 + rotated.imag**2, shots, generator)
         for t in members:
             parity = torch.zeros_like(draws)

@@ -30,10 +30,10 @@ from qstore.core.ansatz import LayerCircuit
 from qstore.core.backend import Backend
 from qstore.core.circuit import StatePreparation
 from qstore.core.errors import BindingError, CapabilityError, GradientError
+from qstore.core.plan import compile_plan
 from qstore.core.specs import CircuitSpecs
 from qstore.torch.backend import TorchBackend, expectations
 from qstore.torch.bridge import backend_expectations
-from qstore.torch.plan import compile_plan
 from torch import nn
 
 __all__ = ["DIFF_METHODS", "ENGINE", "QuantumLayer"]

@@ -22,7 +22,6 @@ from qstore.core.kernels.kernel import QuantumKernel
 from qstore.core.kernels.nystrom import Nystrom, NystromError
 from qstore.core.kernels.overlap import overlap_circuit
 from qstore.core.kernels.progress import KernelCancelledError
-from qstore.core.kernels.simulator import simulate_states
 
 __all__ = [
     "QSVC",
@@ -41,7 +40,6 @@ __all__ = [
     "kernel_key",
     "overlap_circuit",
     "reuploading_feature_map",
-    "simulate_states",
     "zz_feature_map",
 ]
 

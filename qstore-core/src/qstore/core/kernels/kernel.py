@@ -1,9 +1,10 @@
 """`QuantumKernel`: fidelity kernels ``K(x, y) = |<φ(x)|φ(y)>|²`` at scale.
 
-On a backend that gives statevectors, each sample is simulated once (batched) and the kernel is one
-tiled complex matrix product: N simulations, not N² circuits. On the ``numpy`` backend the states
-come from `qstore.core.kernels.simulator`, which fuses diagonal runs such as the ZZ map's phase
-layers. On a backend that only samples, the kernel is estimated from overlap circuits with shots.
+On a backend that gives statevectors, each sample is simulated once (batched, through the public
+backend API, see `backend_states`) and the kernel is one tiled complex matrix product: N simulations,
+not N² circuits, in the precision of the backend's states (a backend named by string is built
+with the kernel's ``precision``). On a backend that only samples, the kernel is estimated from
+overlap circuits with shots.
 
     qk = QuantumKernel(zz_feature_map(8, reps=2, entanglement="linear"))
     K_train = qk(X_train)              # symmetric, PSD, unit diagonal
@@ -19,9 +20,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from qstore.core.backend import Backend
+from qstore.core.backend import Backend, check_precision, check_seed, check_shots
+from qstore.core.bindings import Bindings
+from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError, ResourceError
-from qstore.core.kernels import gram, overlap, simulator
+from qstore.core.kernels import gram, overlap
 from qstore.core.kernels.cache import kernel_key
 from qstore.core.kernels.feature_maps import FeatureMap
 from qstore.core.kernels.progress import Progress, ProgressLike
@@ -29,12 +32,23 @@ from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.statevector import available_memory
 from qstore.core.storage import ResultCache
 
-__all__ = ["Method", "Precision", "QuantumKernel"]
+__all__ = ["Method", "Precision", "QuantumKernel", "backend_states"]
 
 Method = Literal["auto", "statevector", "overlap"]
 Precision = Literal["double", "single"]
 _DTYPES = {"double": np.complex128, "single": np.complex64}
 _STATE_MEMORY_FRACTION = 0.25
+
+
+def backend_states(backend: Backend, circuit: Circuit, bindings: Bindings) -> np.ndarray:
+    """Statevectors ``(B, 2**n)`` of a bound batch through the public backend contract.
+
+    The kernel's only call into a backend's simulation; the backend's own precision is kept.
+    """
+    result = backend.run(circuit, bindings, outputs=("state",))
+    if result.statevectors is None:
+        raise CapabilityError(f"backend {backend.name!r} returned no statevectors; use method='overlap'")
+    return result.statevectors
 
 
 class QuantumKernel:
@@ -48,7 +62,8 @@ class QuantumKernel:
         shots: None for exact kernels; an int estimates each overlap from that many shots.
         seed: seed of the shot sampling.
         precision: ``"double"`` (complex128) or ``"single"`` (complex64, about 2× faster Gram
-            products; kernel entries accurate to about 1e-6).
+            products; kernel entries accurate to about 1e-6); None (default) follows the backend
+            (double on the default numpy backend). A backend named by string is built in it.
         cache: a `ResultCache`; kernels are stored under (feature-map hash, data hash, backend,
             shots, …) and reused.
         progress: None (default) for a tqdm bar with rate and ETA on stderr when it is a terminal
@@ -66,40 +81,48 @@ class QuantumKernel:
         method: Method = "auto",
         shots: int | None = None,
         seed: int | None = None,
-        precision: Precision = "double",
+        precision: Precision | None = None,
         cache: ResultCache | None = None,
         progress: ProgressLike = None,
         tile: int = 1024,
         batch_size: int = 4096,
     ) -> None:
         if not isinstance(feature_map, FeatureMap):
-            raise TypeError(f"feature_map must be a FeatureMap, got {type(feature_map).__name__}")
+            raise CapabilityError(f"feature_map must be a FeatureMap, got {type(feature_map).__name__}")
+        options = {} if precision is None else {"precision": check_precision(precision)}
         if isinstance(backend, str):
             from qstore.core.plugins import get_backend
 
-            backend = get_backend(backend)
+            backend = get_backend(backend, **options)
+        elif backend is None:
+            backend = NumpyBackend(**options)
+        elif precision is not None and backend.capabilities.precision != precision:
+            raise CapabilityError(
+                f"precision={precision!r} but backend {backend.name!r} computes in "
+                f"{backend.capabilities.precision} precision; build the backend with precision={precision!r}"
+            )
         self.feature_map = feature_map
-        self.backend: Backend = NumpyBackend() if backend is None else backend
+        self.backend: Backend = backend
         if method not in ("auto", "statevector", "overlap"):
-            raise ValueError(f"method must be 'auto', 'statevector' or 'overlap', got {method!r}")
-        if precision not in _DTYPES:
-            raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
-        if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
-            raise ValueError(f"shots must be None (exact) or a positive integer, got {shots!r}")
+            raise CapabilityError(f"method must be 'auto', 'statevector' or 'overlap', got {method!r}")
+        shots = check_shots(shots)
+        seed = check_seed(seed)
         for name, value in (("tile", tile), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise CapabilityError(f"{name} must be a positive integer, got {value!r}")
         caps = self.backend.capabilities
         if method == "statevector" and not caps.statevector:
             raise CapabilityError(
                 f"backend {caps.name!r} gives no statevectors; use method='overlap' with shots"
             )
         if method == "statevector" and shots is not None:
-            raise ValueError("the statevector method is exact; use method='overlap' to estimate with shots")
+            raise CapabilityError(
+                "the statevector method is exact; use method='overlap' to estimate with shots"
+            )
         self.method = method
         self.shots = shots
         self.seed = seed
-        self.precision = precision
+        self.precision: Precision = backend.capabilities.precision  # type: ignore[assignment]
         self.cache = cache
         self.progress = progress
         self.tile = tile
@@ -171,19 +194,11 @@ class QuantumKernel:
                 f"(budget {budget / 2**30:.2f} GiB); use precision='single', fewer samples, or Nystrom"
             )
         out = np.empty((data.shape[0], dim), dtype=dtype)
-        fast = type(self.backend) is NumpyBackend and simulator.supports(self.feature_map.circuit)
         for start in range(0, data.shape[0], self.batch_size):
             progress.check()
             chunk = data[start : start + self.batch_size]
             bindings = self.feature_map.bindings(chunk)
-            if fast:
-                out[start : start + len(chunk)] = simulator.simulate_states(
-                    self.feature_map.circuit, bindings, len(chunk), dtype
-                )
-            else:
-                result = self.backend.run(self.feature_map.circuit, bindings, outputs=("state",))
-                assert result.statevectors is not None
-                out[start : start + len(chunk)] = result.statevectors
+            out[start : start + len(chunk)] = backend_states(self.backend, self.feature_map.circuit, bindings)
             progress.step()
         return out
 

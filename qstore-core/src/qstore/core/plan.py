@@ -1,0 +1,401 @@
+"""Engine plans: a circuit structure compiled once into framework-neutral steps.
+
+Every statevector engine (NumPy, torch, TensorFlow) executes the same `Plan`, so fusion is decided
+here and nowhere else; an engine only supplies kernels (a ``d×d`` block on adjacent qubits, a
+phase vector, a gather by an index map, a batched matmul on a few qubits, loading amplitudes).
+
+* Angles: every angle is a linear expression of symbols, so all angles of a batch are
+  ``values (B, S) @ angle_map (S, n_angles) + angle_const``; a gate's matrix follows from its angles
+  by the gate's exact Fourier rule (`qstore.core.gate_fourier`, see `gate_matrices`).
+* `Fused`: runs of one-qubit gates on a qubit become one ``2×2`` per batch row (a *chain*: rows of
+  the one-qubit table multiplied in order), and the chains of up to three adjacent qubits one
+  Kronecker-product block, so a rotation layer is ``n/3`` passes over the state.
+* `Permutation`: consecutive fixed permutation-with-phase gates (CNOT, CZ, SWAP, X, CCX, …) become
+  one gather ``new[i] = phase[i] · old[perm[i]]``; a whole CNOT entangler is one index operation.
+* `Diagonal`: parametric diagonal multi-qubit gates (CRZ, RZZ, …) are phase multiplications.
+* `Dense`: other multi-qubit gates, a batched matmul on their qubits.
+* `Prepare`: amplitude loading, on qubits no earlier gate has touched.
+
+Plans are cached by the circuit's structure hash (`compile_plan`); `compilations()` counts real
+compilations. Readouts are compiled by `qstore.core.plan_readout`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import ClassVar
+
+import attrs
+import numpy as np
+
+from qstore.core.circuit import Circuit, Operation, StatePreparation
+from qstore.core.errors import CircuitError
+from qstore.core.gate_fourier import fourier_coefficients, fourier_harmonics
+from qstore.core.gates import gate_spec
+
+__all__ = [
+    "Dense",
+    "Diagonal",
+    "Fused",
+    "Permutation",
+    "Plan",
+    "Prepare",
+    "Step",
+    "compilations",
+    "compile_plan",
+    "gate_matrices",
+    "target_index",
+]
+
+MAX_BLOCK = 3
+
+
+@attrs.frozen(eq=False)
+class Fused:
+    """Fused one-qubit gates on adjacent qubits ``qubit … qubit + width - 1``, as one block.
+
+    ``chains`` are rows of `Plan.chains` (one per qubit, in qubit order); the block is the
+    Kronecker product of their ``2×2`` products. ``index`` numbers the plan's `Fused` steps.
+    """
+
+    qubit: int
+    width: int
+    chains: tuple[int, ...]
+    index: int
+    trainable: bool
+
+
+@attrs.frozen(eq=False)
+class Dense:
+    """A multi-qubit gate as a matmul on its qubits; its matrix is `Plan.others[index]`."""
+
+    qubits: tuple[int, ...]
+    index: int
+    trainable: bool
+
+
+@attrs.frozen(eq=False)
+class Diagonal:
+    """A diagonal multi-qubit gate as a phase multiplication; its gate is `Plan.others[index]`."""
+
+    qubits: tuple[int, ...]
+    index: int
+    trainable: bool
+
+
+@attrs.frozen(eq=False)
+class Permutation:
+    """Fixed permutation-with-phase gates fused into ``new[i] = phase[i] · old[perm[i]]``.
+
+    ``phase`` is None when every phase is 1; ``inverse_perm``/``inverse_phase`` undo the step
+    (``old[j] = inverse_phase[j] · new[inverse_perm[j]]``) for adjoint sweeps.
+    """
+
+    qubits: frozenset[int]
+    perm: np.ndarray
+    phase: np.ndarray | None
+    inverse_perm: np.ndarray
+    inverse_phase: np.ndarray | None
+    trainable: ClassVar[bool] = False
+
+
+@attrs.frozen(eq=False)
+class Prepare:
+    """Load the normalised amplitudes bound to ``input`` into ``qubits`` (still in ``|0…0>``)."""
+
+    qubits: tuple[int, ...]
+    input: str
+    trainable: ClassVar[bool] = False
+
+
+Step = Fused | Dense | Diagonal | Permutation | Prepare
+
+
+@attrs.frozen(eq=False)
+class Plan:
+    """A compiled circuit structure.
+
+    ``one_qubit`` lists ``(gate, angle columns (m, p))`` groups; their matrices, concatenated in this
+    order plus a trailing identity, form the table whose rows ``chains`` (``(n_chains, L)``, padded
+    with the identity's row) multiplies, first column first, into per-qubit ``2×2`` products.
+    ``others`` gives each `Dense` / `Diagonal` step's ``(gate, angle columns, diagonal)``.
+    """
+
+    n_qubits: int
+    symbols: tuple[str, ...]
+    angle_map: np.ndarray
+    angle_const: np.ndarray
+    one_qubit: tuple[tuple[str, np.ndarray], ...]
+    chains: np.ndarray
+    others: tuple[tuple[str, np.ndarray, bool], ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def last_prepare(self) -> int:
+        """Index of the last `Prepare` step, or -1."""
+        return max((i for i, s in enumerate(self.steps) if isinstance(s, Prepare)), default=-1)
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of `Fused` steps."""
+        return sum(isinstance(s, Fused) for s in self.steps)
+
+    def angles(self, values: np.ndarray) -> np.ndarray:
+        """``(B, n_angles)`` angles from ``(B, S)`` symbol values."""
+        return values @ self.angle_map + self.angle_const
+
+
+def gate_matrices(name: str, angles: np.ndarray) -> np.ndarray:
+    """Matrices of gate ``name`` for angles of shape ``S + (p,)`` by its exact Fourier rule:
+    ``S + (d, d)`` complex128 (see `qstore.core.gate_fourier`)."""
+    coeffs = fourier_coefficients(name)
+    shape = angles.shape[:-1] + coeffs.shape[1:]
+    if angles.shape[-1] == 0:
+        return np.broadcast_to(coeffs[0], shape)
+    basis = np.exp(1j * (angles @ fourier_harmonics(name).T))
+    return (basis @ coeffs.reshape(coeffs.shape[0], -1)).reshape(shape)
+
+
+@functools.lru_cache(maxsize=256)
+def target_index(n_qubits: int, targets: tuple[int, ...]) -> np.ndarray:
+    """For every basis index, the index of its ``targets`` bits (first target most significant)."""
+    idx = np.arange(2**n_qubits)
+    sub = np.zeros_like(idx)
+    for t in targets:
+        sub = (sub << 1) | ((idx >> (n_qubits - 1 - t)) & 1)
+    sub.setflags(write=False)
+    return sub
+
+
+_PLANS: dict[str, Plan] = {}
+_MAX_PLANS = 256
+_COUNT = [0]
+
+
+def compile_plan(circuit: Circuit) -> Plan:
+    """The plan of ``circuit``'s structure, compiled on first use and cached by `Circuit.hash`."""
+    key = circuit.hash
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.pop(next(iter(_PLANS)))
+        plan = _PLANS[key] = _Compiler(circuit).compile()
+        _COUNT[0] += 1
+    return plan
+
+
+def compilations() -> int:
+    """How many plans `compile_plan` has compiled in this process (cache misses)."""
+    return _COUNT[0]
+
+
+def _is_permutation(matrix: np.ndarray) -> bool:
+    nonzero = np.abs(matrix) > 1e-12
+    return bool(np.all(nonzero.sum(axis=1) == 1) and np.all(nonzero.sum(axis=0) == 1))
+
+
+@attrs.frozen
+class _Chain:
+    qubit: int
+    slots: list[int]
+    trainable: bool
+
+
+class _PermutationRun:
+    """Fixed permutation gates collected in order; `step` builds the one gather they amount to."""
+
+    def __init__(self, n_qubits: int) -> None:
+        self.n = n_qubits
+        self.ops: list[Operation] = []
+        self.qubits: set[int] = set()
+
+    def step(self) -> Permutation:
+        """Walk the gates backwards from the identity map, so each costs a few vector operations."""
+        n = self.n
+        idx = np.arange(2**n)
+        phase: np.ndarray | None = None
+        for op in reversed(self.ops):
+            matrix = fourier_coefficients(op.gate)[0]
+            cols = np.argmax(np.abs(matrix), axis=1)
+            values = matrix[np.arange(len(cols)), cols]
+            k = len(op.qubits)
+            local = np.zeros_like(idx)
+            for t in op.qubits:
+                local = (local << 1) | ((idx >> (n - 1 - t)) & 1)
+            if not np.allclose(values, 1, rtol=0, atol=1e-15):
+                factor = values[local]
+                phase = factor if phase is None else phase * factor
+            source = cols[local]
+            for j, t in enumerate(op.qubits):
+                shift = n - 1 - t
+                idx = (idx & ~(1 << shift)) | (((source >> (k - 1 - j)) & 1) << shift)
+        inverse = np.empty_like(idx)
+        inverse[idx] = np.arange(idx.size)
+        inverse_phase = None if phase is None else phase[inverse].conj()
+        return Permutation(frozenset(self.qubits), idx, phase, inverse, inverse_phase)
+
+
+class _Compiler:
+    """One pass over the operations: fuse, classify, and lay out the angle map."""
+
+    def __init__(self, circuit: Circuit) -> None:
+        self.circuit = circuit
+        self.n = circuit.n_qubits
+        self.columns: list[tuple[dict[str, float], float]] = []
+        self.one_qubit: dict[str, list[list[int]]] = {}
+        self.one_qubit_slots: list[tuple[str, int]] = []
+        self.pending: dict[int, list[int]] = {}
+        self.pending_trainable: dict[int, bool] = {}
+        self.others: list[tuple[str, np.ndarray, bool]] = []
+        self.steps: list[Step | _Chain | _PermutationRun] = []
+        self.touched: set[int] = set()
+
+    def angle_columns(self, op: Operation) -> list[int]:
+        cols = []
+        for expr in op.params:
+            cols.append(len(self.columns))
+            self.columns.append((dict(expr.terms), expr.const))
+        return cols
+
+    def compile(self) -> Plan:
+        for op in self.circuit.operations:
+            if isinstance(op, StatePreparation):
+                self.prepare(op)
+            elif op.spec.n_qubits == 1:
+                self.one(op)
+            else:
+                self.multi(op)
+            self.touched.update(op.qubits)
+        for q in sorted(self.pending):
+            self.flush(q)
+        return self.finish()
+
+    def prepare(self, op: StatePreparation) -> None:
+        used = sorted(self.touched & set(op.qubits))
+        if used:
+            raise CircuitError(
+                f"state preparation of {op.input!r} on qubits {op.qubits} comes after gates on qubit(s) "
+                f"{used}; it must come before any gate on its qubits"
+            )
+        self.steps.append(Prepare(op.qubits, op.input))
+
+    def one(self, op: Operation) -> None:
+        cols = self.angle_columns(op)
+        group = self.one_qubit.setdefault(op.gate, [])
+        self.one_qubit_slots.append((op.gate, len(group)))
+        group.append(cols)
+        q = op.qubits[0]
+        self.pending.setdefault(q, []).append(len(self.one_qubit_slots) - 1)
+        self.pending_trainable[q] = self.pending_trainable.get(q, False) or bool(op.symbols)
+
+    def flush(self, q: int) -> None:
+        """Emit qubit ``q``'s pending chain; it may move before a permutation run it commutes with."""
+        slots = self.pending.pop(q, None)
+        if slots is None:
+            return
+        step = _Chain(q, slots, self.pending_trainable.pop(q))
+        last = self.steps[-1] if self.steps else None
+        if isinstance(last, _PermutationRun) and q not in last.qubits:
+            self.steps.insert(len(self.steps) - 1, step)
+        else:
+            self.steps.append(step)
+
+    def multi(self, op: Operation) -> None:
+        for q in op.qubits:
+            self.flush(q)
+        spec = op.spec
+        if spec.n_params == 0 and _is_permutation(fourier_coefficients(op.gate)[0]):
+            last = self.steps[-1] if self.steps else None
+            if not isinstance(last, _PermutationRun):
+                last = _PermutationRun(self.n)
+                self.steps.append(last)
+            last.ops.append(op)
+            last.qubits.update(op.qubits)
+            return
+        cols = np.array(self.angle_columns(op), dtype=np.int64)
+        index = len(self.others)
+        self.others.append((op.gate, cols, spec.diagonal))
+        kind = Diagonal if spec.diagonal else Dense
+        self.steps.append(kind(op.qubits, index, bool(op.symbols)))
+
+    def finish(self) -> Plan:
+        symbols = self.circuit.symbols
+        s_index = {name: i for i, name in enumerate(symbols)}
+        angle_map = np.zeros((len(symbols), len(self.columns)))
+        angle_const = np.zeros(len(self.columns))
+        for j, (terms, const) in enumerate(self.columns):
+            angle_const[j] = const
+            for name, coeff in terms.items():
+                angle_map[s_index[name], j] = coeff
+        order = list(self.one_qubit)
+        offsets: dict[str, int] = {}
+        for g in order:
+            offsets[g] = sum(len(self.one_qubit[h]) for h in offsets)
+        table_row = [offsets[g] + i for g, i in self.one_qubit_slots]
+        identity = len(table_row)
+        steps: list[Step] = []
+        chains: list[list[int]] = []
+        blocks = 0
+        for run in _runs(self.steps):
+            if isinstance(run, _PermutationRun):
+                steps.append(run.step())
+            elif not isinstance(run, list):
+                steps.append(run)
+            else:
+                for group in _blocks(run):
+                    ids = tuple(range(len(chains), len(chains) + len(group)))
+                    chains += [[table_row[s] for s in c.slots] for c in group]
+                    trainable = any(c.trainable for c in group)
+                    steps.append(Fused(group[0].qubit, len(group), ids, blocks, trainable))
+                    blocks += 1
+        length = max((len(c) for c in chains), default=0)
+        chain_array = np.full((len(chains), length), identity, dtype=np.int64)
+        for i, c in enumerate(chains):
+            chain_array[i, : len(c)] = c
+        groups = tuple(
+            (
+                g,
+                np.array(self.one_qubit[g], dtype=np.int64).reshape(
+                    len(self.one_qubit[g]), gate_spec(g).n_params
+                ),
+            )
+            for g in order
+        )
+        return Plan(
+            self.n, symbols, angle_map, angle_const, groups, chain_array, tuple(self.others), tuple(steps)
+        )
+
+
+def _runs(
+    steps: Sequence[Step | _Chain | _PermutationRun],
+) -> list[Step | _PermutationRun | list[_Chain]]:
+    """Steps with each maximal run of consecutive chains gathered into a list."""
+    out: list[Step | _PermutationRun | list[_Chain]] = []
+    for step in steps:
+        if isinstance(step, _Chain):
+            if out and isinstance(out[-1], list):
+                out[-1].append(step)
+            else:
+                out.append([step])
+        else:
+            out.append(step)
+    return out
+
+
+def _blocks(run: list[_Chain]) -> list[list[_Chain]]:
+    """Group a run of chains into blocks of up to `MAX_BLOCK` adjacent qubits.
+
+    Chains on distinct qubits commute, so they may be reordered; a run that touches one qubit twice
+    keeps its order, one chain per block.
+    """
+    if len({c.qubit for c in run}) != len(run):
+        return [[c] for c in run]
+    groups: list[list[_Chain]] = []
+    for chain in sorted(run, key=lambda c: c.qubit):
+        last = groups[-1] if groups else None
+        if last and last[-1].qubit + 1 == chain.qubit and len(last) < MAX_BLOCK:
+            last.append(chain)
+        else:
+            groups.append([chain])
+    return groups
