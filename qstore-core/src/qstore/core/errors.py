@@ -16,7 +16,11 @@ Every error Q-Store raises on purpose derives from `QstoreError`::
     │   └── StorageNotFoundError
     ├── PluginError             a plugin that failed to load or clashes with another
     ├── JobError                an asynchronous job that failed, was cancelled or timed out
+    │   └── KernelCancelledError  a kernel computation cancelled before it finished
     ├── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
+    ├── ArgumentError           a public argument with a bad value (also a ValueError)
+    │   └── ArgumentTypeError   a public argument of the wrong type (also a TypeError)
+    ├── NotFittedError          an estimator used before fit()
     ├── MissingDependencyError  an optional dependency a feature needs is not installed
     ├── CredentialError         an API key or token that is missing or malformed (never shown)
     └── StorageError            a store that cannot read or write what was asked
@@ -110,3 +114,19 @@ class NotStoredError(StorageError, KeyError):
 
 class CorruptDataError(StorageError, ValueError):
     """Stored data that fails its checksum or format check; names the file and the item."""
+
+
+class ArgumentError(QstoreError, ValueError):
+    """A public argument with a bad value; the message names the argument, the value and what is valid."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """A public argument of the wrong type; the message names the argument and the type expected."""
+
+
+class NotFittedError(QstoreError, RuntimeError):
+    """An estimator was used before ``fit``."""
+
+
+class KernelCancelledError(JobError):
+    """A kernel computation was cancelled; no partial kernel was returned or cached."""

@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 import numpy as np
 
+from qstore.core.errors import ArgumentError, ArgumentTypeError, NotStoredError
+
 __all__ = [
     "STORAGE_KINDS",
     "Checkpoint",
@@ -64,7 +66,7 @@ class CheckpointStore(Protocol):
         ...
 
     def load(self, name: str) -> Checkpoint:
-        """The checkpoint saved as ``name``; `KeyError` if there is none."""
+        """The checkpoint saved as ``name``; `NotStoredError` (a `KeyError`) if there is none."""
         ...
 
     def list(self) -> list[str]:
@@ -135,7 +137,7 @@ def is_store(obj: object) -> bool:
 
 def _check_name(kind: str, name: Any) -> str:
     if not isinstance(name, str) or not _CHECKPOINT_NAME.match(name):
-        raise ValueError(
+        raise ArgumentError(
             f"invalid {kind} name {name!r}: use letters, digits and '._-', starting with a letter or digit"
         )
     return name
@@ -144,7 +146,7 @@ def _check_name(kind: str, name: Any) -> str:
 def _as_numeric_array(key: str, value: Any) -> np.ndarray:
     array = np.array(value, copy=True)
     if array.dtype.kind not in "biufc":
-        raise TypeError(
+        raise ArgumentTypeError(
             f"checkpoint array {key!r} has dtype {array.dtype}; only bool, integer, float and "
             "complex arrays can be stored"
         )
@@ -154,11 +156,11 @@ def _as_numeric_array(key: str, value: Any) -> np.ndarray:
 
 def _json_copy(what: str, value: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise TypeError(f"{what} must be a mapping, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{what} must be a mapping, got {type(value).__name__}")
     try:
         return dict(json.loads(json.dumps(dict(value), allow_nan=True)))
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be JSON-serialisable: {exc}") from None
+        raise ArgumentTypeError(f"{what} must be JSON-serialisable: {exc}") from None
 
 
 class MemoryCheckpointStore:
@@ -172,7 +174,7 @@ class MemoryCheckpointStore:
         """Store a copy of ``arrays`` and ``metadata`` under ``name``; it becomes the latest."""
         _check_name("checkpoint", name)
         if not isinstance(arrays, Mapping):
-            raise TypeError(f"arrays must be a mapping of name to array, got {type(arrays).__name__}")
+            raise ArgumentTypeError(f"arrays must be a mapping of name to array, got {type(arrays).__name__}")
         for key in arrays:
             _check_name("array", key)
         copied = {key: _as_numeric_array(key, value) for key, value in arrays.items()}
@@ -185,7 +187,7 @@ class MemoryCheckpointStore:
         """The checkpoint ``name`` (metadata is a fresh copy)."""
         with self._lock:
             if name not in self._items:
-                raise KeyError(f"no checkpoint named {name!r}; saved: {list(self._items)}")
+                raise NotStoredError(f"no checkpoint named {name!r}; saved: {list(self._items)}")
             found = self._items[name]
         return Checkpoint(found.name, dict(found.arrays), _json_copy("metadata", found.metadata))
 
@@ -211,19 +213,19 @@ class MemoryMetricsSink:
     def log(self, step: int, **values: float) -> None:
         """Append one row; ``step`` a non-negative int, values real numbers (nan allowed)."""
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"step must be a non-negative integer, got {step!r}")
+            raise ArgumentError(f"step must be a non-negative integer, got {step!r}")
         if not values:
-            raise ValueError("log at least one named value, e.g. log(step, loss=0.5)")
+            raise ArgumentError("log at least one named value, e.g. log(step, loss=0.5)")
         row: dict[str, float | int] = {"step": int(step)}
         for key, value in values.items():
             if isinstance(value, np.ndarray) and value.shape == ():
                 value = value.item()
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"metric {key!r} must be a real number, got {value!r}")
+                raise ArgumentTypeError(f"metric {key!r} must be a real number, got {value!r}")
             row[key] = float(value)
         with self._lock:
             if self._closed:
-                raise ValueError("this metrics sink is closed")
+                raise ArgumentError("this metrics sink is closed")
             self._rows.append(row)
 
     def flush(self) -> None:
@@ -245,11 +247,11 @@ def vector_matrix(what: str, vectors: Any, dim: int | None) -> np.ndarray:
     """Validate ``vectors`` as finite float64 ``(n, dim)``; every vector store shares these errors."""
     array = np.asarray(vectors, dtype=np.float64)
     if array.ndim != 2 or array.shape[1] == 0:
-        raise ValueError(f"{what} must have shape (n, dim), got {array.shape}")
+        raise ArgumentError(f"{what} must have shape (n, dim), got {array.shape}")
     if dim is not None and array.shape[1] != dim:
-        raise ValueError(f"{what} have dim {array.shape[1]}; this store holds dim {dim}")
+        raise ArgumentError(f"{what} have dim {array.shape[1]}; this store holds dim {dim}")
     if not np.isfinite(array).all():
-        raise ValueError(f"{what} contain nan or inf")
+        raise ArgumentError(f"{what} contain nan or inf")
     return array
 
 
@@ -257,13 +259,13 @@ def vector_ids(ids: Sequence[Any], n: int) -> list[Any]:
     """Validate the ids of one add: ``n`` unique ints or strings (NumPy scalars unwrapped)."""
     ids = list(ids)
     if len(ids) != n:
-        raise ValueError(f"got {len(ids)} ids for {n} vectors")
+        raise ArgumentError(f"got {len(ids)} ids for {n} vectors")
     for i in ids:
         if isinstance(i, bool) or not isinstance(i, int | str | np.integer | np.str_):
-            raise TypeError(f"ids must be ints or strings, got {i!r}")
+            raise ArgumentTypeError(f"ids must be ints or strings, got {i!r}")
     ids = [i.item() if isinstance(i, np.generic) else i for i in ids]
     if len(set(ids)) != len(ids):
-        raise ValueError("ids within one add must be unique")
+        raise ArgumentError("ids within one add must be unique")
     return ids
 
 
@@ -272,7 +274,7 @@ class MemoryVectorStore:
 
     def __init__(self, dim: int | None = None) -> None:
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-            raise ValueError(f"dim must be a positive integer or None, got {dim!r}")
+            raise ArgumentError(f"dim must be a positive integer or None, got {dim!r}")
         self._lock = threading.Lock()
         self._dim = dim
         self._ids: list[Hashable] = []
@@ -291,10 +293,10 @@ class MemoryVectorStore:
         with self._lock:
             kinds = {type(i) for i in ids} | {type(i) for i in self._ids[:1]}
             if len(kinds) > 1:
-                raise TypeError("ids must all be ints or all be strings")
+                raise ArgumentTypeError("ids must all be ints or all be strings")
             taken = [i for i in ids if i in self._index]
             if taken:
-                raise ValueError(f"ids already stored: {taken[:5]}")
+                raise ArgumentError(f"ids already stored: {taken[:5]}")
             self._dim = array.shape[1]
             self._vectors = np.concatenate([self._vectors.reshape(-1, self._dim), array])
             self._ids.extend(ids)
@@ -303,11 +305,11 @@ class MemoryVectorStore:
     def search(self, vectors: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest stored ids and squared L2 distances, ``(m, k)`` each, nearest first."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+            raise ArgumentError(f"k must be a positive integer, got {k!r}")
         with self._lock:
             stored, ids = self._vectors, np.asarray(self._ids)
         if k > len(ids):
-            raise ValueError(f"k={k} exceeds the {len(ids)} vectors stored")
+            raise ArgumentError(f"k={k} exceeds the {len(ids)} vectors stored")
         query = np.asarray(vectors, dtype=np.float64)
         query = vector_matrix("query vectors", query[None, :] if query.ndim == 1 else query, self._dim)
         # Differences, not |q|^2 + |x|^2 - 2 q.x: exact for near-duplicates; chunked to bound memory.
@@ -331,7 +333,7 @@ class MemoryResultCache:
         if max_entries is not None and (
             isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1
         ):
-            raise ValueError(f"max_entries must be a positive integer or None, got {max_entries!r}")
+            raise ArgumentError(f"max_entries must be a positive integer or None, got {max_entries!r}")
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._items: OrderedDict[str, Any] = OrderedDict()
@@ -347,9 +349,9 @@ class MemoryResultCache:
     def put(self, key: str, value: Any) -> None:
         """Cache ``value`` under the string ``key``; evicts the oldest key when full."""
         if not isinstance(key, str) or not key:
-            raise TypeError(f"cache keys must be non-empty strings, got {key!r}")
+            raise ArgumentTypeError(f"cache keys must be non-empty strings, got {key!r}")
         if value is None:
-            raise ValueError("None cannot be cached: get() uses None to mean 'not cached'")
+            raise ArgumentError("None cannot be cached: get() uses None to mean 'not cached'")
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
@@ -379,5 +381,5 @@ def memory_storage(kind: str, **options: Any) -> Any:
         "cache": MemoryResultCache,
     }
     if kind not in classes:
-        raise ValueError(f"unknown storage kind {kind!r}; memory storage provides {list(classes)}")
+        raise ArgumentError(f"unknown storage kind {kind!r}; memory storage provides {list(classes)}")
     return classes[kind](**options)

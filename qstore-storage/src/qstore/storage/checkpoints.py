@@ -46,7 +46,13 @@ import numpy as np
 import zarr
 from zarr.storage import LocalStore
 
-from qstore.core.errors import CorruptDataError, NotStoredError
+from qstore.core.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    CorruptDataError,
+    NotStoredError,
+    StorageError,
+)
 from qstore.core.storage import Checkpoint
 
 try:
@@ -65,7 +71,7 @@ _LOAD_ATTEMPTS = 5
 
 def _check_name(kind: str, name: Any) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(
+        raise ArgumentError(
             f"invalid {kind} name {name!r}: use letters, digits and '._-', starting with a letter or digit"
         )
     return name
@@ -74,7 +80,7 @@ def _check_name(kind: str, name: Any) -> str:
 def _numeric(key: str, value: Any) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in "biufc":
-        raise TypeError(
+        raise ArgumentTypeError(
             f"checkpoint array {key!r} has dtype {array.dtype}; only bool, integer, float and "
             "complex arrays can be stored"
         )
@@ -83,11 +89,11 @@ def _numeric(key: str, value: Any) -> np.ndarray:
 
 def _json_copy(what: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise TypeError(f"{what} must be a mapping, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{what} must be a mapping, got {type(value).__name__}")
     try:
         return dict(json.loads(json.dumps(dict(value), allow_nan=True)))
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be JSON-serialisable: {exc}") from None
+        raise ArgumentTypeError(f"{what} must be JSON-serialisable: {exc}") from None
 
 
 def _write_array(group: zarr.Group, key: str, array: np.ndarray) -> None:
@@ -130,7 +136,7 @@ class ZarrCheckpointStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
-            raise ValueError(f"zarr checkpoint path {str(self.path)!r} is a file; give a directory")
+            raise ArgumentError(f"zarr checkpoint path {str(self.path)!r} is a file; give a directory")
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._remove_stale()
@@ -161,11 +167,11 @@ class ZarrCheckpointStore:
         """
         _check_name("checkpoint", name)
         if not isinstance(arrays, Mapping):
-            raise TypeError(f"arrays must be a mapping of name to array, got {type(arrays).__name__}")
+            raise ArgumentTypeError(f"arrays must be a mapping of name to array, got {type(arrays).__name__}")
         keys = [_check_name("array", key) for key in arrays]
         reserved = [key for key in keys if key.lower() == "zarr.json"]
         if reserved:
-            raise ValueError(f"invalid array name {reserved[0]!r}: zarr keeps its metadata in 'zarr.json'")
+            raise ArgumentError(f"invalid array name {reserved[0]!r}: zarr keeps its metadata in 'zarr.json'")
         meta = _json_copy("checkpoint metadata", metadata or {})
         with self._lock:
             self._remove_stale()
@@ -236,7 +242,7 @@ class ZarrCheckpointStore:
                 continue
             if folder.is_dir():  # not replaced while we read it, so no chunk was missing
                 return checkpoint
-        raise RuntimeError(
+        raise StorageError(
             f"checkpoint {name!r} in {str(self.path)!r} was replaced {_LOAD_ATTEMPTS} times while "
             "being read; try again"
         )

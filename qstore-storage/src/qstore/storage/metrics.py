@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from qstore.core.errors import CorruptDataError, StorageError
+from qstore.core.errors import ArgumentError, ArgumentTypeError, CorruptDataError, StorageError
 
 __all__ = ["MetricsTable", "ParquetMetricsSink", "SkippedPart", "read_metrics"]
 
@@ -56,15 +56,15 @@ _Row = dict[str, float | int]
 def _row(step: Any, values: dict[str, Any]) -> _Row:
     """One validated row, with the memory sink's rules and messages."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-        raise ValueError(f"step must be a non-negative integer, got {step!r}")
+        raise ArgumentError(f"step must be a non-negative integer, got {step!r}")
     if not values:
-        raise ValueError("log at least one named value, e.g. log(step, loss=0.5)")
+        raise ArgumentError("log at least one named value, e.g. log(step, loss=0.5)")
     row: _Row = {_STEP: int(step)}
     for key, value in values.items():
         if isinstance(value, np.ndarray) and value.shape == ():
             value = value.item()
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"metric {key!r} must be a real number, got {value!r}")
+            raise ArgumentTypeError(f"metric {key!r} must be a real number, got {value!r}")
         row[key] = float(value)
     return row
 
@@ -220,7 +220,7 @@ class _Writer:
     def log(self, row: _Row) -> None:
         with self._lock:
             if self._closed:
-                raise ValueError("this metrics sink is closed")
+                raise ArgumentError("this metrics sink is closed")
             if self._queue is None:
                 self._buffer.append(row)
                 if len(self._buffer) >= self._flush_rows:
@@ -274,7 +274,7 @@ class ParquetMetricsSink:
     ) -> None:
         for option, value in (("flush_rows", flush_rows), ("queue_size", queue_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{option} must be a positive integer, got {value!r}")
+                raise ArgumentError(f"{option} must be a positive integer, got {value!r}")
         self.path = Path(path)
         single = self.path.suffix == ".parquet" and not self.path.is_dir()
         target = _FileTarget(self.path) if single else _DirectoryTarget(self.path)

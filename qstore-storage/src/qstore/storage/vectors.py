@@ -32,7 +32,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from qstore.core.errors import CorruptDataError
+from qstore.core.errors import ArgumentError, ArgumentTypeError, CorruptDataError
 from qstore.core.storage import vector_ids, vector_matrix
 
 __all__ = ["FaissVectorStore"]
@@ -48,7 +48,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def _positive(option: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{option} must be a positive integer, got {value!r}")
+        raise ArgumentError(f"{option} must be a positive integer, got {value!r}")
     return value
 
 
@@ -83,15 +83,15 @@ class FaissVectorStore:
         path: str | os.PathLike[str] | None = None,
     ) -> None:
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-            raise ValueError(f"dim must be a positive integer or None, got {dim!r}")
+            raise ArgumentError(f"dim must be a positive integer or None, got {dim!r}")
         if index is not None and index not in INDEX_KINDS:
-            raise ValueError(f"index must be one of {list(INDEX_KINDS)}, got {index!r}")
+            raise ArgumentError(f"index must be one of {list(INDEX_KINDS)}, got {index!r}")
         if nlist is not None:
             _positive("nlist", nlist)
         self._nprobe = _DEFAULT_NPROBE if nprobe is None else _positive("nprobe", nprobe)
         self.path = None if path is None else Path(path)
         if self.path is not None and self.path.exists() and not self.path.is_dir():
-            raise ValueError(f"faiss store path {str(self.path)!r} is a file; give a directory")
+            raise ArgumentError(f"faiss store path {str(self.path)!r} is a file; give a directory")
         self._lock = threading.Lock()
         self._dim = dim
         self._kind = index or "flat"
@@ -134,7 +134,7 @@ class FaissVectorStore:
     def _matrix(self, what: str, vectors: Any) -> np.ndarray:
         array = vector_matrix(what, vectors, self._dim)
         if np.abs(array).max(initial=0.0) > _FLOAT32_MAX:
-            raise ValueError(f"{what} exceed the float32 range faiss computes in (about 3.4e38)")
+            raise ArgumentError(f"{what} exceed the float32 range faiss computes in (about 3.4e38)")
         return np.ascontiguousarray(array, dtype=np.float32)
 
     def add(self, ids: Sequence[Any], vectors: Any) -> None:
@@ -144,15 +144,15 @@ class FaissVectorStore:
         with self._lock:
             kinds = {type(i) for i in ids} | {type(i) for i in self._ids[:1]}
             if len(kinds) > 1:
-                raise TypeError("ids must all be ints or all be strings")
+                raise ArgumentTypeError("ids must all be ints or all be strings")
             taken = [i for i in ids if i in self._taken]
             if taken:
-                raise ValueError(f"ids already stored: {taken[:5]}")
+                raise ArgumentError(f"ids already stored: {taken[:5]}")
             if self._index is None:
                 self._index = self._new_index(array.shape[1])
             if not self._index.is_trained:
                 if array.shape[0] < self._nlist:
-                    raise ValueError(
+                    raise ArgumentError(
                         f"an ivf index with nlist={self._nlist} is trained on the first add, which "
                         f"needs at least {self._nlist} vectors; got {array.shape[0]}. Add more at "
                         "once, or lower nlist"
@@ -176,10 +176,10 @@ class FaissVectorStore:
     def search(self, vectors: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest stored ids and squared L2 distances, ``(m, k)`` each, nearest first."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+            raise ArgumentError(f"k must be a positive integer, got {k!r}")
         with self._lock:
             if k > len(self._ids):
-                raise ValueError(f"k={k} exceeds the {len(self._ids)} vectors stored")
+                raise ArgumentError(f"k={k} exceeds the {len(self._ids)} vectors stored")
             query = np.asarray(vectors, dtype=np.float64)
             query = self._matrix("query vectors", query[None, :] if query.ndim == 1 else query)
             dist, labels = self._index.search(query, k)
@@ -225,7 +225,7 @@ class FaissVectorStore:
         saved = _read_manifest(self.path / _MANIFEST)
         for option, given in (("dim", dim), ("index", index), ("nlist", nlist)):
             if given is not None and given != saved[option]:
-                raise ValueError(
+                raise ArgumentError(
                     f"{str(self.path)!r} holds a store saved with {option}={saved[option]!r}, "
                     f"not {given!r}; omit {option} to reopen it as saved"
                 )

@@ -16,6 +16,8 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from qstore.core.errors import ArgumentTypeError
+
 __all__ = [
     "AmplitudeEncoding",
     "ExpectationValue",
@@ -49,5 +51,5 @@ def __dir__() -> list[str]:
 def framework(**options: Any) -> ModuleType:
     """The adapter registered as framework ``tensorflow``: this package (``.QuantumLayer`` etc.)."""
     if options:
-        raise TypeError(f"the tensorflow framework adapter takes no options, got {sorted(options)}")
+        raise ArgumentTypeError(f"the tensorflow framework adapter takes no options, got {sorted(options)}")
     return sys.modules[__name__]

@@ -16,6 +16,8 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from qstore.core.errors import ArgumentTypeError
+
 __all__ = [
     "QuantumLayer",
     "TorchBackend",
@@ -47,5 +49,5 @@ def __dir__() -> list[str]:
 def framework(**options: Any) -> ModuleType:
     """The adapter registered as framework ``torch``: this package (``.QuantumLayer`` etc.)."""
     if options:
-        raise TypeError(f"the torch framework adapter takes no options, got {sorted(options)}")
+        raise ArgumentTypeError(f"the torch framework adapter takes no options, got {sorted(options)}")
     return sys.modules[__name__]

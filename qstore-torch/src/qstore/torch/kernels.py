@@ -19,6 +19,7 @@ import warnings
 from typing import Any
 
 import torch
+from qstore.core.errors import ArgumentError
 
 __all__ = ["TorchKernelRidge", "TorchKernelSVC", "kernel_ridge_solve", "svm_dual_solve"]
 
@@ -37,9 +38,9 @@ def _device(device: str | torch.device | None, *tensors: Any) -> torch.device:
 def _matrix(name: str, value: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     t = torch.as_tensor(value, device=device, dtype=dtype)
     if t.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D kernel matrix, got shape {tuple(t.shape)}")
+        raise ArgumentError(f"{name} must be a 2-D kernel matrix, got shape {tuple(t.shape)}")
     if not torch.isfinite(t).all():
-        raise ValueError(f"{name} has non-finite values (NaN or inf)")
+        raise ArgumentError(f"{name} has non-finite values (NaN or inf)")
     return t
 
 
@@ -49,7 +50,7 @@ def kernel_ridge_solve(kernel: torch.Tensor, y: torch.Tensor, alpha: float) -> t
     a = kernel + alpha * torch.eye(n, dtype=kernel.dtype, device=kernel.device)
     factor, info = torch.linalg.cholesky_ex(a)
     if int(info) != 0:
-        raise ValueError(
+        raise ArgumentError(
             f"K + alpha*I is not positive definite (alpha={alpha}); use a larger alpha or a PSD kernel"
         )
     rhs = y if y.ndim == 2 else y[:, None]
@@ -68,7 +69,7 @@ class TorchKernelRidge:
         dtype: torch.dtype = torch.float64,
     ) -> None:
         if not alpha > 0:
-            raise ValueError(f"alpha must be positive, got {alpha!r}")
+            raise ArgumentError(f"alpha must be positive, got {alpha!r}")
         self.alpha = float(alpha)
         self.device = device
         self.dtype = dtype
@@ -79,7 +80,7 @@ class TorchKernelRidge:
         k = _matrix("kernel", kernel, dev, self.dtype)
         target = torch.as_tensor(y, device=dev, dtype=self.dtype)
         if k.shape[0] != k.shape[1] or target.shape[0] != k.shape[0]:
-            raise ValueError(
+            raise ArgumentError(
                 f"kernel must be (N, N) and y (N,) or (N, T); got {tuple(k.shape)}, {tuple(target.shape)}"
             )
         self.dual_coef_ = kernel_ridge_solve(k, target, self.alpha)
@@ -89,7 +90,7 @@ class TorchKernelRidge:
         """Predictions ``K(X, X_train) c`` for a test kernel ``(M, N)``."""
         k = _matrix("kernel", kernel, self.dual_coef_.device, self.dtype)
         if k.shape[1] != self.dual_coef_.shape[0]:
-            raise ValueError(f"test kernel needs {self.dual_coef_.shape[0]} columns, got {k.shape[1]}")
+            raise ArgumentError(f"test kernel needs {self.dual_coef_.shape[0]} columns, got {k.shape[1]}")
         return k @ self.dual_coef_
 
 
@@ -202,7 +203,7 @@ class TorchKernelSVC:
         dtype: torch.dtype = torch.float64,
     ) -> None:
         if not C > 0:
-            raise ValueError(f"C must be positive, got {C!r}")
+            raise ArgumentError(f"C must be positive, got {C!r}")
         self.C = float(C)
         self.tol = tol
         self.max_iter = max_iter
@@ -215,10 +216,12 @@ class TorchKernelSVC:
         k = _matrix("kernel", kernel, dev, self.dtype)
         labels = torch.as_tensor(y, device=dev)
         if k.shape[0] != k.shape[1] or labels.shape != (k.shape[0],):
-            raise ValueError(f"kernel must be (N, N) and y (N,); got {tuple(k.shape)}, {tuple(labels.shape)}")
+            raise ArgumentError(
+                f"kernel must be (N, N) and y (N,); got {tuple(k.shape)}, {tuple(labels.shape)}"
+            )
         self.classes_, encoded = torch.unique(labels, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError("y needs at least two classes")
+            raise ArgumentError("y needs at least two classes")
         self.n_train_ = k.shape[0]
         self.models_: list[tuple[int, int, torch.Tensor, torch.Tensor, float]] = []
         self.n_iter_: list[int] = []
@@ -233,7 +236,7 @@ class TorchKernelSVC:
     def _pair_decisions(self, kernel: Any) -> torch.Tensor:
         k = _matrix("kernel", kernel, self.models_[0][2].device, self.dtype)
         if k.shape[1] != self.n_train_:
-            raise ValueError(f"test kernel needs {self.n_train_} columns, got {k.shape[1]}")
+            raise ArgumentError(f"test kernel needs {self.n_train_} columns, got {k.shape[1]}")
         return torch.stack([k[:, idx] @ coef + bias for _, _, idx, coef, bias in self.models_], dim=1)
 
     def decision_function(self, kernel: Any) -> torch.Tensor:

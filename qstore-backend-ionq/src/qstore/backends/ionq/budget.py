@@ -26,7 +26,7 @@ from typing import Literal
 
 import attrs
 
-from qstore.core.errors import BudgetExceededError
+from qstore.core.errors import ArgumentError, BudgetExceededError
 
 __all__ = ["Budget", "Ledger", "LedgerEntry", "Reservation", "active_budgets", "ionq_budget", "reserve"]
 
@@ -109,7 +109,7 @@ class Budget:
     def __init__(self, limit_usd: float) -> None:
         limit = float(limit_usd)
         if not limit >= 0:
-            raise ValueError(f"a budget must be a non-negative number of USD, got {limit_usd!r}")
+            raise ArgumentError(f"a budget must be a non-negative number of USD, got {limit_usd!r}")
         self.limit_usd = limit
         self.ledger = Ledger()
         self._lock = threading.Lock()

@@ -23,7 +23,7 @@ import attrs
 from qstore.backends.ionq.budget import Reservation
 from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError, IonQOriginError
 from qstore.core.backend import Job, JobStatus, Result
-from qstore.core.errors import JobError
+from qstore.core.errors import ArgumentError, JobError
 
 __all__ = ["IonQJob", "PollPolicy", "SubmitOutcomeUnknown", "TransientError", "Transport", "WorkerPool"]
 
@@ -92,7 +92,7 @@ class WorkerPool:
 
     def __init__(self, size: int) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"max_in_flight must be a positive integer, got {size!r}")
+            raise ArgumentError(f"max_in_flight must be a positive integer, got {size!r}")
         self.size = size
         self._queue: queue.SimpleQueue[tuple[concurrent.futures.Future[Result], Callable[[], Result]]] = (
             queue.SimpleQueue()

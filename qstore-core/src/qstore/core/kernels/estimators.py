@@ -20,6 +20,7 @@ from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from qstore.core.errors import ArgumentError
 from qstore.core.kernels.feature_maps import (
     FeatureMap,
     angle_feature_map,
@@ -50,7 +51,7 @@ class _QuantumKernelMixin:
         fm = self.feature_map
         if isinstance(fm, FeatureMap):
             if fm.n_features != n_features:
-                raise ValueError(f"feature_map takes {fm.n_features} features, X has {n_features}")
+                raise ArgumentError(f"feature_map takes {fm.n_features} features, X has {n_features}")
         elif fm == "zz":
             fm = zz_feature_map(n_features, self.reps, self.entanglement)  # type: ignore[arg-type]
         elif fm == "angle":
@@ -58,7 +59,7 @@ class _QuantumKernelMixin:
         elif fm == "reuploading":
             fm = reuploading_feature_map(n_features, self.reps)
         else:
-            raise ValueError(f"feature_map must be a FeatureMap or one of {_MAPS}, got {fm!r}")
+            raise ArgumentError(f"feature_map must be a FeatureMap or one of {_MAPS}, got {fm!r}")
         return QuantumKernel(
             fm,
             self.backend,

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from qstore.core.errors import ArgumentError, NotFittedError
 from qstore.core.kernels.kernel import QuantumKernel
 
 __all__ = ["Nystrom", "NystromError"]
@@ -46,7 +47,7 @@ class Nystrom:
         rcond: float = 1e-10,
     ) -> None:
         if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
-            raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
+            raise ArgumentError(f"n_components must be a positive integer, got {n_components!r}")
         self.kernel = kernel
         self.n_components = n_components
         self.seed = seed
@@ -58,7 +59,7 @@ class Nystrom:
         data = self.kernel.feature_map.check_data(X, "X")
         n = data.shape[0]
         if self.n_components > n:
-            raise ValueError(f"n_components={self.n_components} exceeds the {n} samples of X")
+            raise ArgumentError(f"n_components={self.n_components} exceeds the {n} samples of X")
         rng = np.random.default_rng(self.seed)
         self.landmark_indices_ = np.sort(rng.choice(n, self.n_components, replace=False))
         self.landmarks_ = data[self.landmark_indices_]
@@ -83,7 +84,7 @@ class Nystrom:
     def transform(self, X: Any) -> np.ndarray:
         """Features ``(N, rank)`` with ``Φ(X) Φ(Y)ᵀ ≈ K(X, Y)``."""
         if not hasattr(self, "normalization_"):
-            raise RuntimeError("call fit() before transform()")
+            raise NotFittedError("call fit() before transform()")
         data = self.kernel.feature_map.check_data(X, "X")
         return self.kernel(data, self.landmarks_) @ self.normalization_
 

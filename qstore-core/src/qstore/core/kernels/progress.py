@@ -15,15 +15,11 @@ from typing import IO
 
 from tqdm.auto import tqdm
 
-from qstore.core.errors import JobError
+from qstore.core.errors import KernelCancelledError
 
 __all__ = ["KernelCancelledError", "Progress", "ProgressLike"]
 
 ProgressLike = bool | None | Callable[[int, int], None]
-
-
-class KernelCancelledError(JobError):
-    """A kernel computation was cancelled; no partial kernel was returned or cached."""
 
 
 class Progress:

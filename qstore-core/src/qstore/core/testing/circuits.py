@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from qstore.core.circuit import Circuit, Operation, StatePreparation
+from qstore.core.errors import ArgumentError
 from qstore.core.expressions import Expr
 from qstore.core.gates import GATES
 
@@ -31,7 +32,7 @@ def _embedded_gates(circuit: Circuit, values: Mapping[str, Any]) -> list[np.ndar
     mats = []
     for op in circuit.operations:
         if isinstance(op, StatePreparation):
-            raise ValueError("state preparation has no unitary; use dense_state")
+            raise ArgumentError("state preparation has no unitary; use dense_state")
         angles = [float(p.evaluate(values)) for p in op.params]
         mats.append(embed(GATES[op.gate].matrix(*angles), op.qubits, circuit.n_qubits))
     return mats
@@ -55,7 +56,7 @@ def dense_state(circuit: Circuit, values: Mapping[str, Any] | None = None) -> np
     if isinstance(prep, StatePreparation):
         ops.pop(0)
         if prep.qubits != tuple(range(circuit.n_qubits)):
-            raise ValueError("dense_state supports a state preparation of all qubits in order")
+            raise ArgumentError("dense_state supports a state preparation of all qubits in order")
         state = np.asarray(values[prep.input]).astype(complex).reshape(-1)
     scalars = {k: v for k, v in values.items() if not isinstance(prep, StatePreparation) or k != prep.input}
     for m in _embedded_gates(Circuit(circuit.n_qubits, tuple(ops)), scalars):
