@@ -22,6 +22,7 @@ import numpy as np
 from qstore.core.ansatz import LayerCircuit, layer_circuit
 from qstore.core.backend import GRADIENT_METHODS, Backend, check_seed, check_shots
 from qstore.core.errors import BindingError, CapabilityError, CircuitError, GradientError
+from qstore.core.layer_outputs import LayerOutput, layer_output
 
 __all__ = [
     "DIFF_METHODS",
@@ -49,22 +50,32 @@ class Engine:
 class LayerSpec:
     """The resolved arguments of a quantum layer, identical for torch and Keras.
 
-    ``diff_method`` is a concrete method, or ``"auto"`` on the in-graph path where the framework
-    glue picks per call (the torch engine switches to adjoint when backprop would need too much
-    memory); ``in_graph`` says whether the framework's own engine runs the circuit.
+    ``circuit`` measures what ``output`` needs (`qstore.core.layer_outputs`); ``shot_counts`` has
+    one entry per shot count (several for a shot vector, ``(None,)`` when exact). ``diff_method``
+    is a concrete method, or ``"auto"`` on the in-graph path where the framework glue picks per
+    call (the torch engine switches to adjoint when backprop would need too much memory);
+    ``in_graph`` says whether the framework's own engine runs the circuit.
     """
 
     circuit: LayerCircuit
     backend: Backend
-    shots: int | None
+    shot_counts: tuple[int | None, ...]
     diff_method: str
     seed: int | None
     in_graph: bool
+    output: LayerOutput
+
+    @property
+    def shots(self) -> int | tuple[int, ...] | None:
+        """Shots as given: None (exact), an int, or a tuple for a shot vector."""
+        if len(self.shot_counts) == 1:
+            return self.shot_counts[0]
+        return tuple(int(s) for s in self.shot_counts if s is not None)
 
     @property
     def n_outputs(self) -> int:
-        """One output column per observable."""
-        return len(self.circuit.observables)
+        """Output columns: the output's width for each shot count, shot-count-major."""
+        return self.output.width * len(self.shot_counts)
 
 
 def build_layer_circuit(
@@ -127,17 +138,46 @@ def make_backend(backend: str | Backend, options: Mapping[str, Any] | None = Non
     return get_backend(backend, **dict(options or {}))
 
 
+def _shot_counts(shots: int | Sequence[int] | None) -> tuple[int | None, ...]:
+    if isinstance(shots, Sequence) and not isinstance(shots, str):
+        if not shots:
+            raise CapabilityError("a shot vector needs at least one shot count, got []")
+        return tuple(check_shots(s) or _no_exact_in_vector() for s in shots)
+    return (check_shots(shots),)
+
+
+def _no_exact_in_vector() -> int:
+    raise CapabilityError("a shot vector lists positive shot counts; use shots=None for exact results")
+
+
 def layer_spec(
     circuit: LayerCircuit,
     backend: Backend,
-    shots: int | None,
+    shots: int | Sequence[int] | None,
     diff_method: str,
     seed: int | None,
     engine: Engine,
+    output: str = "expectation",
+    output_qubits: Sequence[int] | None = None,
 ) -> LayerSpec:
-    """Validate the shared layer arguments against the backend and choose how to differentiate."""
-    shots = check_shots(shots)
+    """Validate the shared layer arguments against the backend and choose how to differentiate.
+
+    ``shots`` may be a list of shot counts (a shot vector): the output then holds one block of
+    columns per count, each estimated from its own shots.
+    """
+    shot_counts = _shot_counts(shots)
+    shots = shot_counts[0]
     seed = check_seed(seed)
+    out = layer_output(output, circuit.observables, circuit.circuit.n_qubits, output_qubits)
+    if out.kind == "samples" and (shots is None or len(shot_counts) > 1):
+        raise CapabilityError("output='samples' needs shots=<one positive integer>")
+    if out.kind == "state" and shots is not None:
+        raise CapabilityError("output='state' is exact: use shots=None")
+    if out.kind == "state" and not backend.capabilities.statevector:
+        raise CapabilityError(
+            f"backend {backend.name!r} cannot return states; use output='samples' with shots"
+        )
+    measured = attrs.evolve(circuit, observables=out.measured)
     caps = backend.capabilities
     if circuit.circuit.n_qubits > caps.max_qubits:
         raise CapabilityError(
@@ -149,16 +189,16 @@ def layer_spec(
         raise CapabilityError(f"backend {caps.name!r} only samples: pass shots=<positive int>")
     if diff_method not in DIFF_METHODS:
         raise GradientError(f"diff_method must be one of {list(DIFF_METHODS)}, got {diff_method!r}")
-    in_graph = backend.name == engine.backend and shots is None
+    in_graph = backend.name == engine.backend and shots is None and out.differentiable
     if in_graph and diff_method in ("auto", *engine.methods):
-        return LayerSpec(circuit, backend, shots, diff_method, seed, True)
+        return LayerSpec(measured, backend, shot_counts, diff_method, seed, True, out)
     if diff_method == "backprop" and "backprop" not in caps.gradient_methods:
         raise GradientError(
             f"diff_method='backprop' needs the framework's own engine (backend={engine.backend!r}) with "
             f"shots=None; backend {caps.name!r} with shots={shots} supports {list(caps.gradient_methods)}"
         )
-    method = backend.gradient_method(diff_method, shots)
-    return LayerSpec(circuit, backend, shots, method, seed, False)
+    method = backend.gradient_method(diff_method, shots) if out.differentiable else "none"
+    return LayerSpec(measured, backend, shot_counts, method, seed, False, out)
 
 
 @attrs.define
@@ -196,18 +236,42 @@ class BackendCall:
         return out
 
     def forward(self, features: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """``(B, n_outputs)`` float64 expectations (estimates with shots)."""
+        """``(B, len(shot_counts) · n_measured)`` float64 measured expectations, one block per shot
+        count (estimates with shots); `LayerOutput.finish` turns them into the layer's output."""
         spec = self.spec
+        bindings = self.bindings(features, weights)
+        blocks = []
+        for shots in spec.shot_counts:
+            result = self.backend.run(
+                spec.circuit.circuit,
+                bindings,
+                spec.circuit.observables,
+                shots,
+                seed=self.next_seed(),
+                outputs=(),
+            )
+            assert result.expectations is not None
+            blocks.append(result.expectations)
+        return np.concatenate(blocks, axis=1)
+
+    def raw(self, features: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The non-differentiable outputs: ``samples`` as ``(B, shots, n_qubits)`` bits (qubit 0
+        first) or ``state`` as ``(B, 2**n)`` amplitudes."""
+        spec = self.spec
+        kind = spec.output.kind
         result = self.backend.run(
             spec.circuit.circuit,
             self.bindings(features, weights),
-            spec.circuit.observables,
-            spec.shots,
+            shots=spec.shot_counts[0],
             seed=self.next_seed(),
-            outputs=(),
+            outputs=("samples",) if kind == "samples" else ("state",),
         )
-        assert result.expectations is not None
-        return result.expectations
+        if kind == "state":
+            assert result.statevectors is not None
+            return result.statevectors
+        assert result.samples is not None
+        n = spec.circuit.circuit.n_qubits
+        return (result.samples[..., None] >> np.arange(n - 1, -1, -1)) & 1
 
     def backward(
         self, features: np.ndarray, weights: np.ndarray, cotangent: np.ndarray, input_grads: bool = True
@@ -216,16 +280,24 @@ class BackendCall:
         inputs, which have no shift rule, or when ``input_grads`` is off) and the flat weights."""
         spec, lc = self.spec, self.spec.circuit
         scalar_inputs = lc.inputs if input_grads and lc.encoding != "amplitude" else ()
-        grads = self.backend.gradient(
-            lc.circuit,
-            self.bindings(features, weights),
-            lc.observables,
-            np.asarray(cotangent, dtype=np.float64),
-            method=spec.diff_method,
-            shots=spec.shots,
-            seed=self.next_seed(),
-            wrt=(*scalar_inputs, *lc.weights),
-        )
+        bindings = self.bindings(features, weights)
+        wrt = (*scalar_inputs, *lc.weights)
+        cot = np.asarray(cotangent, dtype=np.float64)
+        m = len(lc.observables)
+        grads = {name: np.zeros(cot.shape[0]) for name in wrt}
+        for k, shots in enumerate(spec.shot_counts):
+            block = self.backend.gradient(
+                lc.circuit,
+                bindings,
+                lc.observables,
+                cot[:, k * m : (k + 1) * m],
+                method=spec.diff_method,
+                shots=shots,
+                seed=self.next_seed(),
+                wrt=wrt,
+            )
+            for name in wrt:
+                grads[name] += block[name]
         d_weights = np.array([grads[name].sum() for name in lc.weights], dtype=np.float64)
         if not scalar_inputs:
             return None, d_weights

@@ -143,8 +143,51 @@ class Observable:
         """Highest qubit any term acts on (-1 for a pure identity)."""
         return max((q for t in self.terms for q in t.qubits), default=-1)
 
+    def squared(self) -> Observable:
+        """``O²`` as a sum of Pauli strings (for variances ``<O²> - <O>²``).
+
+        Anticommuting pairs cancel in ``P_i P_j + P_j P_i``; commuting pairs give a real ±1 phase.
+        """
+        combined: dict[tuple[tuple[int, str], ...], float] = {}
+        for a in self.terms:
+            for b in self.terms:
+                paulis, phase = _pauli_product(a.paulis, b.paulis)
+                if phase.imag == 0:
+                    combined[paulis] = combined.get(paulis, 0.0) + a.coeff * b.coeff * phase.real
+        return Observable(
+            [PauliString(p, c) for p, c in combined.items() if c != 0] or [PauliString((), 0.0)]
+        )
+
     def __str__(self) -> str:
         return " + ".join(str(t) for t in self.terms).replace("+ -", "- ")
+
+
+_PRODUCT = {
+    ("X", "Y"): (1j, "Z"),
+    ("Y", "Z"): (1j, "X"),
+    ("Z", "X"): (1j, "Y"),
+    ("Y", "X"): (-1j, "Z"),
+    ("Z", "Y"): (-1j, "X"),
+    ("X", "Z"): (-1j, "Y"),
+}
+
+
+def _pauli_product(
+    a: tuple[tuple[int, str], ...], b: tuple[tuple[int, str], ...]
+) -> tuple[tuple[tuple[int, str], ...], complex]:
+    """The Pauli string ``a·b`` and its phase."""
+    left, right = dict(a), dict(b)
+    phase: complex = 1
+    out = []
+    for q in sorted(set(left) | set(right)):
+        p, r = left.get(q), right.get(q)
+        if p is None or r is None:
+            out.append((q, p or r))
+        elif p != r:
+            factor, pauli = _PRODUCT[(p, r)]
+            phase *= factor
+            out.append((q, pauli))
+    return tuple(out), phase
 
 
 ObservableLike = Observable | PauliString | str

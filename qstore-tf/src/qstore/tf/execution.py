@@ -24,7 +24,7 @@ from qstore.tf import statevector as sv
 from qstore.tf.backend import TFBackend
 from qstore.tf.gates import real_dtype
 
-__all__ = ["ENGINE", "amplitude_rows", "make_runner"]
+__all__ = ["ENGINE", "amplitude_rows", "make_runner", "raw_runner"]
 
 ENGINE = Engine("tf", ("backprop",))
 """The tf engine runs in graph and differentiates by TensorFlow autodiff (backprop) only."""
@@ -44,13 +44,27 @@ def amplitude_rows(features: tf.Tensor, n_qubits: int) -> tf.Tensor:
         return padded / norms
 
 
-def make_runner(spec: LayerSpec, call: BackendCall) -> Runner:
-    """``runner(features, weights) -> (B, n_outputs)`` float32 expectations for this layer."""
+def make_runner(spec: LayerSpec, call: BackendCall, out_dtype: tf.DType) -> Runner:
+    """``runner(features, weights) -> (B, shot counts · measured)`` expectations of the measured
+    observables, in ``out_dtype``; `LayerOutput.finish` turns them into the layer's output."""
     if spec.in_graph:
         assert isinstance(spec.backend, TFBackend)
         dtype = spec.backend.dtype
-        return lambda features, weights: _native(spec, dtype, features, weights)
-    return _via_backend(spec, call)
+        return lambda features, weights: tf.cast(_native(spec, dtype, features, weights), out_dtype)
+    return _via_backend(spec, call, out_dtype)
+
+
+def raw_runner(call: BackendCall, out_dtype: tf.DType) -> Runner:
+    """``runner(features, weights)`` for the outputs without gradients: samples or states."""
+    kind = call.spec.output.kind
+    dtype = out_dtype if kind == "samples" else (tf.complex128 if out_dtype == tf.float64 else tf.complex64)
+
+    def run(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return call.raw(features, weights).astype(dtype.as_numpy_dtype)
+
+    return lambda features, weights: tf.stop_gradient(
+        tf.numpy_function(run, [features, weights], dtype, stateful=True)
+    )
 
 
 def _native(spec: LayerSpec, dtype: tf.DType, features: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
@@ -64,31 +78,33 @@ def _native(spec: LayerSpec, dtype: tf.DType, features: tf.Tensor, weights: tf.T
     else:
         values.update({name: tf.cast(features[:, i], rdtype) for i, name in enumerate(lc.inputs)})
     state = sv.simulate(lc.circuit, values, vectors, tf.shape(features)[0], dtype)
-    return tf.cast(sv.expectations(state, lc.observables, n), tf.float32)
+    return sv.expectations(state, lc.observables, n)
 
 
-def _via_backend(spec: LayerSpec, call: BackendCall) -> Runner:
-    n_obs = spec.n_outputs
+def _via_backend(spec: LayerSpec, call: BackendCall, out_dtype: tf.DType) -> Runner:
+    n_measured = len(spec.circuit.observables) * len(spec.shot_counts)
     amplitude = spec.circuit.encoding == "amplitude"
+    np_dtype = out_dtype.as_numpy_dtype
 
     def forward(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        return call.forward(features, weights).astype(np.float32)
+        return call.forward(features, weights).astype(np_dtype)
 
     def backward(features: np.ndarray, weights: np.ndarray, upstream: np.ndarray) -> tuple[np.ndarray, ...]:
         d_features, d_weights = call.backward(features, weights, upstream)
         if d_features is None:
             d_features = np.zeros(features.shape)
-        return d_features.astype(np.float32), d_weights.astype(np.float32).reshape(weights.shape)
+        return d_features.astype(np_dtype), d_weights.astype(np_dtype).reshape(weights.shape)
 
     @tf.custom_gradient
     def run(features: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tuple]]:
-        features = tf.cast(features, tf.float32)
-        out = tf.numpy_function(forward, [features, weights], tf.float32, stateful=True)
-        out.set_shape([features.shape[0], n_obs])
+        features = tf.cast(features, out_dtype)
+        weights = tf.cast(weights, out_dtype)
+        out = tf.numpy_function(forward, [features, weights], out_dtype, stateful=True)
+        out.set_shape([features.shape[0], n_measured])
 
         def grad(upstream: tf.Tensor) -> tuple[tf.Tensor | None, tf.Tensor]:
             d_features, d_weights = tf.numpy_function(
-                backward, [features, weights, upstream], [tf.float32, tf.float32], stateful=True
+                backward, [features, weights, upstream], [out_dtype, out_dtype], stateful=True
             )
             d_features.set_shape(features.shape)
             d_weights.set_shape(weights.shape)

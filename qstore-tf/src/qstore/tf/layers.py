@@ -28,12 +28,12 @@ from qstore.core.adapter import (
 from qstore.core.ansatz import LayerCircuit
 from qstore.core.backend import Backend
 from qstore.core.circuit import Circuit
-from qstore.core.errors import BindingError
+from qstore.core.errors import BindingError, CapabilityError
 from qstore.core.observables import ObservableLike
 from qstore.core.secrets import without_credentials
 from qstore.core.specs import CircuitSpecs
 from qstore.tf.backend import TFBackend
-from qstore.tf.execution import ENGINE, amplitude_rows, make_runner
+from qstore.tf.execution import ENGINE, amplitude_rows, make_runner, raw_runner
 
 __all__ = ["AmplitudeEncoding", "ExpectationValue", "QuantumLayer"]
 
@@ -52,18 +52,34 @@ class _CircuitLayer(keras.layers.Layer):
         circuit: LayerCircuit,
         backend: str | Backend = "tf",
         backend_options: Mapping[str, Any] | None = None,
-        shots: int | None = None,
+        shots: int | Sequence[int] | None = None,
         diff_method: str = "auto",
         seed: int | None = None,
+        output: str = "expectation",
+        output_qubits: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.backend_options = without_credentials(backend_options)  # configs never hold a key
+        compute = tf.as_dtype(self.compute_dtype)
+        if compute not in (tf.float32, tf.float64, tf.float16, tf.bfloat16):
+            raise CapabilityError(
+                f"{type(self).__name__} computes in floating point, got dtype {compute.name}"
+            )
+        options = dict(backend_options or {})
+        if backend == "tf" and not options and compute == tf.float64:
+            options = {"precision": "double"}  # dtype="float64" simulates in complex128
         self.spec = layer_spec(
-            circuit, make_backend(backend, backend_options), shots, diff_method, seed, ENGINE
+            circuit, make_backend(backend, options), shots, diff_method, seed, ENGINE, output, output_qubits
         )
+        self._output_qubits = None if output_qubits is None else list(output_qubits)
         self._call = BackendCall(self.spec)
-        self._runner = make_runner(self.spec, self._call)
+        self._out_dtype = tf.float64 if compute == tf.float64 else tf.float32
+        self._runner = (
+            make_runner(self.spec, self._call, self._out_dtype)
+            if self.spec.output.differentiable
+            else raw_runner(self._call, self._out_dtype)
+        )
 
     @property
     def layer_circuit(self) -> LayerCircuit:
@@ -101,9 +117,21 @@ class _CircuitLayer(keras.layers.Layer):
         )
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        """``(B, n_features)`` features to ``(B, n_outputs)`` expectation values."""
+        """``(B, n_features)`` features to ``(B, n_outputs)`` outputs (see ``output``).
+
+        The simulation runs in complex64 (complex128 for ``dtype="float64"``); under a mixed
+        precision policy the output is cast to the compute dtype (e.g. float16).
+        """
         check_feature_shape(self.spec.circuit, tuple(inputs.shape), type(self).__name__)
-        return self._runner(inputs, tf.reshape(tf.convert_to_tensor(self.theta), [-1]))
+        weights = tf.reshape(tf.convert_to_tensor(self.theta), [-1])
+        out = self.spec.output
+        if not out.differentiable:
+            return self._runner(tf.cast(inputs, self._out_dtype), tf.cast(weights, self._out_dtype))
+        measured = self._runner(inputs, weights)
+        walsh = None if out.walsh is None else tf.constant(out.walsh, dtype=measured.dtype)
+        blocks = tf.reshape(measured, [-1, len(self.spec.shot_counts), len(out.measured)])
+        result = tf.reshape(out.finish(blocks, walsh), [-1, self.n_outputs])
+        return tf.cast(result, self.compute_dtype)
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, int]:
         """``(batch, n_outputs)``."""
@@ -118,8 +146,10 @@ class _CircuitLayer(keras.layers.Layer):
             "backend": spec.backend.name,
             "backend_options": options,
             "shots": spec.shots,
-            "diff_method": spec.diff_method,
+            "diff_method": spec.diff_method if spec.output.differentiable else "auto",
             "seed": spec.seed,
+            "output": spec.output.kind,
+            "output_qubits": self._output_qubits,
         }
 
 
@@ -153,13 +183,17 @@ class QuantumLayer(_CircuitLayer):
         circuit: LayerCircuit | None = None,
         backend: str | Backend = "tf",
         backend_options: Mapping[str, Any] | None = None,
-        shots: int | None = None,
+        shots: int | Sequence[int] | None = None,
         diff_method: str = "auto",
         seed: int | None = None,
+        output: str = "expectation",
+        output_qubits: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         lc = build_layer_circuit(n_qubits, depth, entanglement, encoding, bases, n_features, pad, circuit)
-        super().__init__(lc, backend, backend_options, shots, diff_method, seed, **kwargs)
+        super().__init__(
+            lc, backend, backend_options, shots, diff_method, seed, output, output_qubits, **kwargs
+        )
         self._custom = circuit is not None
         self.depth = depth
         self.entanglement = entanglement
@@ -228,9 +262,11 @@ class ExpectationValue(_CircuitLayer):
         *,
         backend: str | Backend = "tf",
         backend_options: Mapping[str, Any] | None = None,
-        shots: int | None = None,
+        shots: int | Sequence[int] | None = None,
         diff_method: str = "auto",
         seed: int | None = None,
+        output: str = "expectation",
+        output_qubits: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(circuit, dict):
@@ -242,7 +278,9 @@ class ExpectationValue(_CircuitLayer):
                 f"ExpectationValue takes a Circuit (or its qstore.circuit/1 JSON), got {type(circuit).__name__}"
             )
         lc = LayerCircuit.from_circuit(circuit, inputs, observables)
-        super().__init__(lc, backend, backend_options, shots, diff_method, seed, **kwargs)
+        super().__init__(
+            lc, backend, backend_options, shots, diff_method, seed, output, output_qubits, **kwargs
+        )
 
     def get_config(self) -> dict[str, Any]:
         """The circuit as ``qstore.circuit/1`` data, observables as text, inputs, backend by name."""

@@ -39,6 +39,7 @@ from torch import nn
 __all__ = ["DIFF_METHODS", "ENGINE", "QuantumLayer"]
 
 ENGINE = Engine("torch", ("backprop", "adjoint"))
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 """The torch engine runs in graph and differentiates by autograd (backprop) or its adjoint sweep."""
 _BACKPROP_BUDGET_BYTES = 2**31
 _STATES_PER_STEP = 3
@@ -68,7 +69,13 @@ class QuantumLayer(nn.Module):
             in graph, on the device and precision of the layer's weights unless a `TorchBackend` or
             ``backend_options`` fix them.
         backend_options: options for ``get_backend(backend, **options)``.
-        shots: ``None`` for exact expectations, else estimates from this many shots.
+        shots: ``None`` for exact expectations, else estimates from this many shots; a list of
+            shot counts (a shot vector) gives one block of outputs per count.
+        output: ``"expectation"`` (default), ``"variance"``, ``"probabilities"`` (of
+            ``output_qubits``, default all: ``2**k`` columns), ``"samples"`` (``(B, shots,
+            n_qubits)`` bits, qubit 0 first) or ``"state"`` (``(B, 2**n)`` complex amplitudes).
+            The first three are differentiable by every method; samples and states are not.
+        output_qubits: the qubits whose joint probabilities ``output="probabilities"`` returns.
         diff_method: ``"auto"`` (on the torch engine: backprop, or adjoint when autograd would keep
             more than 2 GiB of intermediate states for the batch; elsewhere the backend's best),
             ``"backprop"``, ``"adjoint"``, ``"parameter-shift"``, ``"spsa"``, ``"finite-diff"``.
@@ -95,16 +102,25 @@ class QuantumLayer(nn.Module):
         circuit: LayerCircuit | None = None,
         backend: str | Backend = "torch",
         backend_options: Mapping[str, Any] | None = None,
-        shots: int | None = None,
+        shots: int | Sequence[int] | None = None,
         diff_method: str = "auto",
         seed: int | None = None,
+        output: str = "expectation",
+        output_qubits: Sequence[int] | None = None,
         init: Callable[[torch.Tensor], None] | None = None,
     ) -> None:
         super().__init__()
         lc = build_layer_circuit(n_qubits, depth, entanglement, encoding, bases, n_features, pad, circuit)
         self._weights_pick_engine = backend == "torch" and not backend_options
         self.spec: LayerSpec = layer_spec(
-            lc, make_backend(backend, backend_options), shots, diff_method, seed, ENGINE
+            lc,
+            make_backend(backend, backend_options),
+            shots,
+            diff_method,
+            seed,
+            ENGINE,
+            output,
+            output_qubits,
         )
         self._call = BackendCall(self.spec)
         self.theta = nn.Parameter(torch.empty(lc.weight_shape))
@@ -125,11 +141,11 @@ class QuantumLayer(nn.Module):
 
     @property
     def n_outputs(self) -> int:
-        """Width of the output: one column per observable."""
+        """Width of the output (per sample for ``output="samples"``)."""
         return self.spec.n_outputs
 
     @property
-    def shots(self) -> int | None:
+    def shots(self) -> int | tuple[int, ...] | None:
         """Shots per circuit, or None for exact expectations."""
         return self.spec.shots
 
@@ -160,19 +176,37 @@ class QuantumLayer(nn.Module):
         return lc.circuit.specs(lc.inputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, n_features)`` inputs to ``(B, n_outputs)`` expectation values."""
+        """``(B, n_features)`` inputs to ``(B, n_outputs)`` outputs (see ``output``)."""
         x = self._check_input(x)
-        lc = self.spec.circuit
+        out = self.spec.output
         if x.shape[0] == 0:
             return self.theta.new_zeros((0, self.n_outputs)) + 0 * self.theta.sum()
+        if self._weights_pick_engine:
+            self._call.backend = self._engine()
+        if not out.differentiable:
+            raw = self._call.raw(
+                x.detach().cpu().double().numpy(), self.theta.detach().cpu().double().numpy()
+            )
+            dtype = self.theta.dtype if out.kind == "samples" else _COMPLEX[self.theta.dtype]
+            return torch.as_tensor(raw, device=self.theta.device).to(dtype)
+        measured = self._measured(x)
+        walsh = (
+            None
+            if out.walsh is None
+            else torch.as_tensor(out.walsh, dtype=measured.dtype, device=measured.device)
+        )
+        blocks = measured.reshape(x.shape[0], len(self.spec.shot_counts), -1)
+        return out.finish(blocks, walsh).reshape(x.shape[0], self.n_outputs)
+
+    def _measured(self, x: torch.Tensor) -> torch.Tensor:
+        """Expectations of the measured observables, in graph or through the backend."""
+        lc = self.spec.circuit
         if not self.spec.in_graph:
             if lc.encoding == "amplitude" and x.requires_grad:
                 raise GradientError(
                     f"backend {self.spec.backend.name!r} cannot differentiate amplitude-encoded "
                     "inputs; use the torch engine with shots=None, or detach the input"
                 )
-            if self._weights_pick_engine:
-                self._call.backend = self._engine()
             return backend_expectations(self._call, x, self.theta.reshape(-1))
         engine = self._engine()
         b = x.shape[0]
@@ -217,6 +251,12 @@ class QuantumLayer(nn.Module):
         if not isinstance(x, torch.Tensor):
             raise BindingError(
                 f"QuantumLayer expects a torch.Tensor of shape (batch, features), got {type(x).__name__}"
+            )
+        if self.theta.dtype not in (torch.float32, torch.float64):
+            raise CapabilityError(
+                f"QuantumLayer computes in float32 or float64, but its weights are {self.theta.dtype}; "
+                "keep the layer in float32 (.float()) or float64 (.double()) — torch.autocast leaves it "
+                "alone — and cast its output if the rest of the model runs in half precision"
             )
         check_feature_shape(self.spec.circuit, tuple(x.shape), "QuantumLayer")
         if not x.is_floating_point():
