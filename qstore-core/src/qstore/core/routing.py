@@ -123,6 +123,7 @@ class RoutingDecision:
             rows.append((c.backend, "-" if c.seconds is None else f"{c.seconds:.4g}",
                          "-" if c.usd is None else f"{c.usd:.2f}", c.method or "-", verdict))  # fmt: skip
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.insert(1, (*("-" * w for w in widths), "-" * 7))
         lines = [
             "  ".join(cell.ljust(wd) for cell, wd in zip(r[:4], widths, strict=True)) + "  " + r[4]
             for r in rows
@@ -255,7 +256,7 @@ def _rank(valid: list[Candidate], policy: Policy, precision: Mapping[str, str]) 
         s, ts = c.seconds or 0.0, max(top.seconds or 0.0, 1e-12)
         parts = []
         if s > ts:
-            parts.append(f"slower by {s / ts:.2g}x")
+            parts.append(f"slower by {s / ts:.3g}x")
         if (c.usd or 0.0) > (top.usd or 0.0):
             parts.append(f"costs ${(c.usd or 0.0) - (top.usd or 0.0):.2f} more")
         if policy.priority == "accuracy" and precision[c.backend] != precision[top.backend]:
