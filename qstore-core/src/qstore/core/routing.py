@@ -40,7 +40,14 @@ from qstore.core.routing_speed import DEFAULTS, NATIVE_GRADIENT_FACTOR, Profile,
 from qstore.core.routing_workload import Workload
 from qstore.core.statevector import _WORKING_COPIES, available_memory
 
-__all__ = ["REMOTE_SECONDS_PER_SHOT", "AutoBackend", "Candidate", "RoutingDecision", "route"]
+__all__ = [
+    "REMOTE_SECONDS_PER_SHOT",
+    "AutoBackend",
+    "Candidate",
+    "RoutingDecision",
+    "installed_backends",
+    "route",
+]
 
 log = logging.getLogger("qstore.routing")
 REMOTE_SECONDS_PER_SHOT = 1e-3
@@ -272,7 +279,7 @@ def _registry() -> Any:
     return default_registry()
 
 
-def _installed(policy: Policy) -> dict[str, Backend | str]:
+def installed_backends(policy: Policy) -> dict[str, Backend | str]:
     """Every installed backend built with its policy options, or the reason it cannot be built."""
     registry = _registry()
     out: dict[str, Backend | str] = {}
@@ -309,7 +316,7 @@ def route(
     """
     policy = policy or Policy()
     if backends is None:
-        pool: Mapping[str, Backend | str] = _installed(policy)
+        pool: Mapping[str, Backend | str] = installed_backends(policy)
     elif isinstance(backends, Mapping):
         pool = backends
     else:
@@ -410,7 +417,7 @@ class AutoBackend(Backend):
     ) -> None:
         self.policy = policy or Policy()
         if backends is None:
-            self.backends: Mapping[str, Backend | str] = _installed(self.policy)
+            self.backends: Mapping[str, Backend | str] = installed_backends(self.policy)
         elif isinstance(backends, Mapping):
             self.backends = dict(backends)
         else:
