@@ -121,7 +121,10 @@ def check_feature_shape(circuit: LayerCircuit, shape: Sequence[int | None], laye
 
 
 def make_backend(backend: str | Backend, options: Mapping[str, Any] | None = None) -> Backend:
-    """A backend instance from a registered name (built with ``options``) or an instance."""
+    """A backend instance from a registered name (built with ``options``) or an instance.
+
+    ``"auto"`` is the router (`qstore.core.routing.AutoBackend`; options: ``policy``, ``profile``).
+    """
     if isinstance(backend, Backend):
         if options:
             raise CapabilityError(
@@ -133,6 +136,10 @@ def make_backend(backend: str | Backend, options: Mapping[str, Any] | None = Non
         raise CapabilityError(
             f"backend must be a registered name or a qstore Backend, got {type(backend).__name__}"
         )
+    if backend == "auto":
+        from qstore.core.routing import AutoBackend
+
+        return AutoBackend(**dict(options or {}))
     from qstore.core.plugins import get_backend
 
     return get_backend(backend, **dict(options or {}))

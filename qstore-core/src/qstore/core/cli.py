@@ -6,6 +6,8 @@
     qstore plugins check [--json]    load every plugin and build every backend; flag mismatches
     qstore backends [--json]         build every backend and show its real capabilities
     qstore about [--json]            versions, devices, thread settings and plugin status
+    qstore route --qubits N ...      choose a backend for a workload and say why (see routing_cli)
+    qstore calibrate [--quick]       time the local backends and write the router's speed profile
 
 ``plugins list`` and ``about`` never import torch, TensorFlow, cirq or qiskit; ``backends`` and
 ``plugins check`` build backends, so they import what those need.
@@ -30,6 +32,7 @@ from typing import Any, NoReturn
 
 import attrs
 
+from qstore.core import routing_cli
 from qstore.core.about import environment_report
 from qstore.core.errors import PluginError, QstoreError
 from qstore.core.plugins import KINDS, PluginRegistry, Registration, default_registry
@@ -273,10 +276,19 @@ def _parser() -> _Parser:
         ),
         (commands, "backends", _backends, "build every backend and show its capabilities or why it cannot"),
         (commands, "about", _about, "versions, devices, thread settings and plugin status"),
+        (commands, "route", routing_cli.route_command, "choose a backend for a workload and say why"),
+        (
+            commands,
+            "calibrate",
+            routing_cli.calibrate_command,
+            "time local backends; write the router profile",
+        ),
     ]
     for group, name, run, text in leaves:
         leaf = group.add_parser(name, help=text, description=text, parents=[common, as_json])
         leaf.set_defaults(run=run, parser=leaf)
+    routing_cli.add_route_arguments(commands.choices["route"])
+    routing_cli.add_calibrate_arguments(commands.choices["calibrate"])
     parser.commands = list(commands.choices)
     plugins.commands = list(actions.choices)
     return parser

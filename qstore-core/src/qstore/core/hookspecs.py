@@ -44,6 +44,7 @@ __all__ = [
     "Register",
     "hookimpl",
     "hookspec",
+    "qstore_choose_backend",
     "register_backends",
     "register_frameworks",
     "register_storage",
@@ -95,3 +96,10 @@ def register_frameworks(register: Register) -> None:
 @hookspec
 def register_storage(register: Register) -> None:
     """Register storage drivers: factories returning a store of `qstore.core.storage`'s protocols."""
+
+
+@hookspec(firstresult=True)
+def qstore_choose_backend(workload: Any, policy: Any, decision: Any) -> str | None:
+    """Override the router: return the name of a usable backend from ``decision.candidates``
+    (a `qstore.core.routing.RoutingDecision` for ``workload`` under ``policy``), or None to keep
+    the router's choice. The first plugin to return a name wins."""

@@ -427,6 +427,11 @@ class PluginRegistry:
             )
         return obj
 
+    @property
+    def hook(self) -> Any:
+        """pluggy's hook relay, for calling hooks such as ``qstore_choose_backend``."""
+        return self._pm.hook
+
     def get_backend(self, name: str, /, **options: Any) -> Backend:
         """The backend registered as ``name``, built with ``options``."""
         backend: Backend = self.create("backend", name, **options)
