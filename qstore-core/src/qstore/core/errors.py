@@ -16,6 +16,7 @@ Every error Q-Store raises on purpose derives from `QstoreError`::
     │   └── StorageNotFoundError
     ├── PluginError             a plugin that failed to load or clashes with another
     ├── JobError                an asynchronous job that failed, was cancelled or timed out
+    │   └── RetryableJobError   a job refused before anything ran or was charged: safe to resend
     ├── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
     ├── MissingDependencyError  an optional dependency a feature needs is not installed
     ├── CredentialError         an API key or token that is missing or malformed (never shown)
@@ -83,6 +84,10 @@ class PluginError(QstoreError):
 
 class JobError(QstoreError):
     """An asynchronous job that failed, was cancelled, or did not finish in time."""
+
+
+class RetryableJobError(JobError):
+    """A job that failed before anything ran or was charged, so resubmitting it is safe."""
 
 
 class BudgetExceededError(QstoreError):
