@@ -52,6 +52,9 @@ __all__ = ["Executor", "RetryPolicy"]
 
 logger = logging.getLogger("qstore.core.executor")
 
+CANCEL_GRACE = 30.0
+"""Seconds a timed-out job's cancellation may take to be confirmed before its requests fail."""
+
 
 def _positive_int(name: str, value: object, allow_none: bool = False) -> None:
     if value is None and allow_none:
@@ -399,7 +402,11 @@ class Executor:
         except JobError:
             if job.done():
                 raise
-        outcome = "it was cancelled" if job.cancel() else "it could not be cancelled and may still run"
+        cancelled = job.cancel()
+        if cancelled:  # let the backend confirm (IonQ: cancel at IonQ, settle the ledger) first
+            with contextlib.suppress(JobError):
+                job.result(CANCEL_GRACE)
+        outcome = "it was cancelled" if cancelled else "it could not be cancelled and may still run"
         raise JobError(
             f"a job of {group.request.size} circuit(s) on {self.backend.name!r} did not finish within "
             f"{self.timeout} s; {outcome} (raise the executor's timeout= to wait longer)"
