@@ -41,7 +41,7 @@ import attrs
 import numpy as np
 
 from qstore.core import result_cache
-from qstore.core.backend import Backend, Job, Request, Result
+from qstore.core.backend import Backend, Capabilities, Job, Request, Result
 from qstore.core.bindings import Batch, Bindings
 from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError, JobError, RetryableJobError
@@ -269,6 +269,12 @@ class Executor:
         jobs = await asyncio.to_thread(self.map, list(requests))
         return list(await asyncio.gather(*jobs))
 
+    def as_backend(self) -> Backend:
+        """A `Backend` that runs everything through this executor, with the wrapped backend's
+        capabilities: give it to a layer or call ``gradient`` on it from several threads, and their
+        requests share the executor's jobs, in-flight limit, retries and cache."""
+        return _ExecutorBackend(self)
+
     def metrics(self) -> dict[str, int]:
         """Counters since creation: requests, cache hits/misses, backend jobs, retries, failures."""
         with self._cond:
@@ -450,3 +456,30 @@ class Executor:
             job = group.job
         if job is not None:
             job.cancel()
+
+
+class _ExecutorBackend(Backend):
+    """`Executor.as_backend`: the wrapped backend's capabilities, execution through the executor."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The wrapped backend's capabilities."""
+        return self.executor.backend.capabilities
+
+    def execute(self, request: Request) -> Result:
+        """Queue ``request`` on the executor and wait for its result."""
+        return self.executor.map([request])[0].result()
+
+    def start(self, request: Request) -> Job:
+        """Queue ``request`` on the executor; its `Job` resolves with the stamped result."""
+        return self.executor.map([request])[0]
+
+    def vjp(self, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The wrapped backend's native gradient (not queued: it is one local computation)."""
+        return self.executor.backend.vjp(request, cotangent, wrt)
+
+    def __repr__(self) -> str:
+        return f"<{self.executor.backend!r} through an Executor>"
