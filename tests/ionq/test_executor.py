@@ -166,3 +166,24 @@ def test_the_budget_is_checked_before_every_submission(make_backend, fake: FakeI
                 job.result(60)
         assert ex.metrics()["retries"] == 0
     assert fake.count("POST", "/jobs$") == 0
+
+
+def test_a_torch_layer_runs_through_the_executor_with_identical_results(make_backend, fake: FakeIonQ) -> None:
+    torch = pytest.importorskip("torch")
+    from qstore.torch import QuantumLayer
+
+    backend = make_backend()
+    x = torch.tensor(np.random.default_rng(0).uniform(-1, 1, (4, 2)), dtype=torch.float64)
+    with Executor(backend, cache=True) as ex:
+        layers = [
+            QuantumLayer(2, depth=1, backend=b, shots=500, seed=3, diff_method="parameter-shift").double()
+            for b in (backend, ex.as_backend())
+        ]
+        with torch.no_grad():
+            layers[1].theta.copy_(layers[0].theta)
+        outs = [layer(x) for layer in layers]
+        for out in outs:
+            out.sum().backward()
+        assert ex.metrics()["requests"] == 2  # the forward batch and its shifted circuits
+    torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=0)
+    torch.testing.assert_close(layers[1].theta.grad, layers[0].theta.grad, rtol=0, atol=0)
