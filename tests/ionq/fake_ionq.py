@@ -12,6 +12,9 @@ Results are true: the submitted IonQ gate JSON is mapped onto the core gate tabl
 NumPy reference engine; probabilities are keyed IonQ's way (qubit i is bit 2**i). QPU jobs and
 noisy-simulator jobs return frequencies of ``shots`` seeded samples, as a device would.
 
+``latency`` (seconds) keeps every job from completing until that long after it was created,
+like a device that takes time to run it.
+
 Faults are queued with `FakeIonQ.inject` and consumed by the matching requests, so none lasts
 forever (qiskit-ionq retries some GETs without end): HTTP 401/429/500 (429 optionally with
 ``Retry-After``), a dropped connection, a job that fails, a job that stays queued, and a 400
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -138,6 +142,7 @@ class FakeJob:
     child_ids: list[str]
     steps: int = 0
     status: str = "submitted"
+    created: float = attrs.field(factory=time.monotonic)
     fail: bool = False
     stuck: bool = False
 
@@ -145,9 +150,12 @@ class FakeJob:
 class FakeIonQ:
     """The fake server: ``with FakeIonQ(api_key="k") as fake: fake.url`` → ``http://127.0.0.1:P/v0.4``."""
 
-    def __init__(self, api_key: str = API_KEY, *, polls_per_step: int = 1, qubits: int = 25) -> None:
+    def __init__(
+        self, api_key: str = API_KEY, *, polls_per_step: int = 1, qubits: int = 25, latency: float = 0.0
+    ) -> None:
         self.api_key = api_key
         self.polls_per_step = polls_per_step
+        self.latency = latency
         self.qubits = qubits
         self.jobs: dict[str, FakeJob] = {}
         self.children: dict[str, tuple[str, int]] = {}
@@ -253,6 +261,8 @@ class FakeIonQ:
         index = min(job.steps // self.polls_per_step, len(STATUS_STEPS) - 1)
         if job.stuck:
             index = min(index, 1)
+        elif time.monotonic() - job.created < self.latency:  # still running: not completed yet
+            index = min(index, len(STATUS_STEPS) - 2)
         status = STATUS_STEPS[index]
         job.status = "failed" if job.fail and status == "completed" else status
 

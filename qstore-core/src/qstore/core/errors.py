@@ -16,7 +16,8 @@ Every error Q-Store raises on purpose derives from `QstoreError`::
     │   └── StorageNotFoundError
     ├── PluginError             a plugin that failed to load or clashes with another
     ├── JobError                an asynchronous job that failed, was cancelled or timed out
-    │   └── KernelCancelledError  a kernel computation cancelled before it finished
+    │   ├── KernelCancelledError  a kernel computation cancelled before it finished
+    │   └── RetryableJobError   a job refused before anything ran or was charged: safe to resend
     ├── BudgetExceededError     a job whose cost estimate exceeds the remaining budget
     ├── ArgumentError           a public argument with a bad value (also a ValueError)
     │   └── ArgumentTypeError   a public argument of the wrong type (also a TypeError)
@@ -87,6 +88,10 @@ class PluginError(QstoreError):
 
 class JobError(QstoreError):
     """An asynchronous job that failed, was cancelled, or did not finish in time."""
+
+
+class RetryableJobError(JobError):
+    """A job that failed before anything ran or was charged, so resubmitting it is safe."""
 
 
 class BudgetExceededError(QstoreError):

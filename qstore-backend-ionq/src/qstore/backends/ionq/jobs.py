@@ -23,9 +23,17 @@ import attrs
 from qstore.backends.ionq.budget import Reservation
 from qstore.backends.ionq.errors import IonQAPIError, IonQAuthenticationError, IonQOriginError
 from qstore.core.backend import Job, JobStatus, Result
-from qstore.core.errors import ArgumentError, JobError
+from qstore.core.errors import ArgumentError, JobError, RetryableJobError
 
-__all__ = ["IonQJob", "PollPolicy", "SubmitOutcomeUnknown", "TransientError", "Transport", "WorkerPool"]
+__all__ = [
+    "IonQJob",
+    "PollPolicy",
+    "SubmitOutcomeUnknown",
+    "SubmitRefused",
+    "TransientError",
+    "Transport",
+    "WorkerPool",
+]
 
 logger = logging.getLogger("qstore.backends.ionq")
 
@@ -38,6 +46,10 @@ class TransientError(IonQAPIError):
     ) -> None:
         super().__init__(message, status_code)
         self.retry_after = retry_after
+
+
+class SubmitRefused(IonQAPIError, RetryableJobError):
+    """IonQ refused every attempt to send a job (429/transient errors) and nothing was created."""
 
 
 class SubmitOutcomeUnknown(IonQAPIError):
@@ -256,7 +268,9 @@ class IonQJob(Job):
                 return part.submit()
             except TransientError as exc:
                 if attempt == self._policy.submit_attempts:
-                    raise IonQAPIError(
+                    # a first part refused outright created nothing: resending the job is safe
+                    refused = SubmitRefused if not self.ionq_ids else IonQAPIError
+                    raise refused(
                         f"job {self.id} was refused {attempt} times, last: {exc}", exc.status_code
                     ) from None
                 wait = self._policy.interval * self._policy.factor ** (attempt - 1)
