@@ -25,14 +25,14 @@ def random_circuit(n: int, depth: int, seed: int) -> Circuit:
     for _ in range(depth):
         for q in range(n):
             gate = ONE[rng.integers(len(ONE))]
-            c = c.gate(gate, q, f"t{k}") if gate in ("rx", "ry", "rz") else c.gate(gate, q)
+            c = c.gate(gate, q, params=(f"t{k}",)) if gate in ("rx", "ry", "rz") else c.gate(gate, q)
             k += gate in ("rx", "ry", "rz")
         for _ in range(n // 2):
             a, b = (int(x) for x in rng.choice(n, 2, replace=False))
-            c = c.gate(TWO_PARAM[rng.integers(len(TWO_PARAM))], (a, b), f"t{k}")
+            c = c.gate(TWO_PARAM[rng.integers(len(TWO_PARAM))], a, b, params=(f"t{k}",))
             k += 1
             a, b = (int(x) for x in rng.choice(n, 2, replace=False))
-            c = c.gate(FIXED[rng.integers(len(FIXED))], (a, b))
+            c = c.gate(FIXED[rng.integers(len(FIXED))], a, b)
         a, b, t = (int(x) for x in rng.choice(n, 3, replace=False))
         c = c.ccx(a, b, t)
     return c

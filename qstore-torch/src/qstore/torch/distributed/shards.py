@@ -45,7 +45,7 @@ class Comm:
         """``(world, *tensor.shape)``: every rank's ``tensor``, in rank order."""
         out = torch.empty((self.world, *tensor.shape), dtype=tensor.dtype, device=tensor.device)
         real = torch.view_as_real if tensor.is_complex() else (lambda t: t)
-        dist.all_gather_into_tensor(real(out), real(tensor.contiguous()), group=self.group)
+        dist.all_gather(list(real(out).unbind(0)), real(tensor.contiguous()), group=self.group)
         return out
 
 
