@@ -164,3 +164,11 @@ def test_schedule_refuses_an_op_wider_than_a_shard() -> None:
 def test_backend_needs_a_process_group() -> None:
     with pytest.raises(CapabilityError, match="torchrun"):
         DistributedBackend()
+
+
+def test_registered_through_the_torch_plugin() -> None:
+    from qstore.core.plugins import get_backend, list_backends
+
+    assert "torch.distributed" in list_backends()
+    with pytest.raises(CapabilityError, match="initialised process group"):
+        get_backend("torch.distributed")
