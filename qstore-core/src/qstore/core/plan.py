@@ -88,16 +88,62 @@ class Diagonal:
 class Permutation:
     """Fixed permutation-with-phase gates fused into ``new[i] = phase[i] · old[perm[i]]``.
 
-    ``phase`` is None when every phase is 1; ``inverse_perm``/``inverse_phase`` undo the step
-    (``old[j] = inverse_phase[j] · new[inverse_perm[j]]``) for adjoint sweeps.
+    ``gates`` lists the ``(gate, qubits)`` in circuit order (engines that shard the state apply them
+    one by one); the ``2**n`` index maps are built on first use, so compiling a large register
+    costs no memory. ``phase`` is None when every phase is 1; ``inverse_perm``/``inverse_phase``
+    undo the step (``old[j] = inverse_phase[j] · new[inverse_perm[j]]``) for adjoint sweeps.
     """
 
+    n_qubits: int
     qubits: frozenset[int]
-    perm: np.ndarray
-    phase: np.ndarray | None
-    inverse_perm: np.ndarray
-    inverse_phase: np.ndarray | None
+    gates: tuple[tuple[str, tuple[int, ...]], ...]
     trainable: ClassVar[bool] = False
+
+    @functools.cached_property
+    def _maps(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+        """Walk the gates backwards from the identity map, so each costs a few vector operations."""
+        n = self.n_qubits
+        idx = np.arange(2**n)
+        phase: np.ndarray | None = None
+        for gate, qubits in reversed(self.gates):
+            matrix = fourier_coefficients(gate)[0]
+            cols = np.argmax(np.abs(matrix), axis=1)
+            values = matrix[np.arange(len(cols)), cols]
+            k = len(qubits)
+            local = np.zeros_like(idx)
+            for t in qubits:
+                local = (local << 1) | ((idx >> (n - 1 - t)) & 1)
+            if not np.allclose(values, 1, rtol=0, atol=1e-15):
+                factor = values[local]
+                phase = factor if phase is None else phase * factor
+            source = cols[local]
+            for j, t in enumerate(qubits):
+                shift = n - 1 - t
+                idx = (idx & ~(1 << shift)) | (((source >> (k - 1 - j)) & 1) << shift)
+        inverse = np.empty_like(idx)
+        inverse[idx] = np.arange(idx.size)
+        inverse_phase = None if phase is None else phase[inverse].conj()
+        return idx, phase, inverse, inverse_phase
+
+    @property
+    def perm(self) -> np.ndarray:
+        """``perm[i]``: the old index whose amplitude lands at ``i``."""
+        return self._maps[0]
+
+    @property
+    def phase(self) -> np.ndarray | None:
+        """Phase of each new amplitude, or None when all are 1."""
+        return self._maps[1]
+
+    @property
+    def inverse_perm(self) -> np.ndarray:
+        """The inverse index map."""
+        return self._maps[2]
+
+    @property
+    def inverse_phase(self) -> np.ndarray | None:
+        """Phases of the inverse map, or None when all are 1."""
+        return self._maps[3]
 
 
 @attrs.frozen(eq=False)
@@ -203,7 +249,7 @@ class _Chain:
 
 
 class _PermutationRun:
-    """Fixed permutation gates collected in order; `step` builds the one gather they amount to."""
+    """Fixed permutation gates collected in order; `step` turns them into one gather."""
 
     def __init__(self, n_qubits: int) -> None:
         self.n = n_qubits
@@ -211,29 +257,9 @@ class _PermutationRun:
         self.qubits: set[int] = set()
 
     def step(self) -> Permutation:
-        """Walk the gates backwards from the identity map, so each costs a few vector operations."""
-        n = self.n
-        idx = np.arange(2**n)
-        phase: np.ndarray | None = None
-        for op in reversed(self.ops):
-            matrix = fourier_coefficients(op.gate)[0]
-            cols = np.argmax(np.abs(matrix), axis=1)
-            values = matrix[np.arange(len(cols)), cols]
-            k = len(op.qubits)
-            local = np.zeros_like(idx)
-            for t in op.qubits:
-                local = (local << 1) | ((idx >> (n - 1 - t)) & 1)
-            if not np.allclose(values, 1, rtol=0, atol=1e-15):
-                factor = values[local]
-                phase = factor if phase is None else phase * factor
-            source = cols[local]
-            for j, t in enumerate(op.qubits):
-                shift = n - 1 - t
-                idx = (idx & ~(1 << shift)) | (((source >> (k - 1 - j)) & 1) << shift)
-        inverse = np.empty_like(idx)
-        inverse[idx] = np.arange(idx.size)
-        inverse_phase = None if phase is None else phase[inverse].conj()
-        return Permutation(frozenset(self.qubits), idx, phase, inverse, inverse_phase)
+        """The run as one `Permutation` step."""
+        gates = tuple((op.gate, op.qubits) for op in self.ops)
+        return Permutation(self.n, frozenset(self.qubits), gates)
 
 
 class _Compiler:

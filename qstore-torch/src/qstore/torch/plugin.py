@@ -1,4 +1,4 @@
-"""qstore-torch's plugin: backend ``torch`` and framework ``torch``.
+"""qstore-torch's plugin: backends ``torch`` and ``torch.distributed``, framework ``torch``.
 
 Factories are ``"module:attr"`` strings, so torch is imported only when one is created.
 """
@@ -16,6 +16,12 @@ def register_backends(register: Register) -> None:
         "qstore.torch.backend:TorchBackend",
         requires=("torch",),
         description="batched torch statevector engine on CPU or CUDA, autograd and adjoint gradients",
+    )
+    register(
+        "torch.distributed",
+        "qstore.torch.distributed:DistributedBackend",
+        requires=("torch",),
+        description="torch statevector engine over torch.distributed ranks: state sharded or batch split",
     )
 
 
