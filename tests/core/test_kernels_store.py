@@ -170,3 +170,18 @@ def test_memory_store_keeps_first_value_and_clears() -> None:
         store.put("s", ["a"], ["b"], [np.nan])
     with pytest.raises(ValueError, match="2 and 1 sample hashes"):
         store.put("s", ["a", "b"], ["c"], [0.1, 0.2])
+
+
+def test_plan_predicts_what_evaluate_pays() -> None:
+    X = data(30, 9)
+    backend = CountingBackend()
+    qk = QuantumKernel(FM, backend, method="overlap", store=MemoryKernelStore(), progress=False)
+    qk(X[:20])
+    plan = qk.plan(X)
+    assert backend.circuits == 190
+    assert (plan.reused, plan.computed, plan.circuits) == (190, 435 - 190, 435 - 190)
+    backend.circuits = 0
+    qk(X)
+    assert qk.last_stats == plan and backend.circuits == plan.circuits
+    with pytest.raises(CapabilityError, match="store="):
+        QuantumKernel(FM).plan(X)

@@ -28,7 +28,7 @@ from qstore.core.kernels import gram, overlap
 from qstore.core.kernels.cache import kernel_key
 from qstore.core.kernels.feature_maps import FeatureMap
 from qstore.core.kernels.progress import Progress, ProgressLike
-from qstore.core.kernels.store import KernelStats, stored_kernel
+from qstore.core.kernels.store import KernelStats, plan_kernel, stored_kernel
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.statevector import available_memory
 from qstore.core.storage import KernelStore, ResultCache
@@ -188,6 +188,14 @@ class QuantumKernel:
             stored.setflags(write=False)
             self.cache.put(key, stored)
         return kernel
+
+    def plan(self, X: Any, Y: Any = None) -> KernelStats:
+        """What ``evaluate(X, Y)`` would pay now with this kernel's ``store``; runs nothing."""
+        if self.store is None:
+            raise CapabilityError("plan needs a kernel built with store=<KernelStore>")
+        left = self.feature_map.check_data(X, "X")
+        right = None if Y is None or Y is X else self.feature_map.check_data(Y, "Y")
+        return plan_kernel(self, self.store, left, right)
 
     def states(self, X: Any, *, cancel: threading.Event | None = None) -> np.ndarray:
         """Feature statevectors ``(N, 2**n_qubits)`` (qubit 0 the most significant bit)."""

@@ -27,7 +27,7 @@ from qstore.core.storage import KernelStore
 if TYPE_CHECKING:
     from qstore.core.kernels.kernel import QuantumKernel
 
-__all__ = ["KernelStats", "kernel_space", "sample_hashes", "stored_kernel"]
+__all__ = ["KernelStats", "kernel_space", "plan_kernel", "sample_hashes", "stored_kernel"]
 
 _PAIR_CHUNK = 2**16  # pairs per statevector chunk of inner products
 
@@ -55,14 +55,23 @@ def kernel_space(feature_map_hash: str, backend: str, precision: str, shots: int
     return "qstore.kernelspace/1:" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def stored_kernel(
-    kernel: QuantumKernel,
-    store: KernelStore,
-    left: np.ndarray,
-    right: np.ndarray | None,
-    cancel: threading.Event | None = None,
-) -> tuple[np.ndarray, KernelStats]:
-    """``K(left, right)`` (``right=None``: symmetric) with only the entries missing from ``store`` paid."""
+@attrs.frozen
+class _Block:
+    """A requested block resolved against the store: distinct pairs, their values, what is missing."""
+
+    space: str
+    shape: tuple[int, int]
+    names: np.ndarray
+    samples: np.ndarray
+    off: np.ndarray
+    where: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    values: np.ndarray
+    missing: np.ndarray
+
+
+def _resolve(kernel: QuantumKernel, store: KernelStore, left: np.ndarray, right: np.ndarray | None) -> _Block:
     space = kernel_space(kernel.feature_map.hash, kernel.backend.name, kernel.precision, kernel.shots)
     n, m = len(left), len(left if right is None else right)
     hashes = sample_hashes(left) + ([] if right is None else sample_hashes(right))
@@ -76,28 +85,52 @@ def stored_kernel(
     a, b = codes // len(names), codes % len(names)
     values = store.get(space, names[a].tolist(), names[b].tolist()) if codes.size else np.empty(0)
     missing = np.flatnonzero(np.isnan(values))
-    circuits = _fill(kernel, store, space, names, samples, a[missing], b[missing], values, missing, cancel)
-    out = np.ones((n, m))
-    out[off] = values[where]
-    stats = KernelStats(n * m, int(codes.size), int(codes.size - missing.size), int(missing.size), circuits)
+    return _Block(space, (n, m), names, samples, off, where, a, b, values, missing)
+
+
+def _circuits(kernel: QuantumKernel, block: _Block) -> int:
+    """Backend circuits the missing pairs cost: one per pair, or one state per sample involved."""
+    if kernel.resolved_method != "statevector":
+        return int(block.missing.size)
+    return int(np.unique(np.concatenate([block.a[block.missing], block.b[block.missing]])).size)
+
+
+def _stats(kernel: QuantumKernel, block: _Block) -> KernelStats:
+    unique, computed = int(block.values.size), int(block.missing.size)
+    return KernelStats(
+        block.shape[0] * block.shape[1], unique, unique - computed, computed, _circuits(kernel, block)
+    )
+
+
+def plan_kernel(
+    kernel: QuantumKernel, store: KernelStore, left: np.ndarray, right: np.ndarray | None
+) -> KernelStats:
+    """What `stored_kernel` would cost now, without running anything (``computed`` entries to pay)."""
+    return _stats(kernel, _resolve(kernel, store, left, right))
+
+
+def stored_kernel(
+    kernel: QuantumKernel,
+    store: KernelStore,
+    left: np.ndarray,
+    right: np.ndarray | None,
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray, KernelStats]:
+    """``K(left, right)`` (``right=None``: symmetric) with only the entries missing from ``store`` paid."""
+    block = _resolve(kernel, store, left, right)
+    stats = _stats(kernel, block)
+    _fill(kernel, store, block, cancel)
+    out = np.ones(block.shape)
+    out[block.off] = block.values[block.where]
     return out, stats
 
 
-def _fill(
-    kernel: QuantumKernel,
-    store: KernelStore,
-    space: str,
-    names: np.ndarray,
-    samples: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    values: np.ndarray,
-    missing: np.ndarray,
-    cancel: threading.Event | None,
-) -> int:
-    """Evaluate the missing pairs ``(a[k], b[k])`` into ``values[missing]``; returns circuits run."""
+def _fill(kernel: QuantumKernel, store: KernelStore, block: _Block, cancel: threading.Event | None) -> None:
+    """Evaluate the block's missing pairs into ``block.values``, writing each batch to the store."""
+    missing = block.missing
     if missing.size == 0:
-        return 0
+        return
+    a, b, names, samples = block.a[missing], block.b[missing], block.names, block.samples
     statevector = kernel.resolved_method == "statevector"
     chunk = _PAIR_CHUNK if statevector else kernel.batch_size
     starts = range(0, missing.size, chunk)
@@ -128,7 +161,6 @@ def _fill(
                 shots=kernel.shots,
                 seed=int(seeds[k]),
             )
-        store.put(space, names[pa].tolist(), names[pb].tolist(), chunk_values)
-        values[missing[start : start + chunk]] = chunk_values
+        store.put(block.space, names[pa].tolist(), names[pb].tolist(), chunk_values)
+        block.values[missing[start : start + chunk]] = chunk_values
         progress.step()
-    return int(needed.size) if statevector else int(missing.size)
