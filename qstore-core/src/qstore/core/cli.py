@@ -6,6 +6,7 @@
     qstore plugins check [--json]    load every plugin and build every backend; flag mismatches
     qstore backends [--json]         build every backend and show its real capabilities
     qstore about [--json]            versions, devices, thread settings and plugin status
+    qstore <command> ...             commands registered by plugins (``qstore serve`` from qstore-service)
 
 ``plugins list`` and ``about`` never import torch, TensorFlow, cirq or qiskit; ``backends`` and
 ``plugins check`` build backends, so they import what those need.
@@ -277,6 +278,22 @@ def _parser() -> _Parser:
     for group, name, run, text in leaves:
         leaf = group.add_parser(name, help=text, description=text, parents=[common, as_json])
         leaf.set_defaults(run=run, parser=leaf)
+    try:
+        registry = _registry()
+    except Exception:  # strict mode or a broken registry: the command that runs reports it
+        registry = PluginRegistry(strict=False, disabled=())
+    for reg in registry.entries("command"):
+        if reg.name in commands.choices or reg.missing_requires():
+            continue
+        try:
+            command = registry.create("command", reg.name)
+        except PluginError:
+            continue  # `qstore plugins check` reports it
+        leaf = commands.add_parser(
+            reg.name, help=reg.description, description=reg.description, parents=[common]
+        )
+        command.configure(leaf)
+        leaf.set_defaults(run=command.run, parser=leaf)
     parser.commands = list(commands.choices)
     plugins.commands = list(actions.choices)
     return parser

@@ -40,11 +40,13 @@ import pluggy
 
 __all__ = [
     "PROJECT_NAME",
+    "Command",
     "FrameworkAdapter",
     "Register",
     "hookimpl",
     "hookspec",
     "register_backends",
+    "register_commands",
     "register_frameworks",
     "register_storage",
 ]
@@ -82,6 +84,18 @@ class FrameworkAdapter(Protocol):
     QuantumLayer: Callable[..., Any]
 
 
+class Command(Protocol):
+    """What a command factory returns: a ``qstore <name>`` subcommand (``qstore serve``)."""
+
+    def configure(self, parser: Any) -> None:
+        """Add the command's arguments to its `argparse.ArgumentParser`."""
+        ...
+
+    def run(self, args: Any) -> int:
+        """Run with the parsed arguments; returns the exit status."""
+        ...
+
+
 @hookspec
 def register_backends(register: Register) -> None:
     """Register backends: factories returning a `qstore.core.backend.Backend`."""
@@ -95,3 +109,8 @@ def register_frameworks(register: Register) -> None:
 @hookspec
 def register_storage(register: Register) -> None:
     """Register storage drivers: factories returning a store of `qstore.core.storage`'s protocols."""
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register ``qstore`` subcommands: factories returning a `Command` (imported when it runs)."""
