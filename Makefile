@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.qstore-installed
-DISTS := qstore-core qstore-torch qstore-tf qstore-backend-ionq qstore-backend-gpu qstore-storage
+DISTS := qstore-core qstore-torch qstore-tf qstore-backend-ionq qstore-backend-gpu qstore-storage qstore-service
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench install clean
@@ -14,7 +14,7 @@ $(STAMP): constraints.txt $(foreach d,$(DISTS),$(d)/pyproject.toml)
 	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --quiet \
 		-e "./qstore-core[cirq,qiskit,sklearn,bench]" \
 		-e "./qstore-torch[bench,examples]" -e "./qstore-tf[examples]" \
-		-e ./qstore-backend-ionq -e ./qstore-backend-gpu -e ./qstore-storage \
+		-e ./qstore-backend-ionq -e ./qstore-backend-gpu -e ./qstore-storage -e ./qstore-service \
 		pytest pytest-timeout hypothesis ruff mypy
 	touch $(STAMP)
 

@@ -24,6 +24,7 @@ REPO_DISTRIBUTIONS = frozenset(
         "qstore-backend-gpu",
         "qstore-backend-ionq",
         "qstore-storage",
+        "qstore-service",
     }
 )
 SWITCHES = ("QSTORE_STRICT_PLUGINS", "QSTORE_DISABLE_PLUGINS", "QSTORE_TRACE_PLUGINS")

@@ -102,7 +102,13 @@ def test_builtin_registration_declares_only_requires_and_description(registry: P
     assert (entry.requires, entry.kinds) == ((), ())
     assert entry.description
     assert registry.get_backend("numpy").name == entry.name
-    assert registry.entry("storage", "memory").kinds == ("checkpoints", "metrics", "vectors", "cache")
+    assert registry.entry("storage", "memory").kinds == (
+        "checkpoints",
+        "metrics",
+        "vectors",
+        "cache",
+        "kernels",
+    )
 
 
 def test_options_reach_the_factory(registry: PluginRegistry) -> None:

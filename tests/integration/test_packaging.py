@@ -29,6 +29,7 @@ DISTRIBUTIONS = (
     "qstore-backend-gpu",
     "qstore-backend-ionq",
     "qstore-storage",
+    "qstore-service",
 )
 # The namespace package `qstore` is shared; its subpackages belong to one distribution each.
 QSTORE_PACKAGES = {
@@ -38,10 +39,13 @@ QSTORE_PACKAGES = {
     "qstore.backends.gpu": "qstore-backend-gpu",
     "qstore.backends.ionq": "qstore-backend-ionq",
     "qstore.storage": "qstore-storage",
+    "qstore.service": "qstore-service",
 }
 # Required without an import statement: loaded by name through another library's plugin system.
 LOADED_BY_NAME = {
     "qstore-backend-gpu": {"pennylane-lightning"},  # qml.device("lightning.qubit") finds it by entry point
+    # get_storage("parquet-kernels") finds the store by entry point; uvicorn loads websockets by name.
+    "qstore-service": {"qstore-storage", "websockets"},
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import qstore.storage
 from qstore.core.plugins import isolated_registry
-from qstore.core.storage import CheckpointStore, MetricsSink, VectorStore
+from qstore.core.storage import CheckpointStore, KernelStore, MetricsSink, VectorStore
 
 
 def needs_storage_libraries() -> None:
@@ -18,16 +18,23 @@ def needs_storage_libraries() -> None:
         pytest.importorskip(module)
 
 
-def test_registers_three_drivers_with_their_kinds_and_requirements() -> None:
+def test_registers_four_drivers_with_their_kinds_and_requirements() -> None:
     with isolated_registry("qstore.storage.plugin", strict=True, disabled=()) as registry:
         entries = {r.name: r for r in registry.entries("storage")}
         (record,) = registry.plugins()
-    assert sorted(entries) == ["faiss", "parquet", "zarr"]
+    assert sorted(entries) == ["faiss", "parquet", "parquet-kernels", "zarr"]
     assert entries["zarr"].kinds == ("checkpoints",) and entries["zarr"].requires == ("zarr",)
     assert entries["parquet"].kinds == ("metrics",) and entries["parquet"].requires == ("pyarrow",)
     assert entries["faiss"].kinds == ("vectors",) and entries["faiss"].requires == ("faiss",)
+    assert entries["parquet-kernels"].kinds == ("kernels",)
+    assert entries["parquet-kernels"].requires == ("pyarrow",)
     assert all(r.description for r in entries.values())
-    assert record.status == "ok" and record.registers == ("storage zarr", "storage parquet", "storage faiss")
+    assert record.status == "ok" and record.registers == (
+        "storage zarr",
+        "storage parquet",
+        "storage faiss",
+        "storage parquet-kernels",
+    )
 
 
 def test_get_storage_builds_each_driver(tmp_path: Path) -> None:
@@ -36,11 +43,13 @@ def test_get_storage_builds_each_driver(tmp_path: Path) -> None:
         checkpoints = registry.get_storage("zarr", path=tmp_path / "ckpt")
         sink = registry.get_storage("parquet", path=tmp_path / "metrics.parquet", asynchronous=True)
         vectors = registry.get_storage("faiss", dim=4)
+        kernels = registry.get_storage("parquet-kernels", path=tmp_path / "kernels")
     assert isinstance(checkpoints, qstore.storage.ZarrCheckpointStore)
     assert isinstance(sink, qstore.storage.ParquetMetricsSink)
     assert isinstance(vectors, qstore.storage.FaissVectorStore)
     assert isinstance(checkpoints, CheckpointStore) and isinstance(sink, MetricsSink)
     assert isinstance(vectors, VectorStore)
+    assert isinstance(kernels, qstore.storage.ParquetKernelStore) and isinstance(kernels, KernelStore)
     sink.close()
 
 
@@ -50,7 +59,7 @@ def test_registration_imports_none_of_the_storage_libraries() -> None:
         "from qstore.core.plugins import PluginRegistry\n"
         "registry = PluginRegistry(strict=True, disabled=())\n"
         "registry.add_plugin('qstore.storage.plugin')\n"
-        "assert registry.names('storage') == ['faiss', 'parquet', 'zarr']\n"
+        "assert registry.names('storage') == ['faiss', 'parquet', 'parquet-kernels', 'zarr']\n"
         "print(sorted(m for m in ('zarr', 'pyarrow', 'faiss', 'numcodecs') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

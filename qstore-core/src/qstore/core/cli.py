@@ -8,6 +8,7 @@
     qstore about [--json]            versions, devices, thread settings and plugin status
     qstore route --qubits N ...      choose a backend for a workload and say why (see routing_cli)
     qstore calibrate [--quick]       time the local backends and write the router's speed profile
+    qstore <command> ...             commands registered by plugins (``qstore serve`` from qstore-service)
 
 ``plugins list`` and ``about`` never import torch, TensorFlow, cirq or qiskit; ``backends`` and
 ``plugins check`` build backends, so they import what those need.
@@ -289,6 +290,22 @@ def _parser() -> _Parser:
         leaf.set_defaults(run=run, parser=leaf)
     routing_cli.add_route_arguments(commands.choices["route"])
     routing_cli.add_calibrate_arguments(commands.choices["calibrate"])
+    try:
+        registry = _registry()
+    except Exception:  # strict mode or a broken registry: the command that runs reports it
+        registry = PluginRegistry(strict=False, disabled=())
+    for reg in registry.entries("command"):
+        if reg.name in commands.choices or reg.missing_requires():
+            continue
+        try:
+            command = registry.create("command", reg.name)
+        except PluginError:
+            continue  # `qstore plugins check` reports it
+        leaf = commands.add_parser(
+            reg.name, help=reg.description, description=reg.description, parents=[common]
+        )
+        command.configure(leaf)
+        leaf.set_defaults(run=command.run, parser=leaf)
     parser.commands = list(commands.choices)
     plugins.commands = list(actions.choices)
     return parser

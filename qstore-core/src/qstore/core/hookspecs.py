@@ -40,12 +40,14 @@ import pluggy
 
 __all__ = [
     "PROJECT_NAME",
+    "Command",
     "FrameworkAdapter",
     "Register",
     "hookimpl",
     "hookspec",
     "qstore_choose_backend",
     "register_backends",
+    "register_commands",
     "register_frameworks",
     "register_storage",
 ]
@@ -83,6 +85,18 @@ class FrameworkAdapter(Protocol):
     QuantumLayer: Callable[..., Any]
 
 
+class Command(Protocol):
+    """What a command factory returns: a ``qstore <name>`` subcommand (``qstore serve``)."""
+
+    def configure(self, parser: Any) -> None:
+        """Add the command's arguments to its `argparse.ArgumentParser`."""
+        ...
+
+    def run(self, args: Any) -> int:
+        """Run with the parsed arguments; returns the exit status."""
+        ...
+
+
 @hookspec
 def register_backends(register: Register) -> None:
     """Register backends: factories returning a `qstore.core.backend.Backend`."""
@@ -103,3 +117,8 @@ def qstore_choose_backend(workload: Any, policy: Any, decision: Any) -> str | No
     """Override the router: return the name of a usable backend from ``decision.candidates``
     (a `qstore.core.routing.RoutingDecision` for ``workload`` under ``policy``), or None to keep
     the router's choice. The first plugin to return a name wins."""
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register ``qstore`` subcommands: factories returning a `Command` (imported when it runs)."""

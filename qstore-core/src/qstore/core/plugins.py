@@ -69,18 +69,25 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "qstore"
-Kind = Literal["backend", "framework", "storage"]
-KINDS: tuple[Kind, ...] = ("backend", "framework", "storage")
+Kind = Literal["backend", "framework", "storage", "command"]
+KINDS: tuple[Kind, ...] = ("backend", "framework", "storage", "command")
 _HOOKS: dict[Kind, str] = {
     "backend": "register_backends",
     "framework": "register_frameworks",
     "storage": "register_storage",
+    "command": "register_commands",
 }
-_PLURAL = {"backend": "backends", "framework": "framework adapters", "storage": "storage drivers"}
+_PLURAL = {
+    "backend": "backends",
+    "framework": "framework adapters",
+    "storage": "storage drivers",
+    "command": "commands",
+}
 _NOT_FOUND: dict[Kind, type[PluginNotFoundError]] = {
     "backend": BackendNotFoundError,
     "framework": FrameworkNotFoundError,
     "storage": StorageNotFoundError,
+    "command": PluginNotFoundError,
 }
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
@@ -97,6 +104,7 @@ _PROVIDERS: tuple[tuple[Kind, str, str], ...] = (
     ("storage", "zarr", "qstore-storage"),
     ("storage", "parquet", "qstore-storage"),
     ("storage", "faiss", "qstore-storage"),
+    ("command", "serve", "qstore-service"),
 )
 
 
@@ -420,6 +428,11 @@ class PluginRegistry:
                     f"framework {name!r} from {reg.origin} returned {type(obj).__name__} without "
                     f"{absent}; a framework factory returns a qstore.core.hookspecs.FrameworkAdapter"
                 )
+        if kind == "command" and not all(callable(getattr(obj, m, None)) for m in ("configure", "run")):
+            raise PluginError(
+                f"command {name!r} from {reg.origin} returned {type(obj).__name__} without configure/run; "
+                "a command factory returns a qstore.core.hookspecs.Command"
+            )
         if kind == "storage" and not is_store(obj):
             raise PluginError(
                 f"storage {name!r} from {reg.origin} returned {type(obj).__name__}, which "

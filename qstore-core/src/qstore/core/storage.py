@@ -1,11 +1,12 @@
 """Storage contracts, and the in-memory implementations registered as storage ``memory``.
 
-Four protocols, one per kind of data a training or research run keeps:
+Five protocols, one per kind of data a training or research run keeps:
 
 * `CheckpointStore` (``"checkpoints"``): named sets of arrays plus JSON metadata.
 * `MetricsSink` (``"metrics"``): rows of ``step`` and named numbers; never drops a row.
 * `VectorStore` (``"vectors"``): ids and vectors, exact k-nearest search by squared L2 distance.
 * `ResultCache` (``"cache"``): values by key (e.g. a circuit's content hash).
+* `KernelStore` (``"kernels"``): kernel entries by (space, sample hash, sample hash), each paid once.
 
 Drivers in other distributions (``zarr``, ``parquet``, ``faiss``) implement the same protocols, so
 ``get_storage("memory", kind="metrics")`` and ``get_storage("parquet", path=...)`` are interchangeable.
@@ -30,7 +31,9 @@ __all__ = [
     "STORAGE_KINDS",
     "Checkpoint",
     "CheckpointStore",
+    "KernelStore",
     "MemoryCheckpointStore",
+    "MemoryKernelStore",
     "MemoryMetricsSink",
     "MemoryResultCache",
     "MemoryVectorStore",
@@ -38,12 +41,13 @@ __all__ = [
     "ResultCache",
     "VectorStore",
     "is_store",
+    "kernel_entries",
     "memory_storage",
     "vector_ids",
     "vector_matrix",
 ]
 
-STORAGE_KINDS = ("checkpoints", "metrics", "vectors", "cache")
+STORAGE_KINDS = ("checkpoints", "metrics", "vectors", "cache", "kernels")
 _SEARCH_CHUNK = 2**22  # float64 elements per block of query-minus-stored differences
 _CHECKPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
@@ -127,7 +131,32 @@ class ResultCache(Protocol):
         ...
 
 
-_PROTOCOLS: tuple[type, ...] = (CheckpointStore, MetricsSink, VectorStore, ResultCache)
+@runtime_checkable
+class KernelStore(Protocol):
+    """Kernel entries ``K(a, b)`` by space and a pair of sample hashes; concurrent writers are safe.
+
+    A space names everything that fixes a kernel's values except the samples (feature map, backend,
+    precision, shots). Kernels are symmetric, so callers store each unordered pair once, ``a <= b``.
+    """
+
+    def get(self, space: str, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        """Values of the entries ``(a[k], b[k])`` as float64 ``(n,)``; nan where none is stored."""
+        ...
+
+    def put(self, space: str, a: Sequence[str], b: Sequence[str], values: Any) -> None:
+        """Store ``values[k]`` under ``(a[k], b[k])``; an entry already stored keeps its first value."""
+        ...
+
+    def count(self, space: str | None = None) -> int:
+        """Entries held in ``space``, or in every space."""
+        ...
+
+    def clear(self, space: str | None = None) -> int:
+        """Remove the entries of ``space`` (every space when None); returns how many were removed."""
+        ...
+
+
+_PROTOCOLS: tuple[type, ...] = (CheckpointStore, MetricsSink, VectorStore, ResultCache, KernelStore)
 
 
 def is_store(obj: object) -> bool:
@@ -369,6 +398,54 @@ class MemoryResultCache:
             return len(self._items)
 
 
+def kernel_entries(
+    a: Sequence[str], b: Sequence[str], values: Any
+) -> tuple[list[str], list[str], np.ndarray]:
+    """Validate one `KernelStore.put`: equal lengths, string hashes, finite float64 values."""
+    a, b = [str(h) for h in a], [str(h) for h in b]
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not len(a) == len(b) == array.size:
+        raise ValueError(f"got {len(a)} and {len(b)} sample hashes for {array.size} kernel values")
+    if not np.isfinite(array).all():
+        raise ValueError("kernel values contain nan or inf")
+    return a, b, array
+
+
+class MemoryKernelStore:
+    """`KernelStore` in memory (one process); see ``parquet-kernels`` for a persistent one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spaces: dict[str, dict[tuple[str, str], float]] = {}
+
+    def get(self, space: str, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        """Stored values of ``(a[k], b[k])``, nan where missing."""
+        with self._lock:
+            entries = self._spaces.get(space, {})
+            return np.array([entries.get(pair, np.nan) for pair in zip(a, b, strict=True)], dtype=np.float64)
+
+    def put(self, space: str, a: Sequence[str], b: Sequence[str], values: Any) -> None:
+        """Store the entries; existing ones keep their first value."""
+        a, b, array = kernel_entries(a, b, values)
+        with self._lock:
+            entries = self._spaces.setdefault(space, {})
+            for pair, value in zip(zip(a, b, strict=True), array.tolist(), strict=True):
+                entries.setdefault(pair, value)
+
+    def count(self, space: str | None = None) -> int:
+        """Entries in ``space`` or in all spaces."""
+        with self._lock:
+            if space is not None:
+                return len(self._spaces.get(space, {}))
+            return sum(map(len, self._spaces.values()))
+
+    def clear(self, space: str | None = None) -> int:
+        """Drop ``space`` (or everything); returns the number of entries removed."""
+        with self._lock:
+            names = list(self._spaces) if space is None else [space] if space in self._spaces else []
+            return sum(len(self._spaces.pop(name)) for name in names)
+
+
 def memory_storage(kind: str, **options: Any) -> Any:
     """The ``memory`` storage driver: ``kind`` is one of `STORAGE_KINDS`; options go to the store.
 
@@ -379,6 +456,7 @@ def memory_storage(kind: str, **options: Any) -> Any:
         "metrics": MemoryMetricsSink,
         "vectors": MemoryVectorStore,
         "cache": MemoryResultCache,
+        "kernels": MemoryKernelStore,
     }
     if kind not in classes:
         raise ArgumentError(f"unknown storage kind {kind!r}; memory storage provides {list(classes)}")

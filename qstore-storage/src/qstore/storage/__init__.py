@@ -1,4 +1,4 @@
-"""Q-Store storage drivers: zarr checkpoints, Parquet metrics and faiss vectors.
+"""Q-Store storage drivers: zarr checkpoints, Parquet metrics and kernel entries, faiss vectors.
 
 Usually reached through the registry (``get_storage("zarr", path=...)``); the classes are also
 importable from here. Attributes load lazily, so importing this package (as the plugin does)
@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from qstore.storage.checkpoints import ZarrCheckpointStore
+    from qstore.storage.kernels import ParquetKernelStore
     from qstore.storage.metrics import MetricsTable, ParquetMetricsSink, SkippedPart, read_metrics
     from qstore.storage.vectors import FaissVectorStore
 
 __all__ = [
     "FaissVectorStore",
     "MetricsTable",
+    "ParquetKernelStore",
     "ParquetMetricsSink",
     "SkippedPart",
     "ZarrCheckpointStore",
@@ -27,6 +29,7 @@ __all__ = [
 _MODULES = {
     "FaissVectorStore": "qstore.storage.vectors",
     "MetricsTable": "qstore.storage.metrics",
+    "ParquetKernelStore": "qstore.storage.kernels",
     "ParquetMetricsSink": "qstore.storage.metrics",
     "SkippedPart": "qstore.storage.metrics",
     "ZarrCheckpointStore": "qstore.storage.checkpoints",

@@ -1,4 +1,5 @@
-"""qstore-storage's plugin: storage ``zarr`` (checkpoints), ``parquet`` (metrics), ``faiss`` (vectors).
+"""qstore-storage's plugin: storage ``zarr`` (checkpoints), ``parquet`` (metrics), ``faiss`` (vectors),
+``parquet-kernels`` (kernel entries).
 
 Registration is light: each factory is a ``"module:attr"`` string, so zarr, pyarrow and faiss are
 imported only when a store is created with ``get_storage(name, **options)``.
@@ -11,7 +12,7 @@ from qstore.core.hookspecs import Register, hookimpl
 
 @hookimpl
 def register_storage(register: Register) -> None:
-    """Register the three disk-backed drivers, each with the library it needs."""
+    """Register the disk-backed drivers, each with the library it needs."""
     register(
         "zarr",
         "qstore.storage.checkpoints:ZarrCheckpointStore",
@@ -32,4 +33,11 @@ def register_storage(register: Register) -> None:
         requires=("faiss",),
         description="vectors in a faiss index (exact flat, or IVF), optionally saved to disk",
         kinds=("vectors",),
+    )
+    register(
+        "parquet-kernels",
+        "qstore.storage.kernels:ParquetKernelStore",
+        requires=("pyarrow",),
+        description="kernel entries in append-only Parquet parts; safe for concurrent writers",
+        kinds=("kernels",),
     )

@@ -28,9 +28,10 @@ from qstore.core.kernels import gram, overlap
 from qstore.core.kernels.cache import kernel_key
 from qstore.core.kernels.feature_maps import FeatureMap
 from qstore.core.kernels.progress import Progress, ProgressLike
+from qstore.core.kernels.store import KernelStats, plan_kernel, stored_kernel
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.statevector import available_memory
-from qstore.core.storage import ResultCache
+from qstore.core.storage import KernelStore, ResultCache
 
 __all__ = ["Method", "Precision", "QuantumKernel", "backend_states"]
 
@@ -65,7 +66,10 @@ class QuantumKernel:
             products; kernel entries accurate to about 1e-6); None (default) follows the backend
             (double on the default numpy backend). A backend named by string is built in it.
         cache: a `ResultCache`; kernels are stored under (feature-map hash, data hash, backend,
-            shots, …) and reused.
+            shots, …) and reused whole.
+        store: a `KernelStore` (``get_storage("parquet-kernels", path=...)`` persists it): each
+            entry is paid for once and reused by any block that contains it; ``last_stats`` says
+            how many entries a call reused and computed. Exclusive with ``cache``.
         progress: None (default) for a tqdm bar with rate and ETA on stderr when it is a terminal
             and the computation takes over a second, True to show it on any stream, False for
             silence, or a callable ``(done, total)``.
@@ -83,6 +87,7 @@ class QuantumKernel:
         seed: int | None = None,
         precision: Precision | None = None,
         cache: ResultCache | None = None,
+        store: KernelStore | None = None,
         progress: ProgressLike = None,
         tile: int = 1024,
         batch_size: int = 4096,
@@ -110,6 +115,10 @@ class QuantumKernel:
         for name, value in (("tile", tile), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise CapabilityError(f"{name} must be a positive integer, got {value!r}")
+        if cache is not None and store is not None:
+            raise CapabilityError("give either cache= (whole matrices) or store= (entries), not both")
+        if store is not None and not isinstance(store, KernelStore):
+            raise CapabilityError(f"store must be a KernelStore, got {type(store).__name__}")
         caps = self.backend.capabilities
         if method == "statevector" and not caps.statevector:
             raise CapabilityError(
@@ -124,6 +133,8 @@ class QuantumKernel:
         self.seed = seed
         self.precision: Precision = backend.capabilities.precision  # type: ignore[assignment]
         self.cache = cache
+        self.store = store
+        self.last_stats: KernelStats | None = None
         self.progress = progress
         self.tile = tile
         self.batch_size = batch_size
@@ -145,10 +156,14 @@ class QuantumKernel:
         """Kernel matrix ``(N, M)``; ``Y=None`` (or ``Y is X``) gives the symmetric training kernel.
 
         Setting ``cancel`` stops the computation at the next tile or batch with
-        `KernelCancelledError`; nothing partial is returned or cached.
+        `KernelCancelledError`; nothing partial is returned or cached (a ``store`` keeps the
+        batches already paid for).
         """
         left = self.feature_map.check_data(X, "X")
         right = None if Y is None or Y is X else self.feature_map.check_data(Y, "Y")
+        if self.store is not None:
+            kernel, self.last_stats = stored_kernel(self, self.store, left, right, cancel)
+            return kernel
         key = None
         if self.cache is not None:
             key = kernel_key(
@@ -173,6 +188,14 @@ class QuantumKernel:
             stored.setflags(write=False)
             self.cache.put(key, stored)
         return kernel
+
+    def plan(self, X: Any, Y: Any = None) -> KernelStats:
+        """What ``evaluate(X, Y)`` would pay now with this kernel's ``store``; runs nothing."""
+        if self.store is None:
+            raise CapabilityError("plan needs a kernel built with store=<KernelStore>")
+        left = self.feature_map.check_data(X, "X")
+        right = None if Y is None or Y is X else self.feature_map.check_data(Y, "Y")
+        return plan_kernel(self, self.store, left, right)
 
     def states(self, X: Any, *, cancel: threading.Event | None = None) -> np.ndarray:
         """Feature statevectors ``(N, 2**n_qubits)`` (qubit 0 the most significant bit)."""

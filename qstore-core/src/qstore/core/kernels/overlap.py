@@ -18,7 +18,13 @@ from qstore.core.expressions import Expr
 from qstore.core.kernels.feature_maps import FeatureMap
 from qstore.core.kernels.progress import Progress
 
-__all__ = ["overlap_batches", "overlap_circuit", "overlap_kernel"]
+__all__ = [
+    "check_overlap_backend",
+    "overlap_batches",
+    "overlap_circuit",
+    "overlap_kernel",
+    "overlap_values",
+]
 
 _RIGHT = "r_"
 
@@ -44,6 +50,40 @@ def overlap_batches(n_left: int, n_right: int | None, batch_size: int) -> int:
     return max(-(-pairs // batch_size), 1)
 
 
+def overlap_values(
+    feature_map: FeatureMap,
+    backend: Backend,
+    circuit: Circuit,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    shots: int | None = None,
+    seed: int | None = None,
+) -> np.ndarray:
+    """``K(a[k], b[k])`` for paired rows, in one backend run of ``len(a)`` bindings of ``circuit``.
+
+    ``circuit`` is `overlap_circuit` of ``feature_map`` (built once by the caller).
+    """
+    bindings = feature_map.bindings(a)
+    bindings.update({_RIGHT + n: v for n, v in feature_map.bindings(b).items()})
+    if shots is None:
+        result = backend.run(circuit, bindings, outputs=("probabilities",))
+        assert result.probabilities is not None
+        return np.asarray(result.probabilities[:, 0], dtype=np.float64)
+    result = backend.run(circuit, bindings, shots=shots, seed=seed)
+    assert result.samples is not None
+    return np.asarray((result.samples == 0).mean(axis=1), dtype=np.float64)
+
+
+def check_overlap_backend(backend: Backend, shots: int | None) -> None:
+    """Exact overlaps need probabilities: a sampling-only backend must be given shots."""
+    caps = backend.capabilities
+    if shots is None and not caps.statevector:
+        raise CapabilityError(
+            f"backend {caps.name!r} only samples: exact overlap kernels need shots=<positive int>"
+        )
+
+
 def overlap_kernel(
     feature_map: FeatureMap,
     backend: Backend,
@@ -56,11 +96,7 @@ def overlap_kernel(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Kernel matrix from overlap circuits; ``right=None`` runs only the pairs ``i < j``."""
-    caps = backend.capabilities
-    if shots is None and not caps.statevector:
-        raise CapabilityError(
-            f"backend {caps.name!r} only samples: exact overlap kernels need shots=<positive int>"
-        )
+    check_overlap_backend(backend, shots)
     circuit = overlap_circuit(feature_map)
     if right is None:
         rows, cols = np.triu_indices(left.shape[0], k=1)
@@ -74,16 +110,9 @@ def overlap_kernel(
         if progress is not None:
             progress.check()
         r, c = rows[start : start + batch_size], cols[start : start + batch_size]
-        bindings = feature_map.bindings(left[r])
-        bindings.update({_RIGHT + n: v for n, v in feature_map.bindings(other[c]).items()})
-        if shots is None:
-            result = backend.run(circuit, bindings, outputs=("probabilities",))
-            assert result.probabilities is not None
-            values = result.probabilities[:, 0]
-        else:
-            result = backend.run(circuit, bindings, shots=shots, seed=int(seeds[k]))
-            assert result.samples is not None
-            values = (result.samples == 0).mean(axis=1)
+        values = overlap_values(
+            feature_map, backend, circuit, left[r], other[c], shots=shots, seed=int(seeds[k])
+        )
         out[r, c] = values
         if right is None:
             out[c, r] = values
