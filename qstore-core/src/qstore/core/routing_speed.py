@@ -35,7 +35,7 @@ import numpy as np
 
 from qstore.core.ansatz import layer_circuit
 from qstore.core.backend import NATIVE_METHODS, Backend
-from qstore.core.errors import CorruptDataError
+from qstore.core.errors import ArgumentError, CorruptDataError
 
 __all__ = [
     "DEFAULTS",
@@ -109,7 +109,7 @@ def _features(t: Timing | tuple[int, int, int]) -> np.ndarray:
 def fit(timings: Sequence[Timing]) -> SpeedModel:
     """The non-negative three-term model with the least relative squared error over ``timings``."""
     if not timings:
-        raise ValueError("fit needs at least one timing")
+        raise ArgumentError("fit needs at least one timing")
     x = np.stack([_features(t) for t in timings])
     y = np.array([t.seconds for t in timings])
     xw, ones = x / y[:, None], np.ones(len(y))
@@ -158,7 +158,10 @@ class Profile:
         """Read `to_dict` output back; anything malformed is a `CorruptDataError` naming ``source``."""
         try:
             if data["format"] != FORMAT:
-                raise ValueError(f"format {data['format']!r}, expected {FORMAT!r}")
+                raise CorruptDataError(
+                    f"router profile {source} has format {data['format']!r}, expected {FORMAT!r}; "
+                    "delete it and run `qstore calibrate`"
+                )
             models = {
                 str(b): {str(m): SpeedModel(**s) for m, s in ms.items()} for b, ms in data["models"].items()
             }

@@ -7,7 +7,6 @@ PennyLane; Qiskit and IonQ use the opposite order and their plugins convert).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy.typing
 from qstore.core.bindings import Batch
 from qstore.core.circuit import Operation, StatePreparation
 from qstore.core.errors import BindingError, ResourceError
+from qstore.core.memory import available_memory
 from qstore.core.observables import Observable, PauliString
 from qstore.core.plan import Dense, Diagonal, Fused, Plan, Prepare, compile_plan, gate_matrices, target_index
 from qstore.core.plan_readout import basis_rotations, compile_readout, measurement_settings
@@ -39,18 +39,6 @@ __all__ = [
 ]
 
 _WORKING_COPIES = 4
-
-
-def available_memory() -> int:
-    """Bytes of memory available to this process (MemAvailable on Linux)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def check_memory(n_qubits: int, batch_size: int, dtype: np.typing.DTypeLike) -> None:
