@@ -13,7 +13,7 @@ qtf = pytest.importorskip("qstore.tf")
 
 from qstore.core import Circuit, NumpyBackend  # noqa: E402
 from qstore.core.ansatz import LayerCircuit  # noqa: E402
-from qstore.core.errors import CapabilityError  # noqa: E402
+from qstore.core.errors import BindingError, CapabilityError  # noqa: E402
 
 # One RY(x)·RY(w) rotation per qubit: <Z_q> = cos(x_q + w_q), closed forms for everything below.
 CIRCUIT = Circuit(2).ry("x0", 0).ry("w0", 0).ry("x1", 1).ry("w1", 1)
@@ -133,3 +133,13 @@ def test_bad_output_requests_are_clear_errors() -> None:
         qtorch.QuantumLayer(2, shots=[100, None])
     with pytest.raises(CapabilityError, match="float32 or float64"):
         qtorch.QuantumLayer(2).half()(torch.zeros(1, 2, dtype=torch.float16))
+
+
+@pytest.mark.parametrize("backend", ["engine", "numpy"])
+def test_non_finite_inputs_are_refused_by_both_layers_on_every_path(backend: str) -> None:
+    options = {} if backend == "engine" else {"backend": "numpy"}
+    bad = np.array([[0.1, np.nan], [0.2, 0.3]])
+    with pytest.raises(BindingError, match="non-finite value"):
+        qtorch.QuantumLayer(2, depth=1, **options).double()(torch.tensor(bad))
+    with pytest.raises((tf.errors.InvalidArgumentError, BindingError), match="non-finite"):
+        qtf.QuantumLayer(2, depth=1, **options)(bad.astype(np.float32))

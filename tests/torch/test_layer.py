@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -222,3 +225,39 @@ def test_draw_and_specs_describe_the_layer_circuit() -> None:
     assert "⟨X0⟩" in text or "X0" in text
     specs = layer.specs()
     assert specs.n_qubits == 3 and specs.gate_counts["cnot"] == 2 and specs.gate_counts["ry"] == 6
+
+
+@pytest.mark.slow
+def test_a_batch_too_big_for_memory_runs_in_chunks_with_identical_results() -> None:
+    child = textwrap.dedent(
+        """
+        import resource
+        import torch
+        from qstore.core.memory import available_memory
+        from qstore.torch import QuantumLayer
+
+        torch.manual_seed(0)
+        layer = QuantumLayer(10, depth=2, bases="XZ", diff_method="backprop").double()
+        x = torch.rand(1024, 10, dtype=torch.float64, requires_grad=True)
+
+        def run():
+            layer.theta.grad, x.grad = None, None
+            out = layer(x)
+            (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).reshape(out.shape)).sum().backward()
+            return out.detach().clone(), x.grad.clone(), layer.theta.grad.clone()
+
+        want = run()
+        with open("/proc/self/status") as f:
+            used = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (used + 400 * 2**20, resource.RLIM_INFINITY))
+        per_row = layer._bytes_per_row("backprop", torch.complex128)
+        assert per_row * 1024 > 0.5 * available_memory(), "the limit must force chunking"
+        got = run()
+        for a, b in zip(got, want):  # equal up to float64 rounding of reordered batched products
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        print("chunked ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "chunked ok" in result.stdout

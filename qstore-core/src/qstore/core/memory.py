@@ -7,7 +7,9 @@ import os
 import resource
 from pathlib import Path
 
-__all__ = ["available_memory"]
+from qstore.core.errors import ResourceError
+
+__all__ = ["available_memory", "rows_that_fit"]
 
 _CGROUP_V2 = Path("/sys/fs/cgroup")
 _CGROUP_V1 = Path("/sys/fs/cgroup/memory")
@@ -60,3 +62,15 @@ def available_memory() -> int:
     (v2 ``memory.max`` or v1 ``limit_in_bytes``) and the unused part of ``RLIMIT_AS``."""
     limits = [_machine_available(), _cgroup_available(), _address_space_available()]
     return min(v for v in limits if v is not None)
+
+
+def rows_that_fit(batch: int, bytes_per_row: int, what: str, fraction: float = 0.5) -> int:
+    """How many of ``batch`` rows to process at once so their working memory stays within
+    ``fraction`` of `available_memory`; a `ResourceError` when not even one row fits."""
+    budget = int(fraction * available_memory())
+    if bytes_per_row > budget:
+        raise ResourceError(
+            f"{what} needs {bytes_per_row / 2**30:.2f} GiB of working memory per row but only "
+            f"{budget / 2**30:.2f} GiB is available to this process; use fewer qubits or single precision"
+        )
+    return max(1, min(batch, budget // max(bytes_per_row, 1)))

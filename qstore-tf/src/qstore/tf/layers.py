@@ -123,6 +123,9 @@ class _CircuitLayer(keras.layers.Layer):
         precision policy the output is cast to the compute dtype (e.g. float16).
         """
         check_feature_shape(self.spec.circuit, tuple(inputs.shape), type(self).__name__)
+        inputs = tf.debugging.assert_all_finite(
+            tf.convert_to_tensor(inputs), f"{type(self).__name__} input has a non-finite value (NaN or inf)"
+        )
         weights = tf.reshape(tf.convert_to_tensor(self.theta), [-1])
         out = self.spec.output
         if not out.differentiable:

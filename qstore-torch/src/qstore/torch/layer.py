@@ -30,6 +30,7 @@ from qstore.core.ansatz import LayerCircuit
 from qstore.core.backend import Backend
 from qstore.core.circuit import StatePreparation
 from qstore.core.errors import BindingError, CapabilityError, GradientError
+from qstore.core.memory import rows_that_fit
 from qstore.core.plan import compile_plan
 from qstore.core.specs import CircuitSpecs
 from qstore.torch.backend import TorchBackend, expectations
@@ -209,6 +210,26 @@ class QuantumLayer(nn.Module):
                 )
             return backend_expectations(self._call, x, self.theta.reshape(-1))
         engine = self._engine()
+        method = self._engine_method(x.shape[0], engine.dtype)
+        per_row = self._bytes_per_row(method, engine.dtype)
+        rows = rows_that_fit(x.shape[0], per_row, f"QuantumLayer on {self.n_qubits} qubits ({method})")
+        if rows < x.shape[0]:  # rows are independent: chunks give the very same outputs and gradients
+            return torch.cat(
+                [self._in_graph(x[i : i + rows], engine, method) for i in range(0, x.shape[0], rows)]
+            )
+        return self._in_graph(x, engine, method)
+
+    def _bytes_per_row(self, method: str, dtype: torch.dtype) -> int:
+        """Working memory of one row: every step's states for backprop, a few states for adjoint."""
+        states = (
+            _STATES_PER_STEP * len(compile_plan(self.spec.circuit.circuit).steps)
+            if method == "backprop"
+            else 4
+        )
+        return states * 2**self.n_qubits * dtype.itemsize
+
+    def _in_graph(self, x: torch.Tensor, engine: TorchBackend, method: str) -> torch.Tensor:
+        lc = self.spec.circuit
         b = x.shape[0]
         vectors: dict[str, torch.Tensor] = {}
         flat = self.theta.reshape(1, -1).expand(b, -1)
@@ -224,7 +245,7 @@ class QuantumLayer(nn.Module):
             vectors,
             lc.observables,
             engine.dtype,
-            self._engine_method(b, engine.dtype),
+            method,
         )
         return out.to(self.theta.dtype)
 
@@ -265,6 +286,12 @@ class QuantumLayer(nn.Module):
             raise BindingError(
                 f"input dtype {x.dtype} does not match the layer's {self.theta.dtype}; convert the input "
                 f"(x.to({self.theta.dtype})) or the layer (.double() / .float())"
+            )
+        finite = torch.isfinite(x)
+        if not bool(finite.all()):
+            row, column = (int(i) for i in (~finite).nonzero()[0])
+            raise BindingError(
+                f"QuantumLayer input has a non-finite value (NaN or inf) at row {row}, column {column}"
             )
         if x.device != self.theta.device:
             raise CapabilityError(
