@@ -60,7 +60,7 @@ def test_plugin_registers_backend_and_framework_without_importing_torch() -> Non
         "from qstore.core.plugins import isolated_registry, list_backends, list_frameworks\n"
         "assert 'torch' not in sys.modules\n"
         "with isolated_registry(p):\n"
-        "    assert list_backends() == ['torch'] and list_frameworks() == ['torch']\n"
+        "    assert list_backends() == ['torch', 'torch.distributed'] and list_frameworks() == ['torch']\n"
         "    assert 'torch' not in sys.modules\n"
         "    from qstore.core import get_backend, get_framework\n"
         "    assert get_backend('torch', precision='double').dtype is get_framework('torch').TorchBackend(precision='double').dtype\n"

@@ -405,9 +405,9 @@ def kernel_entries(
     a, b = [str(h) for h in a], [str(h) for h in b]
     array = np.asarray(values, dtype=np.float64).reshape(-1)
     if not len(a) == len(b) == array.size:
-        raise ValueError(f"got {len(a)} and {len(b)} sample hashes for {array.size} kernel values")
+        raise ArgumentError(f"got {len(a)} and {len(b)} sample hashes for {array.size} kernel values")
     if not np.isfinite(array).all():
-        raise ValueError("kernel values contain nan or inf")
+        raise ArgumentError("kernel values contain nan or inf")
     return a, b, array
 
 
