@@ -167,3 +167,15 @@ def test_writer_refuses_after_close() -> None:
     writer.close()
     with pytest.raises(StorageError, match="closed"):
         writer.submit(lambda: None)
+
+
+def test_cli_runs_show_and_list(core_only, tmp_path: Path, capsys) -> None:
+    from qstore.core.cli import main
+
+    with Run.start("r", root=tmp_path, framework="torch") as run:
+        run.charge(0, "numpy", 1, 0, 0.0)
+    assert main(["runs", "show", "r", "--root", str(tmp_path)]) == 0
+    assert "run r: completed (torch)" in capsys.readouterr().out
+    assert main(["runs", "list", "--root", str(tmp_path), "--json"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["r"]
+    assert main(["runs", "show", "missing", "--root", str(tmp_path)]) == 1

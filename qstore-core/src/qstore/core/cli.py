@@ -6,6 +6,7 @@
     qstore plugins check [--json]    load every plugin and build every backend; flag mismatches
     qstore backends [--json]         build every backend and show its real capabilities
     qstore about [--json]            versions, devices, thread settings and plugin status
+    qstore runs list|show NAME|plot NAME --out PNG   training runs (see qstore.core.runs.cli)
 
 ``plugins list`` and ``about`` never import torch, TensorFlow, cirq or qiskit; ``backends`` and
 ``plugins check`` build backends, so they import what those need.
@@ -33,6 +34,7 @@ import attrs
 from qstore.core.about import environment_report
 from qstore.core.errors import PluginError, QstoreError
 from qstore.core.plugins import KINDS, PluginRegistry, Registration, default_registry
+from qstore.core.runs.cli import add_runs_commands
 
 __all__ = ["main"]
 
@@ -277,6 +279,7 @@ def _parser() -> _Parser:
     for group, name, run, text in leaves:
         leaf = group.add_parser(name, help=text, description=text, parents=[common, as_json])
         leaf.set_defaults(run=run, parser=leaf)
+    add_runs_commands(commands, [common])
     parser.commands = list(commands.choices)
     plugins.commands = list(actions.choices)
     return parser

@@ -126,8 +126,8 @@ class Run:
         self._vectors: Any = None
         self._cost = sum(c.usd for c in read_ledger(folder))
         self.storage_seconds = 0.0
+        write_manifest(folder, manifest.snapshot())  # once, before any step: the run is visible at once
         self._writer = RunWriter(queue_size, on_idle=self._metrics.flush)
-        self._write_manifest()
 
     @classmethod
     def start(
