@@ -17,7 +17,7 @@ import attrs
 from qstore.core.errors import CorruptDataError, MissingDependencyError
 from qstore.core.runs.ledger import Charge, read_ledger
 from qstore.core.runs.manifest import MANIFEST, Manifest, read_manifest
-from qstore.core.runs.run import PHASES, read_rows
+from qstore.core.runs.run import PHASES, SCHEMA, read_rows
 
 __all__ = ["RunReport", "build_report", "list_runs", "load_report", "plot_run"]
 
@@ -102,7 +102,7 @@ def build_report(manifest: Manifest, rows: _Rows, charges: Sequence[Charge]) -> 
     for code, phase in enumerate(PHASES):
         last = [r for r in rows if r.get("phase", 0.0) == float(code)]
         if last:
-            hidden = {"step", "phase", "time", "backend", "epoch"}
+            hidden = set(SCHEMA) - {"loss"}  # the final values are the model's, not the bookkeeping
             final[phase] = {k: float(v) for k, v in last[-1].items() if k not in hidden and not math.isnan(v)}
     epochs = [int(r["epoch"]) for r in rows if "epoch" in r and not math.isnan(r["epoch"])]
     return RunReport(
@@ -137,7 +137,7 @@ def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
     root = Path(root)
     if not root.is_dir():
         return []
-    found = []
+    found: list[dict[str, Any]] = []
     for folder in sorted(p for p in root.iterdir() if (p / MANIFEST).exists()):
         try:
             m = read_manifest(folder)

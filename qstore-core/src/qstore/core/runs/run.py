@@ -97,7 +97,7 @@ def read_rows(folder: Path, driver: str) -> list[dict[str, float | int]]:
     """
     if driver == "memory" or not (folder / "metrics").exists():
         return []
-    sink_class = default_registry().entry("storage", driver).load_factory()
+    sink_class: Any = default_registry().entry("storage", driver).load_factory()
     return latest_rows(sink_class.read(folder / "metrics").rows)
 
 
