@@ -24,6 +24,8 @@ install: $(STAMP)
 # digits task, and a quantum-kernel SVM against an RBF SVM (heatmap in out/).
 demo: $(STAMP)
 	$(PY) examples/demo.py
+	$(PY) examples/train_run.py
+	$(VENV)/bin/qstore runs show digits
 	$(PY) examples/torch_digits.py
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) examples/keras_digits.py
 	$(PY) examples/kernels_digits.py --out out/kernel_heatmap.png

@@ -9,6 +9,7 @@
     qstore route --qubits N ...      choose a backend for a workload and say why (see routing_cli)
     qstore calibrate [--quick]       time the local backends and write the router's speed profile
     qstore <command> ...             commands registered by plugins (``qstore serve`` from qstore-service)
+    qstore runs list|show NAME|plot NAME --out PNG   training runs (see qstore.core.runs.cli)
 
 ``plugins list`` and ``about`` never import torch, TensorFlow, cirq or qiskit; ``backends`` and
 ``plugins check`` build backends, so they import what those need.
@@ -37,6 +38,7 @@ from qstore.core import routing_cli
 from qstore.core.about import environment_report
 from qstore.core.errors import PluginError, QstoreError
 from qstore.core.plugins import KINDS, PluginRegistry, Registration, default_registry
+from qstore.core.runs.cli import add_runs_commands
 
 __all__ = ["main"]
 
@@ -290,6 +292,7 @@ def _parser() -> _Parser:
         leaf.set_defaults(run=run, parser=leaf)
     routing_cli.add_route_arguments(commands.choices["route"])
     routing_cli.add_calibrate_arguments(commands.choices["calibrate"])
+    add_runs_commands(commands, [common])
     try:
         registry = _registry()
     except Exception:  # strict mode or a broken registry: the command that runs reports it

@@ -303,6 +303,11 @@ class ParquetMetricsSink:
         self._writer.close()
         self._finalizer.detach()
 
+    @staticmethod
+    def read(path: str | os.PathLike[str]) -> MetricsTable:
+        """`read_metrics` of ``path``: lets code holding only the registered driver read rows back."""
+        return read_metrics(path)
+
     def __enter__(self) -> ParquetMetricsSink:
         return self
 

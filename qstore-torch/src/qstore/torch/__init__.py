@@ -23,6 +23,7 @@ __all__ = [
     "TorchBackend",
     "TorchKernelRidge",
     "TorchKernelSVC",
+    "Trainer",
     "expectations",
     "framework",
 ]
@@ -31,6 +32,7 @@ _LAZY = {
     "QuantumLayer": "qstore.torch.layer",
     "TorchBackend": "qstore.torch.backend",
     "TorchKernelRidge": "qstore.torch.kernels",
+    "Trainer": "qstore.torch.trainer",
     "TorchKernelSVC": "qstore.torch.kernels",
     "expectations": "qstore.torch.backend",
 }
