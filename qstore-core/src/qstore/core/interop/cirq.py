@@ -28,11 +28,12 @@ from typing import Any
 import cirq
 import sympy
 
+from qstore.core.channels import KRAUS, Channel
 from qstore.core.circuit import Circuit, Operation, StatePreparation
 from qstore.core.errors import CircuitError
 from qstore.core.expressions import Expr
 
-__all__ = ["from_cirq", "operation_to_cirq", "to_cirq"]
+__all__ = ["channel_to_cirq", "from_cirq", "operation_to_cirq", "to_cirq"]
 
 Value = Any
 Qubits = Sequence[cirq.Qid]
@@ -119,6 +120,28 @@ def operation_to_cirq(
     raise CircuitError(f"gate {op.gate!r} has no Cirq form")
 
 
+_CHANNELS: dict[str, Callable[[float], cirq.Gate]] = {
+    "amplitude_damping": cirq.amplitude_damp,
+    "phase_damping": cirq.phase_damp,
+    "depolarizing": lambda p: cirq.depolarize(3 * p / 4),  # Cirq's p is the probability of a Pauli error
+    "bit_flip": cirq.bit_flip,
+    "phase_flip": cirq.phase_flip,
+}
+
+
+def channel_to_cirq(op: Channel, qubits: Qubits) -> cirq.Operation:
+    """The Cirq channel equal to an IR channel with a constant strength (Cirq channels take numbers)."""
+    q = [qubits[i] for i in op.qubits]
+    if op.gate == KRAUS:
+        return cirq.KrausChannel(list(op.matrices())).on(*q)
+    strength = op.params[0]
+    if not strength.is_constant:
+        raise CircuitError(
+            f"channel {op.gate!r} has symbolic strength {strength}; Cirq channels need numbers, bind it first"
+        )
+    return _CHANNELS[op.gate](strength.const).on(*q)
+
+
 def _sympy_value(expr: Expr) -> Value:
     if expr.is_constant:
         return expr.const
@@ -141,7 +164,10 @@ def to_cirq(circuit: Circuit) -> cirq.Circuit:
                 f"operations[{index}] is a state preparation, which Cirq cannot hold parameterised; "
                 "decompose it into gates first (qstore.core.state_prep)"
             )
-        ops.extend(operation_to_cirq(op, qubits))
+        if isinstance(op, Channel):
+            ops.append(channel_to_cirq(op, qubits))
+        else:
+            ops.extend(operation_to_cirq(op, qubits))
     return cirq.Circuit(ops)
 
 
