@@ -32,7 +32,15 @@ from qstore.core.errors import GradientError
 from qstore.core.observables import Observable
 from qstore.core.plan_readout import basis_rotations
 
-__all__ = ["density_matrices", "expectations", "probabilities", "shot_expectations", "simulate", "vjp"]
+__all__ = [
+    "density_matrices",
+    "expectations",
+    "probabilities",
+    "shot_expectations",
+    "simulate",
+    "vectorised_observable",
+    "vjp",
+]
 
 Op = Operation | StatePreparation | Channel
 
@@ -62,7 +70,7 @@ def expectations(rho: np.ndarray, observables: Sequence[Observable]) -> np.ndarr
     flat = rho.reshape(rho.shape[0], -1).astype(np.complex128, copy=False)
     if not observables:
         return np.zeros((rho.shape[0], 0))
-    vec = np.stack([_vectorised(obs, n) for obs in observables])
+    vec = np.stack([vectorised_observable(obs, n) for obs in observables])
     return (flat @ vec.conj().T).real
 
 
@@ -107,7 +115,7 @@ def vjp(
     for op in ops:
         before.append(rho)
         rho = _apply(rho, op, batch)
-    vec = np.stack([_vectorised(obs, n) for obs in observables]) if observables else np.zeros((0, 4**n))
+    vec = np.stack([vectorised_observable(obs, n) for obs in observables]) if observables else np.zeros((0, 4**n))
     lam = (cotangent @ vec).astype(rho.dtype).reshape(rho.shape)
     grads = {name: np.zeros(b) for name in wrt}
     for op, prev in zip(reversed(ops[last_prep + 1 :]), reversed(before[last_prep + 1 :]), strict=True):
@@ -189,7 +197,7 @@ def _inner(lam: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.einsum("bi,bi->b", lam.reshape(b, -1).conj(), x.reshape(b, -1)).real
 
 
-def _vectorised(observable: Observable, n: int) -> np.ndarray:
+def vectorised_observable(observable: Observable, n: int) -> np.ndarray:
     """Row-major ``vec(O)`` (``4**n``,) of an observable, built by applying it to the identity's columns."""
     dim = 2**n
     identity = np.eye(dim, dtype=complex).reshape((1,) + (2,) * n + (dim,))
