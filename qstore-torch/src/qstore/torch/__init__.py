@@ -17,7 +17,13 @@ from types import ModuleType
 from typing import Any
 
 __all__ = [
+    "DecodingLayer",
+    "EncodingLayer",
+    "QuantumFeatureExtractor",
     "QuantumLayer",
+    "QuantumNonlinearity",
+    "QuantumPooling",
+    "QuantumReadout",
     "TorchBackend",
     "TorchKernelRidge",
     "TorchKernelSVC",
@@ -26,7 +32,13 @@ __all__ = [
 ]
 
 _LAZY = {
+    "DecodingLayer": "qstore.torch.quantum_first",
+    "EncodingLayer": "qstore.torch.quantum_first",
+    "QuantumFeatureExtractor": "qstore.torch.quantum_first",
     "QuantumLayer": "qstore.torch.layer",
+    "QuantumNonlinearity": "qstore.torch.quantum_first",
+    "QuantumPooling": "qstore.torch.quantum_first",
+    "QuantumReadout": "qstore.torch.quantum_first",
     "TorchBackend": "qstore.torch.backend",
     "TorchKernelRidge": "qstore.torch.kernels",
     "TorchKernelSVC": "qstore.torch.kernels",
