@@ -11,6 +11,8 @@ from qstore.core.quantum_first import (
     check_resize,
     class_probabilities,
     nonlinearity_circuit,
+    nonlinearity_columns,
+    nonlinearity_rows,
     pooled_qubits,
     pooling_circuit,
     readout_circuit,
@@ -77,3 +79,18 @@ def test_resize_only_when_asked() -> None:
         check_resize(5, 4, True, False)
     with pytest.raises(CircuitError, match="n_classes must be an integer >= 2"):
         readout_circuit(1)
+
+
+def test_one_qubit_rows_reproduce_the_whole_register_nonlinearity() -> None:
+    x, g = np.array([[0.3, 2.0, -0.5], [-1.0, 0.7, 1.1]]), np.array([0.2, 0.5, 0.9])
+    whole = nonlinearity_circuit(3, "amplitude_damping", "XZ")
+    values = {**{f"x_{q}": x[:, q] for q in range(3)}, **{f"gamma_{q}": np.full(2, g[q]) for q in range(3)}}
+    want = NumpyBackend().run(whole.circuit, values, whole.observables).expectations
+    one = nonlinearity_circuit(1, "amplitude_damping", "XZ")
+    rows = nonlinearity_rows(x, g)
+    out = (
+        NumpyBackend()
+        .run(one.circuit, {"x_0": rows[:, 0], "gamma_0": rows[:, 1]}, one.observables)
+        .expectations
+    )
+    assert np.allclose(nonlinearity_columns(out, 3), want, atol=1e-12)

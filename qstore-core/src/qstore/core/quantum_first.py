@@ -7,7 +7,8 @@ QuantumPooling -> QuantumReadout`` (optionally ``-> DecodingLayer``). Every quan
 * `nonlinearity_circuit`: ``RY(x_q)`` then a damping channel of strength ``γ_q`` on every qubit,
   read in ``bases``; the layers bind ``γ_q = sigmoid(w_q)`` so the strength is trainable and stays
   in ``[0, 1]``. Amplitude damping read in Z gives ``γ + (1-γ)·cos x``; phase damping read in X
-  gives ``√(1-γ)·sin x``.
+  gives ``√(1-γ)·sin x``. The qubits never interact, so the layers run the one-qubit circuit on
+  ``B·n`` rows (`nonlinearity_rows` / `nonlinearity_columns`): ``2×2`` density matrices, not ``4**n``.
 * `pooling_circuit`: the ansatz of `layer_circuit`, then ``n_qubits -> keep`` by ``"trace"``
   (read only the kept qubits: the partial trace over the rest) or ``"measure"`` (each discarded
   qubit is measured and flips its kept partner on 1 — by deferred measurement, a CNOT — before the
@@ -41,6 +42,8 @@ __all__ = [
     "check_resize",
     "class_probabilities",
     "nonlinearity_circuit",
+    "nonlinearity_columns",
+    "nonlinearity_rows",
     "pooled_qubits",
     "pooling_circuit",
     "readout_circuit",
@@ -79,6 +82,19 @@ def nonlinearity_circuit(
     inputs = tuple(f"x_{q}" for q in range(n)) + tuple(f"gamma_{q}" for q in range(n))
     observables = readouts(n, NONLINEAR_CHANNELS[channel] if bases is None else bases)
     return LayerCircuit.from_circuit(circuit, inputs, observables, weights=())
+
+
+def nonlinearity_rows(x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """Reference: ``(B, n)`` features and ``(n,)`` strengths as ``(B·n, 2)`` rows ``[x, γ]`` of the
+    one-qubit `nonlinearity_circuit` (row ``b·n + q`` is feature ``q`` of sample ``b``)."""
+    b, n = x.shape
+    return np.stack([x.reshape(-1), np.tile(gamma, b)], axis=1).reshape(b * n, 2)
+
+
+def nonlinearity_columns(out: np.ndarray, n: int) -> np.ndarray:
+    """Reference: ``(B·n, n_bases)`` one-qubit readouts back to basis-major ``(B, n_bases·n)``."""
+    rows, n_bases = out.shape
+    return out.reshape(rows // n, n, n_bases).transpose(0, 2, 1).reshape(rows // n, n_bases * n)
 
 
 def pooled_qubits(n_qubits: int, keep: int) -> tuple[tuple[int, ...], dict[int, int]]:

@@ -82,7 +82,8 @@ class QuantumNonlinearity(_CircuitLayer):
 
     ``RY(x_q)`` then ``channel`` (``"amplitude_damping"`` read in Z: ``γ + (1-γ)·cos x``, or
     ``"phase_damping"`` read in X: ``√(1-γ)·sin x``) with trainable ``γ_q = sigmoid(raw_strength_q)``
-    starting at ``strength``. Backend ``"numpy"`` by default (the TF engine has no noise support).
+    starting at ``strength``, as one one-qubit circuit on ``B·n_qubits`` rows. Backend ``"numpy"`` by
+    default (the TF engine has no noise support).
     """
 
     def __init__(
@@ -99,8 +100,9 @@ class QuantumNonlinearity(_CircuitLayer):
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
-        lc = nonlinearity_circuit(n_qubits, channel, bases)
+        lc = nonlinearity_circuit(1, channel, bases)
         super().__init__(lc, backend, backend_options, shots, diff_method, seed, **kwargs)
+        check_positive("n_qubits", n_qubits)
         if not 0 < strength < 1:
             raise BindingError(f"strength must be strictly between 0 and 1, got {strength!r}")
         self.n_qubits, self.channel, self.strength = n_qubits, channel, strength
@@ -109,18 +111,25 @@ class QuantumNonlinearity(_CircuitLayer):
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Check ``(batch, n_qubits)`` inputs; create ``raw_strength`` (and the empty ``theta``)."""
         _check_matrix(input_shape, self.n_qubits, type(self).__name__)
-        super().build((input_shape[0], 2 * self.n_qubits))
+        super().build((None, 2))
         logit = math.log(self.strength / (1 - self.strength))
         self.raw_strength = self.add_weight(
             name="raw_strength", shape=(self.n_qubits,), initializer=keras.initializers.Constant(logit)
         )
 
+    @property
+    def n_outputs(self) -> int:
+        """``n_qubits · len(bases)``."""
+        return self.n_qubits * self.spec.n_outputs
+
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        """Append ``sigmoid(raw_strength)`` to every row and run the damping circuit."""
+        """One-qubit damping circuits on ``B·n_qubits`` rows ``[x, sigmoid(raw_strength)]``, basis-major out."""
         _check_matrix(tuple(inputs.shape), self.n_qubits, type(self).__name__)
-        gamma = tf.sigmoid(tf.cast(self.raw_strength, inputs.dtype))
-        rows = tf.tile(gamma[None, :], [tf.shape(inputs)[0], 1])
-        return super().call(tf.concat([inputs, rows], axis=1))
+        b = tf.shape(inputs)[0]
+        gamma = tf.tile(tf.sigmoid(tf.cast(self.raw_strength, inputs.dtype)), [b])
+        out = super().call(tf.stack([tf.reshape(inputs, [-1]), gamma], axis=1))
+        out = tf.transpose(tf.reshape(out, [b, self.n_qubits, self.spec.n_outputs]), [0, 2, 1])
+        return tf.reshape(out, [b, self.n_outputs])
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments (``strength`` is the starting value; trained values are weights)."""

@@ -70,13 +70,13 @@ class QuantumFeatureExtractor(QuantumLayer):
 
 
 class QuantumNonlinearity(QuantumLayer):
-    """Damping as an activation: ``(B, n_qubits)`` -> ``(B, n_qubits · len(bases))``.
+    """Damping as an activation: ``(B, n_qubits)`` -> ``(B, n_qubits · len(bases))``, basis-major.
 
     Each feature ``x_q`` is ``RY(x_q)`` on its own qubit followed by ``channel``
     (``"amplitude_damping"``, read in Z by default: ``γ + (1-γ)·cos x``; or ``"phase_damping"``,
     read in X: ``√(1-γ)·sin x``) of trainable strength ``γ_q = sigmoid(raw_strength_q)``, starting
-    at ``strength``. Runs on density matrices (torch engine: autograd through ``γ``).
-    Other arguments (backend, shots, diff_method, seed) as `QuantumLayer`.
+    at ``strength``. The qubits never interact, so one one-qubit density-matrix circuit runs on
+    ``B·n_qubits`` rows (torch engine: autograd through ``γ``). Other arguments as `QuantumLayer`.
     """
 
     def __init__(
@@ -88,11 +88,22 @@ class QuantumNonlinearity(QuantumLayer):
         strength: float = 0.1,
         **kwargs: Any,
     ) -> None:
-        super().__init__(circuit=nonlinearity_circuit(n_qubits, channel, bases), **kwargs)
+        super().__init__(circuit=nonlinearity_circuit(1, channel, bases), **kwargs)
         if not 0 < strength < 1:
             raise BindingError(f"strength must be strictly between 0 and 1, got {strength!r}")
+        self.width = check_positive("n_qubits", n_qubits)
         self.channel = channel
         self.raw_strength = nn.Parameter(torch.full((n_qubits,), math.log(strength / (1 - strength))))
+
+    @property
+    def n_qubits(self) -> int:
+        """Number of features (one qubit each)."""
+        return self.width
+
+    @property
+    def n_outputs(self) -> int:
+        """``n_qubits · len(bases)``."""
+        return self.width * self.spec.n_outputs
 
     @property
     def strength(self) -> torch.Tensor:
@@ -100,10 +111,12 @@ class QuantumNonlinearity(QuantumLayer):
         return torch.sigmoid(self.raw_strength)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, n_qubits)`` features to ``(B, n_outputs)`` damped readouts."""
-        _check_matrix(x, self.n_qubits, type(self).__name__)
-        gamma = self.strength.to(x.dtype).expand(x.shape[0], -1)
-        return super().forward(torch.cat([x, gamma], dim=1))
+        """``(B, n_qubits)`` features to ``(B, n_outputs)`` damped readouts (as `nonlinearity_rows`)."""
+        _check_matrix(x, self.width, type(self).__name__)
+        b, n = x.shape
+        gamma = self.strength.to(x.dtype).repeat(b)
+        out = super().forward(torch.stack([x.reshape(-1), gamma], dim=1))
+        return out.view(b, n, self.spec.n_outputs).transpose(1, 2).reshape(b, -1)
 
 
 class QuantumPooling(QuantumLayer):
