@@ -227,8 +227,8 @@ def basis_values(p: np.ndarray) -> np.ndarray:
 _FIT_POINTS = (0.0, 0.75, 1.0)
 
 
-def _kraus_superoperator(ops: Sequence[np.ndarray]) -> np.ndarray:
-    return sum(np.kron(k, k.conj()) for k in ops)
+def _kraus_superoperator(ops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    return np.sum([np.kron(k, k.conj()) for k in ops], axis=0)
 
 
 @functools.cache

@@ -114,7 +114,7 @@ class NumpyBackend(Backend):
                 expectations, info["stderr"] = runs.expectations(obs)
         return Result(
             expectations=expectations,
-            samples=sv.sample(probs, shots, rng) if request.wants("samples") else None,
+            samples=sv.sample(probs, shots, rng) if request.wants("samples") and shots is not None else None,
             probabilities=probs if request.wants("probabilities") else None,
             info=info,
         )
