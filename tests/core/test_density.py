@@ -137,3 +137,23 @@ def test_damping_gradient_at_strength_one_is_refused() -> None:
     c = Circuit(1).h(0).amplitude_damping("g", 0)
     with pytest.raises(GradientError, match="infinite derivative at strength 1"):
         NumpyBackend().gradient(c, {"g": 1.0}, "X0", method="adjoint")
+
+
+def test_cirq_channels_round_trip_and_foreign_channels_become_kraus() -> None:
+    cirq = pytest.importorskip("cirq")
+    from qstore.core.interop.cirq import from_cirq, to_cirq
+
+    circuit = _noisy_circuit(3, np.random.default_rng(5))
+    assert from_cirq(to_cirq(circuit), cirq.LineQubit.range(3)) == circuit
+    q = cirq.LineQubit.range(2)
+    foreign = cirq.Circuit(
+        cirq.H(q[0]),
+        cirq.CNOT(q[0], q[1]),
+        cirq.generalized_amplitude_damp(0.3, 0.2).on(q[0]),
+        cirq.asymmetric_depolarize(0.1, 0.05, 0.02).on(q[1]),
+    )
+    ours = _final(from_cirq(foreign))[0]
+    theirs = (
+        cirq.DensityMatrixSimulator(dtype=np.complex128).simulate(foreign, qubit_order=q).final_density_matrix
+    )
+    assert np.allclose(ours, theirs, atol=1e-10)

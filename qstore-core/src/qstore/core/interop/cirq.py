@@ -256,10 +256,32 @@ def _single(gate: cirq.Gate, where: list[int]) -> list[Operation] | None:
     return None
 
 
-def _convert(op: cirq.Operation, index: dict[cirq.Qid, int], out: list[Operation], depth: int) -> None:
+def _channel(gate: cirq.Gate, where: list[int]) -> Channel | None:
+    """The IR channel of a Cirq channel (named when it has an IR name, else its Kraus operators)."""
+    named = {
+        cirq.AmplitudeDampingChannel: ("amplitude_damping", lambda g: g.gamma),
+        cirq.PhaseDampingChannel: ("phase_damping", lambda g: g.gamma),
+        cirq.BitFlipChannel: ("bit_flip", lambda g: g.p),
+        cirq.PhaseFlipChannel: ("phase_flip", lambda g: g.p),
+    }
+    for kind, (name, strength) in named.items():
+        if isinstance(gate, kind):
+            return Channel(name, where, (float(strength(gate)),))
+    if isinstance(gate, cirq.DepolarizingChannel) and gate.num_qubits() == 1:
+        return Channel("depolarizing", where, (4 * gate.p / 3,))
+    if cirq.has_kraus(gate) and not cirq.has_unitary(gate):
+        return Channel(KRAUS, where, kraus=list(cirq.kraus(gate)))
+    return None
+
+
+def _convert(op: cirq.Operation, index: dict[cirq.Qid, int], out: list[Any], depth: int) -> None:
     if cirq.is_measurement(op):
         raise CircuitError("the IR has no measurements; remove them (e.g. cirq.drop_terminal_measurements)")
     if op.gate is not None:
+        channel = _channel(op.gate, [index[q] for q in op.qubits])
+        if channel is not None:
+            out.append(channel)
+            return
         converted = _single(op.gate, [index[q] for q in op.qubits])
         if converted is not None:
             out.extend(converted)
@@ -279,6 +301,8 @@ def from_cirq(circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid] | None =
 
     ``qubits`` defaults to the circuit's qubits in sorted order; pass ``cirq.LineQubit.range(n)``
     to keep idle qubits. Symbols become IR symbols of the same name; angles must be linear.
+    Cirq's damping, flip and one-qubit depolarising channels become the IR's named channels, any
+    other non-unitary channel a ``kraus`` channel.
     """
     order = list(qubits) if qubits is not None else sorted(circuit.all_qubits())
     index = {q: i for i, q in enumerate(order)}
@@ -287,7 +311,7 @@ def from_cirq(circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid] | None =
         raise CircuitError(f"qubits {missing} of the Cirq circuit are not in the given qubit order")
     if not order:
         raise CircuitError("the Cirq circuit has no qubits; an IR circuit needs at least one")
-    out: list[Operation] = []
+    out: list[Operation | Channel] = []
     for op in circuit.all_operations():
         _convert(op, index, out, 0)
     return Circuit(len(order), tuple(out))
