@@ -269,7 +269,9 @@ def _channel(gate: cirq.Gate, where: list[int]) -> Channel | None:
             return Channel(name, where, (float(strength(gate)),))
     if isinstance(gate, cirq.DepolarizingChannel) and gate.num_qubits() == 1:
         return Channel("depolarizing", where, (4 * gate.p / 3,))
-    if cirq.has_kraus(gate) and not cirq.has_unitary(gate):
+    if cirq.is_parameterized(gate) or cirq.has_unitary(gate):
+        return None
+    if cirq.has_kraus(gate):
         return Channel(KRAUS, where, kraus=list(cirq.kraus(gate)))
     return None
 
