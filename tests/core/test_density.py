@@ -144,7 +144,9 @@ def test_cirq_channels_round_trip_and_foreign_channels_become_kraus() -> None:
     from qstore.core.interop.cirq import from_cirq, to_cirq
 
     circuit = _noisy_circuit(3, np.random.default_rng(5))
-    assert from_cirq(to_cirq(circuit), cirq.LineQubit.range(3)) == circuit
+    back = from_cirq(to_cirq(circuit), cirq.LineQubit.range(3))  # Cirq's moments may reorder commuting ops
+    assert back.gate_counts() == circuit.gate_counts()
+    assert np.allclose(_final(back), _final(circuit), atol=1e-12)
     q = cirq.LineQubit.range(2)
     foreign = cirq.Circuit(
         cirq.H(q[0]),
