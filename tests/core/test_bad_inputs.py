@@ -150,7 +150,7 @@ CASES: list[Any] = [
     pytest.param(
         lambda _: circuit_from_json('{"format": "qstore.circuit/9", "n_qubits": 1, "operations": []}'),
         CircuitFormatError,
-        "expected 'qstore.circuit/1'",
+        "expected one of ['qstore.circuit/1', 'qstore.circuit/2']",
         id="json-future-format",
     ),
     pytest.param(

@@ -44,7 +44,7 @@ def test_documented_shape() -> None:
             {"gate": "state_prep", "qubits": [0, 1], "input": "amps"},
         ],
     }
-    assert FORMAT == "qstore.circuit/1"
+    assert FORMAT == "qstore.circuit/2"
 
 
 def test_reader_accepts_integers_and_omitted_optional_fields() -> None:
@@ -133,7 +133,12 @@ def mutate(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
 
 
 MALFORMED = [
-    ("bad format tag", ("format",), "qstore.circuit/2", r"\$\.format: expected 'qstore.circuit/1'"),
+    (
+        "bad format tag",
+        ("format",),
+        "qstore.circuit/3",
+        r"\$\.format: expected one of \['qstore.circuit/1', 'qstore.circuit/2'\]",
+    ),
     ("missing format", ("format",), ..., r"\$\.format: expected"),
     ("missing n_qubits", ("n_qubits",), ..., r"\$\.n_qubits: expected an integer >= 1, got None"),
     ("zero n_qubits", ("n_qubits",), 0, r"\$\.n_qubits: expected an integer >= 1"),

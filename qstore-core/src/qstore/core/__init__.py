@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from qstore.core.backend import Backend, Capabilities, Job, Request, Result, RunMetadata
 from qstore.core.bindings import Batch, resolve_bindings
+from qstore.core.channels import CHANNELS, Channel
 from qstore.core.circuit import Circuit, Operation, StatePreparation
 from qstore.core.errors import (
     ArgumentError,
@@ -54,6 +55,7 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0"
 
 __all__ = [
+    "CHANNELS",
     "GATES",
     "ArgumentError",
     "ArgumentTypeError",
@@ -64,6 +66,7 @@ __all__ = [
     "BudgetExceededError",
     "Capabilities",
     "CapabilityError",
+    "Channel",
     "Circuit",
     "CircuitError",
     "CircuitFormatError",

@@ -192,6 +192,11 @@ def layer_spec(
         )
     if shots is not None and not caps.shots:
         raise CapabilityError(f"backend {caps.name!r} does not sample; use shots=None")
+    if circuit.circuit.has_noise and not caps.noise:
+        raise CapabilityError(
+            f"the layer's circuit has noise channels but backend {caps.name!r} does not simulate noise; "
+            "use a backend whose capabilities declare noise (e.g. 'numpy' or 'torch')"
+        )
     if shots is None and not caps.exact_expectations:
         raise CapabilityError(f"backend {caps.name!r} only samples: pass shots=<positive int>")
     if diff_method not in DIFF_METHODS:

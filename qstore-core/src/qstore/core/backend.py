@@ -26,7 +26,8 @@ import attrs
 import numpy as np
 
 from qstore.core.bindings import Batch, Bindings, resolve_bindings
-from qstore.core.circuit import Circuit, StatePreparation
+from qstore.core.channels import Channel
+from qstore.core.circuit import Circuit, Operation
 from qstore.core.errors import CapabilityError, GradientError, JobError
 from qstore.core.observables import Observable, ObservableLike, as_observables
 
@@ -34,6 +35,7 @@ __all__ = [
     "GENERIC_METHODS",
     "GRADIENT_METHODS",
     "NATIVE_METHODS",
+    "NOISE_METHODS",
     "OUTPUTS",
     "PRECISIONS",
     "Backend",
@@ -56,6 +58,8 @@ GENERIC_METHODS = ("parameter-shift", "finite-diff", "spsa")
 GRADIENT_METHODS = (*NATIVE_METHODS, *GENERIC_METHODS)
 OUTPUTS = ("expectations", "samples", "probabilities", "state")
 """What a request can ask for: expectations of its observables, shot samples, probabilities, states."""
+NOISE_METHODS = ("density", "trajectories")
+"""How a backend simulates noise channels: exact density matrices, or seeded Monte-Carlo trajectories."""
 PRECISIONS = ("single", "double")
 """Numeric precision of a simulator: complex64 (``single``) or complex128 (``double``) amplitudes."""
 MAX_SHOTS = 10**9
@@ -121,7 +125,8 @@ class Capabilities:
 
     ``gradient_methods`` ⊂ `GRADIENT_METHODS` (native ones need `Backend.vjp`); ``devices`` name
     where it runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"qpu"`` or ``"cloud"``); ``precision`` is the
-    amplitude precision of this instance (``"single"`` = complex64, ``"double"`` = complex128).
+    amplitude precision of this instance (``"single"`` = complex64, ``"double"`` = complex128);
+    ``noise`` ⊂ `NOISE_METHODS` lists how it simulates noise channels (empty: it refuses noisy circuits).
     """
 
     name: str
@@ -138,6 +143,9 @@ class Capabilities:
     precision: str = attrs.field(default="double", converter=check_precision)
     cost_model: CostModel | None = attrs.field(default=None, eq=False)
     description: str = ""
+    noise: tuple[str, ...] = attrs.field(
+        default=(), converter=tuple, validator=_one_of("noise method", NOISE_METHODS)
+    )
 
     def best_gradient_method(self, shots: int | None = None) -> str:
         """The most accurate declared method usable with ``shots``: adjoint, backprop, then
@@ -377,8 +385,14 @@ class Backend(abc.ABC):
             from qstore.core.state_prep import decompose_state_preparation
 
             batch = decompose_state_preparation(batch)
+        if circuit.has_noise and not caps.noise:
+            channels = sorted({op.gate for op in circuit.operations if isinstance(op, Channel)})
+            raise CapabilityError(
+                f"backend {caps.name!r} does not simulate noise channels {channels}; use a backend whose "
+                "capabilities declare noise (e.g. 'numpy' or 'torch'), or remove the channels"
+            )
         unsupported = sorted(
-            {op.gate for op in batch.circuit.operations if not isinstance(op, StatePreparation)} - caps.gates
+            {op.gate for op in batch.circuit.operations if isinstance(op, Operation)} - caps.gates
         )
         if unsupported:
             raise CapabilityError(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from qstore.core.channels import Channel
 from qstore.core.errors import CircuitError
 from qstore.core.expressions import Angle, Expr, as_expr
 from qstore.core.gates import GateSpec, gate_spec
@@ -121,11 +122,11 @@ class StatePreparation:
         return f"PREP({self.input})"
 
 
-Op = Operation | StatePreparation
+Op = Operation | StatePreparation | Channel
 
 
 def _operations(value: Iterable[Op]) -> tuple[Op, ...]:
-    if isinstance(value, Operation | StatePreparation | str) or not isinstance(value, Iterable):
+    if isinstance(value, Operation | StatePreparation | Channel | str) or not isinstance(value, Iterable):
         raise CircuitError(f"operations must be a sequence of Operation, got {value!r}")
     return tuple(value)
 
@@ -144,7 +145,7 @@ class Circuit:
 
     def __attrs_post_init__(self) -> None:
         for index, op in enumerate(self.operations):
-            if not isinstance(op, Operation | StatePreparation):
+            if not isinstance(op, Operation | StatePreparation | Channel):
                 raise CircuitError(f"operations[{index}] is not an Operation: {op!r}")
             if max(op.qubits) >= self.n_qubits:
                 raise CircuitError(
@@ -278,6 +279,34 @@ class Circuit:
         """Amplitude-encode the vector bound to ``input`` on ``qubits`` (default: all)."""
         return self.append(StatePreparation(tuple(range(self.n_qubits)) if qubits is None else qubits, input))
 
+    def channel(self, name: str, *qubits: int, strength: Angle | None = None) -> Circuit:
+        """Append a named noise channel (see `qstore.core.channels`) with its strength."""
+        return self.append(Channel(name, qubits, () if strength is None else (strength,)))
+
+    def amplitude_damping(self, gamma: Angle, q: int) -> Circuit:
+        """Amplitude damping: ``|1> -> |0>`` with probability ``gamma``."""
+        return self.channel("amplitude_damping", q, strength=gamma)
+
+    def phase_damping(self, lam: Angle, q: int) -> Circuit:
+        """Phase damping: off-diagonal terms scaled by ``√(1-lam)``."""
+        return self.channel("phase_damping", q, strength=lam)
+
+    def depolarizing(self, p: Angle, q: int) -> Circuit:
+        """Depolarising: ``(1-p)·ρ + p·I/2`` on qubit ``q``."""
+        return self.channel("depolarizing", q, strength=p)
+
+    def bit_flip(self, p: Angle, q: int) -> Circuit:
+        """X with probability ``p``."""
+        return self.channel("bit_flip", q, strength=p)
+
+    def phase_flip(self, p: Angle, q: int) -> Circuit:
+        """Z with probability ``p``."""
+        return self.channel("phase_flip", q, strength=p)
+
+    def kraus(self, matrices: Sequence[Any], *qubits: int) -> Circuit:
+        """A general channel from fixed Kraus matrices (complete to 1e-10) on ``qubits``."""
+        return self.append(Channel("kraus", qubits, kraus=matrices))
+
     # -- structure ------------------------------------------------------------------------------
 
     def compose(self, other: Circuit, qubits: Sequence[int] | None = None) -> Circuit:
@@ -307,6 +336,11 @@ class Circuit:
     def symbols(self) -> tuple[str, ...]:
         """Sorted names of the scalar symbols the angles use."""
         return tuple(sorted(frozenset().union(*(op.symbols for op in self.operations))))
+
+    @property
+    def has_noise(self) -> bool:
+        """Whether the circuit contains a noise channel."""
+        return any(isinstance(op, Channel) for op in self.operations)
 
     @property
     def vector_inputs(self) -> tuple[str, ...]:
@@ -342,7 +376,7 @@ class Circuit:
         return circuit_to_dict(self)
 
     def to_json(self, **kwargs: Any) -> str:
-        """Versioned JSON text, ``"format": "qstore.circuit/1"``; strict JSON (never ``Infinity``/``NaN``).
+        """Versioned JSON text, ``"format": "qstore.circuit/1"`` (``/2`` with channels); strict JSON (never ``Infinity``/``NaN``).
 
         ``kwargs`` go to `json.dumps` (``indent``, ...).
         """

@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 
 from qstore.core.bindings import Batch
+from qstore.core.channels import Channel
 from qstore.core.circuit import Circuit, Operation
 from qstore.core.errors import GradientError
 from qstore.core.expressions import Expr
@@ -128,6 +129,11 @@ def parameter_shift_vjp(
     sites: list[tuple[int, int]] = []
     rules: list[ShiftRule] = []
     for i, op in enumerate(batch.circuit.operations):
+        if isinstance(op, Channel) and op.symbols & wanted:
+            raise GradientError(
+                f"channel {op.gate!r} strength {sorted(op.symbols & wanted)} has no parameter-shift rule; "
+                "use method='finite-diff', or 'adjoint'/'backprop' on an engine with noise support"
+            )
         if not isinstance(op, Operation):
             continue
         for j, expr in enumerate(op.params):

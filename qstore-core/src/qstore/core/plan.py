@@ -29,6 +29,7 @@ from typing import ClassVar
 import attrs
 import numpy as np
 
+from qstore.core.channels import Channel
 from qstore.core.circuit import Circuit, Operation, StatePreparation
 from qstore.core.errors import CircuitError
 from qstore.core.gate_fourier import fourier_coefficients, fourier_harmonics
@@ -286,6 +287,11 @@ class _Compiler:
 
     def compile(self) -> Plan:
         for op in self.circuit.operations:
+            if isinstance(op, Channel):
+                raise CircuitError(
+                    f"channel {op.gate!r} on qubit(s) {op.qubits} cannot run on a statevector plan; "
+                    "noisy circuits run on density matrices (qstore.core.density) or trajectories"
+                )
             if isinstance(op, StatePreparation):
                 self.prepare(op)
             elif op.spec.n_qubits == 1:

@@ -7,7 +7,7 @@ PennyLane; Qiskit and IonQ use the opposite order and their plugins convert).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ __all__ = [
     "plan_matrices",
     "probabilities",
     "sample",
+    "setting_expectations",
     "shot_expectations",
     "simulate",
     "zero_state",
@@ -310,22 +311,41 @@ def shot_expectations(
     state: np.ndarray, observables: Sequence[Observable], shots: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Expectation estimates from ``shots`` measurements per basis setting."""
-    n = state.ndim - 1
-    unique = list(dict.fromkeys(t for obs in observables for t in obs.terms if t.paulis))
-    estimates: dict[PauliString, np.ndarray] = {}
-    for setting, members in measurement_settings([t.paulis for t in unique]):
+
+    def rotated_probabilities(setting: Any) -> np.ndarray:
         rotated = state
         for q, rotation in basis_rotations(setting):
             rotated = apply_matrix(rotated, rotation, (q,))
-        draws = sample(probabilities(rotated), shots, rng)
+        return probabilities(rotated)
+
+    return setting_expectations(
+        rotated_probabilities, observables, state.ndim - 1, state.shape[0], shots, rng
+    )
+
+
+def setting_expectations(
+    rotated_probabilities: Callable[[Any], np.ndarray],
+    observables: Sequence[Observable],
+    n_qubits: int,
+    batch_size: int,
+    shots: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Shot estimates of ``observables`` given the ``(B, 2**n)`` probabilities after each basis setting's
+    rotations (``rotated_probabilities(setting)``), so state and density engines share the sampling."""
+    n = n_qubits
+    unique = list(dict.fromkeys(t for obs in observables for t in obs.terms if t.paulis))
+    estimates: dict[PauliString, np.ndarray] = {}
+    for setting, members in measurement_settings([t.paulis for t in unique]):
+        draws = sample(rotated_probabilities(setting), shots, rng)
         for term in (unique[t] for t in members):
             parity = np.zeros_like(draws)
             for q in term.qubits:
                 parity ^= (draws >> (n - 1 - q)) & 1
             estimates[term] = (1 - 2 * parity).mean(axis=1)
-    out = np.zeros((state.shape[0], len(observables)))
+    out = np.zeros((batch_size, len(observables)))
     for j, obs in enumerate(observables):
         for term in obs.terms:
-            value = estimates[term] if term.paulis else np.ones(state.shape[0])
+            value = estimates[term] if term.paulis else np.ones(batch_size)
             out[:, j] += term.coeff * value
     return out

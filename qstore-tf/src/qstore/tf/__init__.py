@@ -20,8 +20,14 @@ from qstore.core.errors import ArgumentTypeError
 
 __all__ = [
     "AmplitudeEncoding",
+    "DecodingLayer",
+    "EncodingLayer",
     "ExpectationValue",
+    "QuantumFeatureExtractor",
     "QuantumLayer",
+    "QuantumNonlinearity",
+    "QuantumPooling",
+    "QuantumReadout",
     "TFBackend",
     "framework",
     "gate_matrix",
@@ -30,8 +36,14 @@ __all__ = [
 
 _LAZY = {
     "AmplitudeEncoding": "qstore.tf.layers",
+    "DecodingLayer": "qstore.tf.quantum_first",
+    "EncodingLayer": "qstore.tf.quantum_first",
     "ExpectationValue": "qstore.tf.layers",
+    "QuantumFeatureExtractor": "qstore.tf.quantum_first",
     "QuantumLayer": "qstore.tf.layers",
+    "QuantumNonlinearity": "qstore.tf.quantum_first",
+    "QuantumPooling": "qstore.tf.quantum_first",
+    "QuantumReadout": "qstore.tf.quantum_first",
     "TFBackend": "qstore.tf.backend",
     "gate_matrix": "qstore.tf.gates",
     "simulate": "qstore.tf.statevector",

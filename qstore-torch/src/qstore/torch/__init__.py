@@ -19,7 +19,13 @@ from typing import Any
 from qstore.core.errors import ArgumentTypeError
 
 __all__ = [
+    "DecodingLayer",
+    "EncodingLayer",
+    "QuantumFeatureExtractor",
     "QuantumLayer",
+    "QuantumNonlinearity",
+    "QuantumPooling",
+    "QuantumReadout",
     "TorchBackend",
     "TorchKernelRidge",
     "TorchKernelSVC",
@@ -29,7 +35,13 @@ __all__ = [
 ]
 
 _LAZY = {
+    "DecodingLayer": "qstore.torch.quantum_first",
+    "EncodingLayer": "qstore.torch.quantum_first",
+    "QuantumFeatureExtractor": "qstore.torch.quantum_first",
     "QuantumLayer": "qstore.torch.layer",
+    "QuantumNonlinearity": "qstore.torch.quantum_first",
+    "QuantumPooling": "qstore.torch.quantum_first",
+    "QuantumReadout": "qstore.torch.quantum_first",
     "TorchBackend": "qstore.torch.backend",
     "TorchKernelRidge": "qstore.torch.kernels",
     "Trainer": "qstore.torch.trainer",

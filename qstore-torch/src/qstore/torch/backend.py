@@ -17,6 +17,7 @@ from functools import cached_property
 import numpy as np
 
 import torch
+from qstore.core import density as dm
 from qstore.core import statevector as sv
 from qstore.core.backend import Backend, Capabilities, Request, Result, check_precision
 from qstore.core.bindings import Batch
@@ -26,6 +27,7 @@ from qstore.core.gates import GATES
 from qstore.core.observables import ObservableLike, as_observables
 from qstore.core.plan import compile_plan
 from qstore.core.plan_readout import compile_readout
+from qstore.torch import density
 from qstore.torch import readout as ro
 from qstore.torch.adjoint import adjoint_expectations, adjoint_sweep
 from qstore.torch.engine import real_dtype, sample, shot_expectations, simulate
@@ -49,8 +51,11 @@ def expectations(
     ``values`` is ``(B, S)`` in the order of ``circuit.symbols``; ``vectors`` maps state-preparation
     inputs to ``(B, 2**k)`` amplitudes; ``observables`` are objects or strings like ``"Z0 Z1"``.
     ``method`` is ``"backprop"`` (autograd through every step) or ``"adjoint"`` (O(state) memory,
-    see `qstore.torch.adjoint`).
+    see `qstore.torch.adjoint`). Noisy circuits run on density matrices (`qstore.torch.density`) and
+    always differentiate by autograd.
     """
+    if circuit.has_noise:
+        return density.expectations(circuit, values, vectors, as_observables(observables), dtype)
     plan = compile_plan(circuit)
     readout = compile_readout(as_observables(observables), circuit.n_qubits)
     if method == "adjoint":
@@ -90,6 +95,7 @@ class TorchBackend(Backend):
             gradient_methods=("adjoint", "parameter-shift", "finite-diff", "spsa"),
             devices=(str(self.device),),
             precision=self.precision,
+            noise=("density",),
             description=f"batched torch statevector engine ({str(self.dtype).removeprefix('torch.')}, "
             f"{self.device})",
         )
@@ -115,6 +121,8 @@ class TorchBackend(Backend):
         if self.device.type == "cpu":
             sv.check_memory(n, batch.size, np.complex64 if self.dtype == torch.complex64 else np.complex128)
         values, vectors = self.tensors(batch)
+        if batch.circuit.has_noise:
+            return self._execute_noisy(request, values, vectors)
         generator = torch.Generator(device=self.device)
         if seed is None:
             generator.seed()
@@ -142,9 +150,51 @@ class TorchBackend(Backend):
             statevectors=state.cpu().numpy() if request.wants("state") else None,
         )
 
+    def _execute_noisy(
+        self, request: Request, values: torch.Tensor, vectors: Mapping[str, torch.Tensor]
+    ) -> Result:
+        """Density matrices on the device; shots are drawn as the NumPy reference draws them."""
+        if request.wants("state"):
+            raise CapabilityError(
+                "a noisy circuit has a mixed state, not a statevector; ask for probabilities or expectations"
+            )
+        shots, observables = request.shots, request.observables
+        with torch.no_grad():
+            rho = density.simulate(request.circuit, values, vectors, self.dtype)
+        rho_np = (
+            rho.to(torch.complex128)
+            .cpu()
+            .numpy()
+            .reshape((request.size,) + (2,) * (2 * request.circuit.n_qubits))
+        )
+        rng = np.random.default_rng(request.seed)
+        expectations = None
+        if request.wants("expectations"):
+            expectations = (
+                dm.expectations(rho_np, observables)
+                if shots is None
+                else dm.shot_expectations(rho_np, observables, shots, rng)
+            )
+        probs = dm.probabilities(rho_np)
+        return Result(
+            expectations=expectations,
+            samples=sv.sample(probs, shots, rng) if request.wants("samples") and shots is not None else None,
+            probabilities=probs if request.wants("probabilities") else None,
+            info={"noise": "density"},
+        )
+
     def vjp(self, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Adjoint method on the torch engine; returns ``{symbol: (B,)}`` for ``wrt``."""
+        """Adjoint method on the torch engine (autograd on density matrices for noisy circuits);
+        returns ``{symbol: (B,)}`` for ``wrt``."""
         batch, observables = request.batch, request.observables
+        if batch.circuit.has_noise:
+            values, vectors = self.tensors(batch)
+            values.requires_grad_(True)
+            out = density.expectations(batch.circuit, values, vectors, observables, self.dtype)
+            cot = torch.as_tensor(cotangent, dtype=out.dtype, device=self.device)
+            (grad,) = torch.autograd.grad(out, values, cot)
+            column = {s: i for i, s in enumerate(batch.circuit.symbols)}
+            return {name: grad[:, column[name]].double().cpu().numpy() for name in wrt}
         plan = compile_plan(batch.circuit)
         readout = compile_readout(observables, batch.circuit.n_qubits)
         values, vectors = self.tensors(batch)

@@ -264,6 +264,8 @@ class QuantumLayer(nn.Module):
         """The torch engine's method for this call: ``"auto"`` picks by autograd's memory need."""
         if self.spec.diff_method != "auto":
             return self.spec.diff_method
+        if self.spec.circuit.circuit.has_noise:  # density matrices, differentiated by autograd
+            return "backprop"
         n_steps = len(compile_plan(self.spec.circuit.circuit).steps)
         need = _STATES_PER_STEP * n_steps * batch_size * 2**self.n_qubits * dtype.itemsize
         return "adjoint" if need > _BACKPROP_BUDGET_BYTES else "backprop"

@@ -8,6 +8,12 @@ via ``simulate_sweep``, samples via ``run_sweep``. qsimcirq itself resolves and 
 sweep point in Python, which costs a few milliseconds per circuit: qsim pays off from ~16 qubits.
 qsim simulates in single precision (complex64). ``device="cuda"`` uses qsim's CUDA kernels (with
 ``custatevec=True``, NVIDIA cuStateVec), when qsimcirq was built with them and a GPU is present.
+
+Noise channels with constant strengths become Cirq's channels (`qstore.core.interop.cirq`) and run
+as qsim's Monte-Carlo trajectories: expectations are means over ``trajectories`` per row, computed
+in `_GROUPS` seeded groups whose spread gives the standard error ``info["stderr"]`` (batch means);
+samples take one trajectory per shot. Symbolic strengths cannot be expressed in Cirq's channels and
+are refused (the ``numpy`` and ``torch`` backends train them).
 """
 
 from __future__ import annotations
@@ -27,11 +33,13 @@ import sympy
 from qstore.core import statevector as sv
 from qstore.core.backend import Backend, Capabilities, Request, Result
 from qstore.core.bindings import Batch
+from qstore.core.channels import Channel
 from qstore.core.circuit import Circuit, Operation
 from qstore.core.errors import CapabilityError
 from qstore.core.gates import GATES
-from qstore.core.interop.cirq import operation_to_cirq
+from qstore.core.interop.cirq import channel_to_cirq, operation_to_cirq
 from qstore.core.observables import Observable
+from qstore.core.trajectories import DEFAULT_TRAJECTORIES, check_trajectories
 
 __all__ = ["QsimBackend", "qsim_devices"]
 
@@ -39,6 +47,7 @@ _STATE_BYTES = 8  # complex64
 _PARALLEL_FROM_QUBITS = 18
 _WORKING_COPIES = 3
 _PAULIS = {"X": cirq.X, "Y": cirq.Y, "Z": cirq.Z}
+_GROUPS = 10
 
 
 def qsim_devices() -> tuple[str, ...]:
@@ -60,6 +69,9 @@ class _Program:
         self.slots: list[Any] = []
         ops: list[cirq.Operation] = []
         for op in circuit.operations:
+            if isinstance(op, Channel):
+                ops.append(channel_to_cirq(op, self.qubits))
+                continue
             assert isinstance(op, Operation)  # state preparation is decomposed by Backend.prepare
             angles = []
             for expr in op.params:
@@ -107,7 +119,8 @@ class QsimBackend(Backend):
     this build or machine lacks is a `CapabilityError`. ``precision`` is ``"single"`` only: qsim
     computes in complex64.
     Gradients are parameter-shift (exact) and SPSA; finite differences are not offered because
-    complex64 rounding swamps them, and qsim has no adjoint method.
+    complex64 rounding swamps them, and qsim has no adjoint method. Noisy circuits run as
+    ``trajectories`` Monte-Carlo trajectories per row (see the module docstring).
     """
 
     def __init__(
@@ -120,6 +133,7 @@ class QsimBackend(Backend):
         max_fused_gate_size: int = 2,
         gpu_state_threads: int = 512,
         gpu_data_blocks: int = 16,
+        trajectories: int = DEFAULT_TRAJECTORIES,
     ) -> None:
         if precision != "single":
             raise CapabilityError(
@@ -141,6 +155,7 @@ class QsimBackend(Backend):
             raise CapabilityError(f"threads must be a positive integer, got {threads!r}")
         if max_fused_gate_size not in (1, 2, 3, 4, 5, 6):
             raise CapabilityError(f"max_fused_gate_size must be 1..6, got {max_fused_gate_size!r}")
+        self.trajectories = max(_GROUPS, check_trajectories(trajectories)) // _GROUPS * _GROUPS
         self.device = device
         self.custatevec = custatevec
         self.threads = threads
@@ -171,16 +186,71 @@ class QsimBackend(Backend):
             gradient_methods=("parameter-shift", "spsa"),
             devices=(self.device,),
             precision="single",
+            noise=("trajectories",),
             description=f"qsim statevector simulator (complex64) on {self.device}, "
             f"{'auto' if self.threads is None else self.threads} CPU thread(s)",
         )
 
-    def _simulator(self, n_qubits: int, seed: int | None = None) -> qsimcirq.QSimSimulator:
-        options = dataclasses.replace(self.options, cpu_threads=self.threads_for(n_qubits))
+    def _simulator(
+        self, n_qubits: int, seed: int | None = None, repetitions: int = 1
+    ) -> qsimcirq.QSimSimulator:
+        options = dataclasses.replace(
+            self.options, cpu_threads=self.threads_for(n_qubits), ev_noisy_repetitions=repetitions
+        )
         return qsimcirq.QSimSimulator(options, seed=seed)
+
+    def _execute_noisy(self, request: Request) -> Result:
+        """Trajectory estimates of expectations (with standard errors) and samples of a noisy batch."""
+        symbolic = [op for op in request.circuit.operations if isinstance(op, Channel) and op.symbols]
+        if symbolic:
+            raise CapabilityError(
+                f"qsim runs noise channels with constant strengths only (Cirq channels take numbers); "
+                f"channel {symbolic[0].gate!r} has strength {symbolic[0].params[0]}; use backend 'numpy' or "
+                "'torch' for symbolic or trainable strengths"
+            )
+        if request.wants("state") or request.wants("probabilities"):
+            raise CapabilityError(
+                "qsim simulates noisy circuits by trajectories: it returns expectation estimates and samples, "
+                "not states or exact probabilities (use backend 'numpy' for density matrices)"
+            )
+        if request.wants("expectations") and request.shots is not None:
+            raise CapabilityError(
+                "qsim estimates noisy expectations from trajectories: use shots=None (the estimate's standard "
+                "error is in info['stderr']), or ask for outputs=('samples',)"
+            )
+        batch, n = request.batch, request.circuit.n_qubits
+        program = _program(batch.circuit)
+        rng = np.random.default_rng(request.seed)
+        info: dict[str, Any] = {"device": self.device, "threads": self.threads_for(n)}
+        expectations = None
+        if request.wants("expectations"):
+            sums: list[cirq.PauliSumLike] = [_pauli_sum(o, program.qubits) for o in request.observables]
+            per_group = self.trajectories // _GROUPS
+            groups = []
+            for _ in range(_GROUPS):
+                simulator = self._simulator(n, seed=int(rng.integers(2**31 - 1)), repetitions=per_group)
+                values = simulator.simulate_expectation_values_sweep(
+                    program.circuit, sums, program.sweep(batch), qubit_order=program.qubits
+                )
+                groups.append(np.real(np.asarray(values, dtype=np.complex128)))
+            stacked = np.stack(groups)
+            expectations = stacked.mean(axis=0)
+            info.update(trajectories=self.trajectories, stderr=stacked.std(axis=0, ddof=1) / np.sqrt(_GROUPS))
+        samples = self._samples(request, program, rng) if request.wants("samples") else None
+        return Result(expectations=expectations, samples=samples, info=info)
+
+    def _samples(self, request: Request, program: _Program, rng: np.random.Generator) -> np.ndarray:
+        assert request.shots is not None
+        n = request.circuit.n_qubits
+        sampler = self._simulator(n, seed=int(rng.integers(2**31 - 1)))
+        runs = sampler.run_sweep(program.measured, program.sweep(request.batch), repetitions=request.shots)
+        weights = 1 << np.arange(n - 1, -1, -1, dtype=np.int64)
+        return np.stack([r.measurements["m"].astype(np.int64) @ weights for r in runs])
 
     def execute(self, request: Request) -> Result:
         """One qsimcirq sweep for the batch: expectations, states and samples as asked."""
+        if request.circuit.has_noise:
+            return self._execute_noisy(request)
         batch, shots = request.batch, request.shots
         observables = request.observables if request.wants("expectations") else ()
         return_state = request.wants("state") or request.wants("probabilities")
@@ -205,13 +275,7 @@ class QsimBackend(Backend):
         elif observables:
             assert states is not None and shots is not None
             expectations = sv.shot_expectations(states.reshape((-1,) + (2,) * n), observables, shots, rng)
-        samples = None
-        if request.wants("samples"):
-            assert shots is not None
-            sampler = self._simulator(n, seed=int(rng.integers(2**31 - 1)))
-            runs = sampler.run_sweep(program.measured, sweep, repetitions=shots)
-            weights = 1 << np.arange(n - 1, -1, -1, dtype=np.int64)
-            samples = np.stack([r.measurements["m"].astype(np.int64) @ weights for r in runs])
+        samples = self._samples(request, program, rng) if request.wants("samples") else None
         return Result(
             expectations=expectations,
             samples=samples,

@@ -28,11 +28,12 @@ from typing import Any
 import cirq
 import sympy
 
+from qstore.core.channels import KRAUS, Channel
 from qstore.core.circuit import Circuit, Operation, StatePreparation
 from qstore.core.errors import CircuitError
 from qstore.core.expressions import Expr
 
-__all__ = ["from_cirq", "operation_to_cirq", "to_cirq"]
+__all__ = ["channel_to_cirq", "from_cirq", "operation_to_cirq", "to_cirq"]
 
 Value = Any
 Qubits = Sequence[cirq.Qid]
@@ -119,6 +120,28 @@ def operation_to_cirq(
     raise CircuitError(f"gate {op.gate!r} has no Cirq form")
 
 
+_CHANNELS: dict[str, Callable[[float], cirq.Gate]] = {
+    "amplitude_damping": cirq.amplitude_damp,
+    "phase_damping": cirq.phase_damp,
+    "depolarizing": lambda p: cirq.depolarize(3 * p / 4),  # Cirq's p is the probability of a Pauli error
+    "bit_flip": cirq.bit_flip,
+    "phase_flip": cirq.phase_flip,
+}
+
+
+def channel_to_cirq(op: Channel, qubits: Qubits) -> cirq.Operation:
+    """The Cirq channel equal to an IR channel with a constant strength (Cirq channels take numbers)."""
+    q = [qubits[i] for i in op.qubits]
+    if op.gate == KRAUS:
+        return cirq.KrausChannel(list(op.matrices())).on(*q)
+    strength = op.params[0]
+    if not strength.is_constant:
+        raise CircuitError(
+            f"channel {op.gate!r} has symbolic strength {strength}; Cirq channels need numbers, bind it first"
+        )
+    return _CHANNELS[op.gate](strength.const).on(*q)
+
+
 def _sympy_value(expr: Expr) -> Value:
     if expr.is_constant:
         return expr.const
@@ -141,7 +164,10 @@ def to_cirq(circuit: Circuit) -> cirq.Circuit:
                 f"operations[{index}] is a state preparation, which Cirq cannot hold parameterised; "
                 "decompose it into gates first (qstore.core.state_prep)"
             )
-        ops.extend(operation_to_cirq(op, qubits))
+        if isinstance(op, Channel):
+            ops.append(channel_to_cirq(op, qubits))
+        else:
+            ops.extend(operation_to_cirq(op, qubits))
     return cirq.Circuit(ops)
 
 
@@ -230,10 +256,34 @@ def _single(gate: cirq.Gate, where: list[int]) -> list[Operation] | None:
     return None
 
 
-def _convert(op: cirq.Operation, index: dict[cirq.Qid, int], out: list[Operation], depth: int) -> None:
+def _channel(gate: cirq.Gate, where: list[int]) -> Channel | None:
+    """The IR channel of a Cirq channel (named when it has an IR name, else its Kraus operators)."""
+    named = {
+        cirq.AmplitudeDampingChannel: ("amplitude_damping", lambda g: g.gamma),
+        cirq.PhaseDampingChannel: ("phase_damping", lambda g: g.gamma),
+        cirq.BitFlipChannel: ("bit_flip", lambda g: g.p),
+        cirq.PhaseFlipChannel: ("phase_flip", lambda g: g.p),
+    }
+    for kind, (name, strength) in named.items():
+        if isinstance(gate, kind):
+            return Channel(name, where, (float(strength(gate)),))
+    if isinstance(gate, cirq.DepolarizingChannel) and gate.num_qubits() == 1:
+        return Channel("depolarizing", where, (4 * gate.p / 3,))
+    if cirq.is_parameterized(gate) or cirq.has_unitary(gate):
+        return None
+    if cirq.has_kraus(gate):
+        return Channel(KRAUS, where, kraus=list(cirq.kraus(gate)))
+    return None
+
+
+def _convert(op: cirq.Operation, index: dict[cirq.Qid, int], out: list[Any], depth: int) -> None:
     if cirq.is_measurement(op):
         raise CircuitError("the IR has no measurements; remove them (e.g. cirq.drop_terminal_measurements)")
     if op.gate is not None:
+        channel = _channel(op.gate, [index[q] for q in op.qubits])
+        if channel is not None:
+            out.append(channel)
+            return
         converted = _single(op.gate, [index[q] for q in op.qubits])
         if converted is not None:
             out.extend(converted)
@@ -253,6 +303,8 @@ def from_cirq(circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid] | None =
 
     ``qubits`` defaults to the circuit's qubits in sorted order; pass ``cirq.LineQubit.range(n)``
     to keep idle qubits. Symbols become IR symbols of the same name; angles must be linear.
+    Cirq's damping, flip and one-qubit depolarising channels become the IR's named channels, any
+    other non-unitary channel a ``kraus`` channel.
     """
     order = list(qubits) if qubits is not None else sorted(circuit.all_qubits())
     index = {q: i for i, q in enumerate(order)}
@@ -261,7 +313,7 @@ def from_cirq(circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid] | None =
         raise CircuitError(f"qubits {missing} of the Cirq circuit are not in the given qubit order")
     if not order:
         raise CircuitError("the Cirq circuit has no qubits; an IR circuit needs at least one")
-    out: list[Operation] = []
+    out: list[Operation | Channel] = []
     for op in circuit.all_operations():
         _convert(op, index, out, 0)
     return Circuit(len(order), tuple(out))
