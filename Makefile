@@ -6,13 +6,13 @@ STAMP := $(VENV)/.qstore-installed
 DISTS := qstore-core qstore-torch qstore-tf qstore-backend-ionq qstore-backend-gpu qstore-storage qstore-service
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench docs install clean
 
 $(STAMP): constraints.txt $(foreach d,$(DISTS),$(d)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --quiet \
-		-e "./qstore-core[cirq,qiskit,sklearn,bench]" \
+		-e "./qstore-core[cirq,qiskit,sklearn,bench,docs]" \
 		-e "./qstore-torch[bench,examples]" -e "./qstore-tf[examples]" \
 		-e ./qstore-backend-ionq -e ./qstore-backend-gpu -e ./qstore-storage -e ./qstore-service \
 		pytest pytest-timeout hypothesis ruff mypy
@@ -37,6 +37,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy qstore-core/src/qstore/core
+
+# The documentation site (mkdocs.yml; API pages from the docstrings) into site/; any warning fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b; done

@@ -18,6 +18,7 @@ the time. An `Executor` takes many requests at once and
 * reuses results from a `ResultCache` (see `qstore.core.result_cache` for what is cacheable) and
   counts hits, misses, jobs and retries in `metrics`, ready for a metrics sink.
 
+Examples:
     >>> from qstore.core import Circuit, NumpyBackend
     >>> with Executor(NumpyBackend()) as ex:
     ...     jobs = [ex.submit(Circuit(1).rx("t", 0), {"t": t}, "Z0") for t in (0.0, 3.14159265)]

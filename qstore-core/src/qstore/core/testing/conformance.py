@@ -105,6 +105,7 @@ class BackendConformance:
     # -- declared capabilities ------------------------------------------------------------------
 
     def test_capabilities_are_consistent(self, backend: Backend) -> None:
+        """Capabilities name the backend, allow 2+ qubits and declare only gates of the library."""
         caps = backend.capabilities
         assert caps.name and caps.name == backend.name
         assert caps.max_qubits >= 2
@@ -114,6 +115,7 @@ class BackendConformance:
         assert caps.devices
 
     def test_registered_under_its_name(self, backend: Backend) -> None:
+        """``Capabilities.name`` is the name the backend is registered under."""
         name = self.registered_name or backend.name
         assert backend.name == name, (
             f"registered as {name!r} but the backend's name is {backend.name!r}; "
@@ -125,6 +127,7 @@ class BackendConformance:
     # -- closed forms ---------------------------------------------------------------------------
 
     def test_bell_state(self, backend: Backend) -> None:
+        """The Bell state's Pauli correlations (and state, where given) are exact."""
         bell = Circuit(2).h(0).cnot(0, 1)
         values, tol = self.expect(backend, bell, None, ["Z0 Z1", "X0 X1", "Y0 Y1", "Z0", "Z1"])
         self.assert_close(values, [[1, 1, -1, 0, 0]], tol)
@@ -134,6 +137,7 @@ class BackendConformance:
             self.assert_close(_unphase(state), _unphase(np.array([[1, 0, 0, 1]]) / np.sqrt(2)), self.atol)
 
     def test_ghz_state(self, backend: Backend) -> None:
+        """The 3-qubit GHZ state's correlations match, and its samples are only 000 and 111."""
         ghz = Circuit(3).h(0).cnot(0, 1).cnot(1, 2)
         values, tol = self.expect(backend, ghz, None, ["Z0 Z1", "Z1 Z2", "X0 X1 X2", "Z0", "Y0 Y1 X2"])
         self.assert_close(values, [[1, 1, 1, 0, -1]], tol)
@@ -143,6 +147,7 @@ class BackendConformance:
             assert sum(result.counts().values()) == 500
 
     def test_single_qubit_rotations(self, backend: Backend) -> None:
+        """RX, RY, RZ expectations follow their closed forms over a sweep of angles."""
         theta = np.linspace(-np.pi, np.pi, 7)
         cases = [
             (Circuit(1).rx("t", 0), ["Z0", "Y0", "X0"], [np.cos(theta), -np.sin(theta), 0 * theta]),
@@ -158,6 +163,7 @@ class BackendConformance:
     # -- agreement with the reference -----------------------------------------------------------
 
     def test_random_circuits_match_reference(self, backend: Backend, reference: NumpyBackend) -> None:
+        """Random circuits of the declared gates agree with the reference engine."""
         rng = np.random.default_rng(2024)
         gates = backend.capabilities.gates
         for n in range(1, self.max_random_qubits + 1):
@@ -174,6 +180,7 @@ class BackendConformance:
                     self.assert_close(_unphase(got), _unphase(want), 10 * self.atol)
 
     def test_batch_equals_individual_runs(self, backend: Backend) -> None:
+        """A batch of bindings gives what running each binding alone gives."""
         rng = np.random.default_rng(5)
         circuit = random_circuit(3, 10, rng, backend.capabilities.gates)
         bindings = random_bindings(circuit, 4, rng)
@@ -187,6 +194,7 @@ class BackendConformance:
             self.assert_close(batched[b : b + 1], single, self.atol)
 
     def test_state_preparation(self, backend: Backend, reference: NumpyBackend) -> None:
+        """Real and complex state preparation, followed by gates, agrees with the reference."""
         rng = np.random.default_rng(11)
         circuit = Circuit(3).prepare_state("v").ry("a", 1).cnot(1, 2)
         for amplitudes in (rng.normal(size=(2, 8)), rng.normal(size=(2, 8)) + 1j * rng.normal(size=(2, 8))):
@@ -199,6 +207,7 @@ class BackendConformance:
     # -- sampling -------------------------------------------------------------------------------
 
     def test_shot_statistics(self, backend: Backend) -> None:
+        """Sampled frequencies lie within ``sigmas`` standard errors of the exact probabilities."""
         if not backend.capabilities.shots:
             pytest.skip("backend does not sample")
         theta = np.array([0.3, 1.2, 2.5])
@@ -211,6 +220,7 @@ class BackendConformance:
         self.assert_close(result.samples.mean(axis=1), p1, self.sigmas * sigma)
 
     def test_seeded_sampling_is_reproducible(self, backend: Backend) -> None:
+        """Two runs with the same seed give the same samples."""
         if not backend.capabilities.shots:
             pytest.skip("backend does not sample")
         circuit = Circuit(2).h(0).ry(0.7, 1).cnot(0, 1)
@@ -222,6 +232,7 @@ class BackendConformance:
 
     @pytest.mark.parametrize("method", GRADIENT_METHODS)
     def test_gradient_matches_reference(self, backend: Backend, reference: NumpyBackend, method: str) -> None:
+        """Each declared gradient method agrees with the reference's adjoint gradient."""
         if method not in backend.capabilities.gradient_methods:
             pytest.skip(f"{method} not declared")
         gates = backend.capabilities.gates
@@ -254,6 +265,7 @@ class BackendConformance:
     # -- errors ---------------------------------------------------------------------------------
 
     def test_bad_input_is_a_clear_error(self, backend: Backend) -> None:
+        """Missing bindings, bad qubits, shots, gates, sizes and gradient methods raise Q-Store errors."""
         circuit = Circuit(2).ry("a", 0).cnot(0, 1)
         with pytest.raises(BindingError, match="a"):
             backend.run(circuit, {}, ["Z0"], shots=None if backend.capabilities.exact_expectations else 10)
@@ -284,6 +296,7 @@ class BackendConformance:
     # -- asynchronous use -----------------------------------------------------------------------
 
     def test_submit_result_and_await(self, backend: Backend) -> None:
+        """``submit`` returns a job whose ``result`` and ``await`` give the run's result."""
         circuit = Circuit(2).h(0).cnot(0, 1)
         shots = None if backend.capabilities.exact_expectations else 200
         job = backend.submit(circuit, None, ["Z0 Z1"], shots=shots, seed=1)
