@@ -115,7 +115,11 @@ def vjp(
     for op in ops:
         before.append(rho)
         rho = _apply(rho, op, batch)
-    vec = np.stack([vectorised_observable(obs, n) for obs in observables]) if observables else np.zeros((0, 4**n))
+    vec = (
+        np.stack([vectorised_observable(obs, n) for obs in observables])
+        if observables
+        else np.zeros((0, 4**n))
+    )
     lam = (cotangent @ vec).astype(rho.dtype).reshape(rho.shape)
     grads = {name: np.zeros(b) for name in wrt}
     for op, prev in zip(reversed(ops[last_prep + 1 :]), reversed(before[last_prep + 1 :]), strict=True):

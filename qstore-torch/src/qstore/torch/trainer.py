@@ -202,14 +202,17 @@ class Trainer:
     """Train ``model`` with ``optimizer`` on ``loss``; record everything in ``run`` when given.
 
     Args:
-        model, optimizer, loss: the PyTorch objects (``loss(outputs, targets)`` returns a scalar).
+        model: the PyTorch module to train.
+        optimizer: its optimizer.
+        loss: ``loss(outputs, targets)`` returning a scalar.
         run: a `qstore.core.runs.Run` to log metrics and checkpoints to (None: nothing is kept).
         batch_size: rows per step; the last batch of an epoch may be smaller.
         seed: shuffling of epoch ``e`` uses a generator seeded with ``seed + e``.
         checkpoint_every: also checkpoint every this many steps (epoch ends always checkpoint).
         metrics: extra ``name -> fn(outputs, targets)`` reported by `evaluate` (accuracy by default).
-        validation_backend, validation_shots: run validation on another backend (e.g. a shot-based
-            simulator while training on the torch engine); None validates on the model as it is.
+        validation_backend: run validation on another backend (e.g. a shot-based simulator while
+            training on the torch engine); None validates on the model as it is.
+        validation_shots: shots for that validation backend.
         progress: show a tqdm bar per epoch.
     """
 

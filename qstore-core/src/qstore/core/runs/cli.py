@@ -1,8 +1,10 @@
 """``qstore runs``: list runs, show one run's report, plot its curves (read-only; live runs too).
 
+```text
 qstore runs list [--root runs] [--json]
 qstore runs show NAME [--root runs] [--json]
 qstore runs plot NAME --out loss.png [--root runs]
+```
 """
 
 from __future__ import annotations
