@@ -172,3 +172,20 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_resume_after_thirty_sigkills_at_random_moments(tmp_path: Path) -> None:
     kill_and_resume(tmp_path, kills=30)
+
+
+def test_routing_decisions_of_auto_layers_are_kept_in_the_run(tmp_path: Path) -> None:
+    from qstore.core import NumpyBackend
+    from qstore.core.routing import AutoBackend
+    from qstore.torch.backend import TorchBackend
+
+    auto = AutoBackend(backends=[NumpyBackend(), TorchBackend(precision="double")], profile=None)
+    torch.manual_seed(0)
+    net = nn.Sequential(QuantumLayer(3, depth=1, backend=auto).double(), nn.Linear(3, 2).double())
+    x, y = data(16)
+    with Run.start("auto", root=tmp_path) as run:
+        trainer(net, run).fit(x.double(), y, epochs=1)
+    decisions = read_manifest(tmp_path / "auto").decisions
+    assert decisions and {d["backend"] for d in decisions} <= {"numpy", "torch"}
+    assert all(d["candidates"] for d in decisions)  # each decision keeps its reasons
+    assert len(decisions) == len(auto.decisions)

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 import torch
+from qstore.core.routing import AutoBackend
 from qstore.core.runs import Run
 from qstore.core.storage import Checkpoint
 from qstore.torch.layer import QuantumLayer
@@ -241,10 +242,22 @@ class Trainer:
         self.progress = progress
         self._meter = _CircuitMeter(model)
         self._last_storage = 0.0  # enqueue seconds of the previous step's writes, logged with the next
+        self._recorded: set[tuple[int, object]] = set()
+
+    def _record_routing(self) -> None:
+        """Keep every new decision of layers routed with ``backend="auto"`` in the run."""
+        for layer in self.model.modules():
+            backend = getattr(getattr(layer, "spec", None), "backend", None)
+            if isinstance(backend, AutoBackend):
+                for key, decision in backend.decisions.items():
+                    if (id(backend), key) not in self._recorded:
+                        self._recorded.add((id(backend), key))
+                        self.run.record_decision(decision)  # type: ignore[union-attr]
 
     def _checkpoint(self, step: int, epoch: int, batch: int) -> None:
         if self.run is None:
             return
+        self._record_routing()
         arrays, meta = training_state(self.model, self.optimizer)
         meta.update(
             {"epoch": epoch, "batch": batch, "step": step, "seed": self.seed, "batch_size": self.batch_size}
