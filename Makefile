@@ -20,13 +20,13 @@ $(STAMP): constraints.txt $(foreach d,$(DISTS),$(d)/pyproject.toml)
 
 install: $(STAMP)
 
-# The main job end to end: the core on its own, then hybrid training in PyTorch and Keras on the
-# digits task, and a quantum-kernel SVM against an RBF SVM (heatmap in out/).
+# The main job end to end: the core on its own; a PyTorch training run on the digits task kept in
+# runs/digits (metrics, checkpoints, interrupted and resumed, validated with shots) and its report;
+# the same model in Keras; a quantum-kernel SVM against an RBF SVM (heatmap in out/).
 demo: $(STAMP)
 	$(PY) examples/demo.py
 	$(PY) examples/train_run.py
 	$(VENV)/bin/qstore runs show digits
-	$(PY) examples/torch_digits.py
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) examples/keras_digits.py
 	$(PY) examples/kernels_digits.py --out out/kernel_heatmap.png
 
