@@ -217,3 +217,33 @@ def test_draw_and_specs_match_the_torch_layer_contract() -> None:
     assert all(len(line) <= 60 for line in layer.draw(width=60).splitlines())
     specs = layer.specs()
     assert specs.n_qubits == 3 and specs.gate_counts["cnot"] == 2 and specs.inputs == ("x_0", "x_1", "x_2")
+
+
+@pytest.mark.slow
+def test_an_oversized_batch_under_a_memory_limit_is_a_clear_error_not_a_crash() -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    child = textwrap.dedent(
+        """
+        import os, resource
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import numpy as np, tensorflow as tf
+        from qstore.tf import QuantumLayer
+        layer = QuantumLayer(12, depth=2)
+        layer(np.zeros((2, 12), np.float32))
+        with open("/proc/self/status") as f:
+            used = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (used + 600 * 2**20, resource.RLIM_INFINITY))
+        fresh = QuantumLayer(12, depth=2)
+        try:
+            fresh(np.zeros((20000, 12), np.float32))
+        except tf.errors.InvalidArgumentError as exc:
+            print("refused:", "fits at most" in str(exc))
+        print("small batch:", fresh(np.zeros((4, 12), np.float32)).shape)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "refused: True" in result.stdout and "small batch: (4, 12)" in result.stdout

@@ -29,7 +29,9 @@ from qstore.core.ansatz import LayerCircuit
 from qstore.core.backend import Backend
 from qstore.core.circuit import Circuit
 from qstore.core.errors import BindingError, CapabilityError
+from qstore.core.memory import rows_that_fit
 from qstore.core.observables import ObservableLike
+from qstore.core.plan import compile_plan
 from qstore.core.secrets import without_credentials
 from qstore.core.specs import CircuitSpecs
 from qstore.tf.backend import TFBackend
@@ -130,6 +132,8 @@ class _CircuitLayer(keras.layers.Layer):
         out = self.spec.output
         if not out.differentiable:
             return self._runner(tf.cast(inputs, self._out_dtype), tf.cast(weights, self._out_dtype))
+        if self.spec.in_graph:
+            inputs = self._refuse_oversized_batch(inputs)
         measured = self._runner(inputs, weights)
         walsh = None if out.walsh is None else tf.constant(out.walsh, dtype=measured.dtype)
         blocks = tf.reshape(measured, [-1, len(self.spec.shot_counts), len(out.measured)])
@@ -139,6 +143,21 @@ class _CircuitLayer(keras.layers.Layer):
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, int]:
         """``(batch, n_outputs)``."""
         return (input_shape[0], self.n_outputs)
+
+    def _refuse_oversized_batch(self, inputs: tf.Tensor) -> tf.Tensor:
+        """Autodiff keeps every step's states: refuse a batch whose working memory would not fit,
+        with a clear error, before TensorFlow allocates it (instead of an allocator crash)."""
+        circuit = self.spec.circuit.circuit
+        per_row = 3 * len(compile_plan(circuit).steps) * 2**circuit.n_qubits * self.spec.backend.dtype.size
+        what = f"{type(self).__name__} on {circuit.n_qubits} qubits"
+        limit = rows_that_fit(2**62, per_row, what)
+        check = tf.debugging.assert_less_equal(
+            tf.shape(inputs)[0],
+            limit,
+            message=f"{what} fits at most {limit} rows per call in this process's memory; use a smaller batch_size",
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(inputs)
 
     def _base_config(self) -> dict[str, Any]:
         spec = self.spec
