@@ -1,6 +1,6 @@
 """Property test: random circuits executed from the core plan on the numpy, torch and tf engines equal a
 plain dense-matrix evaluation written here (full ``2**n`` unitaries by ``np.kron``, never the plan),
-and adjoint gradients equal central finite differences in float64."""
+and adjoint (numpy, torch) and autodiff (tf) gradients equal central finite differences in float64."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_every_engine_equals_the_dense_evaluation(circuit: Circuit, seed: int) -
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(circuit=circuits(), seed=st.integers(0, 2**16))
-def test_adjoint_gradients_equal_finite_differences(circuit: Circuit, seed: int) -> None:
+def test_gradients_equal_finite_differences(circuit: Circuit, seed: int) -> None:
     symbols = circuit.symbols
     bindings = _bindings(circuit, seed)
     obs = [f"Z{circuit.n_qubits - 1}", "0.5*X0"]
@@ -121,7 +121,7 @@ def test_adjoint_gradients_equal_finite_differences(circuit: Circuit, seed: int)
         s: (loss({**bindings, s: bindings[s] + eps}) - loss({**bindings, s: bindings[s] - eps})) / (2 * eps)
         for s in symbols
     }
-    for name in ("numpy", "torch"):
-        grads = ENGINES()[name].gradient(circuit, bindings, obs, cot, method="adjoint")
+    for name, method in (("numpy", "adjoint"), ("torch", "adjoint"), ("tf", "backprop")):
+        grads = ENGINES()[name].gradient(circuit, bindings, obs, cot, method=method)
         for s in symbols:
             np.testing.assert_allclose(grads[s], fd[s], atol=1e-6, err_msg=f"{name} d/d{s}")
