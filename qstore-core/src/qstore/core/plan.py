@@ -12,7 +12,11 @@ phase vector, a gather by an index map, a batched matmul on a few qubits, loadin
   Kronecker-product block, so a rotation layer is ``n/3`` passes over the state.
 * `Permutation`: consecutive fixed permutation-with-phase gates (CNOT, CZ, SWAP, X, CCX, …) become
   one gather ``new[i] = phase[i] · old[perm[i]]``; a whole CNOT entangler is one index operation.
-* `Diagonal`: parametric diagonal multi-qubit gates (CRZ, RZZ, …) are phase multiplications.
+* `Phase`: a run of permutation gates and parametric diagonal gates (the ZZ feature map's
+  CNOT·P·CNOT, CRZ, RZZ, …) is ``new[i] = e^{iφ(i)} · old[perm[i]]`` with a *linear phase
+  polynomial* ``φ = angles @ weights + const``: one gather, one small matmul and one ``exp`` per
+  run (up to `PHASE_MAX_QUBITS`; wider circuits keep `Permutation` and `Diagonal` steps).
+* `Diagonal`: parametric diagonal multi-qubit gates outside phase runs are phase multiplications.
 * `Dense`: other multi-qubit gates, a batched matmul on their qubits.
 * `Prepare`: amplitude loading, on qubits no earlier gate has touched.
 
@@ -35,10 +39,12 @@ from qstore.core.gate_fourier import fourier_coefficients, fourier_harmonics
 from qstore.core.gates import gate_spec
 
 __all__ = [
+    "PHASE_MAX_QUBITS",
     "Dense",
     "Diagonal",
     "Fused",
     "Permutation",
+    "Phase",
     "Plan",
     "Prepare",
     "Step",
@@ -49,6 +55,8 @@ __all__ = [
 ]
 
 MAX_BLOCK = 3
+PHASE_MAX_QUBITS = 16
+"""Widest circuit whose diagonal/permutation runs become `Phase` steps (``(angles, 2**n)`` weights)."""
 
 
 @attrs.frozen(eq=False)
@@ -101,6 +109,24 @@ class Permutation:
 
 
 @attrs.frozen(eq=False)
+class Phase:
+    """A diagonal-and-permutation run: ``new[i] = e^{iφ(i)} · old[perm[i]]``, ``φ = angles[:, cols] @
+    weights + const`` (``weights`` ``(len(cols), 2**n)``, ``const`` ``(2**n,)``); ``perm`` is None when
+    the run permutes nothing. ``inverse_perm`` undoes the gather for adjoint sweeps:
+    ``old = (e^{-iφ} · new)[inverse_perm]``. ``index`` numbers the plan's `Phase` steps.
+    """
+
+    qubits: frozenset[int]
+    cols: np.ndarray
+    weights: np.ndarray
+    const: np.ndarray
+    perm: np.ndarray | None
+    inverse_perm: np.ndarray | None
+    index: int
+    trainable: bool
+
+
+@attrs.frozen(eq=False)
 class Prepare:
     """Load the normalised amplitudes bound to ``input`` into ``qubits`` (still in ``|0…0>``)."""
 
@@ -109,7 +135,7 @@ class Prepare:
     trainable: ClassVar[bool] = False
 
 
-Step = Fused | Dense | Diagonal | Permutation | Prepare
+Step = Fused | Dense | Diagonal | Permutation | Phase | Prepare
 
 
 @attrs.frozen(eq=False)
@@ -135,6 +161,11 @@ class Plan:
     def last_prepare(self) -> int:
         """Index of the last `Prepare` step, or -1."""
         return max((i for i, s in enumerate(self.steps) if isinstance(s, Prepare)), default=-1)
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """The `Phase` steps, in order (``phases[i].index == i``)."""
+        return tuple(s for s in self.steps if isinstance(s, Phase))
 
     @property
     def n_blocks(self) -> int:
@@ -190,6 +221,13 @@ def compilations() -> int:
     return _COUNT[0]
 
 
+def _phase_gate(op: Operation) -> bool:
+    """A gate a phase run takes: a fixed permutation (with phases) or linear-phase diagonal."""
+    if op.spec.diagonal and _linear_phases(op.gate) is not None:
+        return True
+    return op.spec.n_params == 0 and _is_permutation(fourier_coefficients(op.gate)[0])
+
+
 def _is_permutation(matrix: np.ndarray) -> bool:
     nonzero = np.abs(matrix) > 1e-12
     return bool(np.all(nonzero.sum(axis=1) == 1) and np.all(nonzero.sum(axis=0) == 1))
@@ -202,38 +240,85 @@ class _Chain:
     trainable: bool
 
 
-class _PermutationRun:
-    """Fixed permutation gates collected in order; `step` builds the one gather they amount to."""
+@functools.lru_cache(maxsize=256)
+def _linear_phases(name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(b (d,), m (d, p))`` with diagonal ``e^{i(b + m @ θ)}``, or None for another form.
+
+    Read from the gate's Fourier terms: each diagonal entry must be one term of modulus one.
+    """
+    coeffs, harmonics = fourier_coefficients(name), fourier_harmonics(name)
+    d = coeffs.shape[1]
+    entries = coeffs[:, np.arange(d), np.arange(d)]
+    offsets = np.empty(d)
+    slopes = np.empty((d, harmonics.shape[1]))
+    for s in range(d):
+        (ks,) = np.nonzero(np.abs(entries[:, s]) > 1e-12)
+        if len(ks) != 1 or abs(abs(entries[ks[0], s]) - 1) > 1e-12:
+            return None
+        offsets[s] = np.angle(entries[ks[0], s])
+        slopes[s] = harmonics[ks[0]]
+    return offsets, slopes
+
+
+class _PhaseRun:
+    """Permutation gates and linear-phase diagonal gates collected in order (with their angle
+    columns); `step` builds the one gather and phase polynomial they amount to."""
 
     def __init__(self, n_qubits: int) -> None:
         self.n = n_qubits
-        self.ops: list[Operation] = []
+        self.ops: list[tuple[Operation, list[int]]] = []
         self.qubits: set[int] = set()
 
-    def step(self) -> Permutation:
-        """Walk the gates backwards from the identity map, so each costs a few vector operations."""
+    def add(self, op: Operation, cols: list[int]) -> None:
+        self.ops.append((op, cols))
+        self.qubits.update(op.qubits)
+
+    def step(self, index: int) -> Permutation | Phase:
+        """Walk the gates backwards from the identity map, so each costs a few vector operations:
+        ``idx`` is where output amplitude ``i`` sits before the gate, whose phase is read there."""
         n = self.n
         idx = np.arange(2**n)
-        phase: np.ndarray | None = None
-        for op in reversed(self.ops):
-            matrix = fourier_coefficients(op.gate)[0]
-            cols = np.argmax(np.abs(matrix), axis=1)
-            values = matrix[np.arange(len(cols)), cols]
-            k = len(op.qubits)
+        const = np.zeros(2**n)
+        rows: dict[int, np.ndarray] = {}
+        for op, cols in reversed(self.ops):
             local = np.zeros_like(idx)
             for t in op.qubits:
                 local = (local << 1) | ((idx >> (n - 1 - t)) & 1)
-            if not np.allclose(values, 1, rtol=0, atol=1e-15):
-                factor = values[local]
-                phase = factor if phase is None else phase * factor
-            source = cols[local]
+            linear = _linear_phases(op.gate) if op.spec.diagonal else None
+            if linear is not None:
+                offsets, slopes = linear
+                const += offsets[local]
+                for j, c in enumerate(cols):
+                    rows[c] = rows.get(c, 0) + slopes[local, j]
+                continue
+            matrix = fourier_coefficients(op.gate)[0]
+            source_cols = np.argmax(np.abs(matrix), axis=1)
+            const += np.angle(matrix[np.arange(len(source_cols)), source_cols])[local]
+            source = source_cols[local]
+            k = len(op.qubits)
             for j, t in enumerate(op.qubits):
                 shift = n - 1 - t
                 idx = (idx & ~(1 << shift)) | (((source >> (k - 1 - j)) & 1) << shift)
         inverse = np.empty_like(idx)
         inverse[idx] = np.arange(idx.size)
-        inverse_phase = None if phase is None else phase[inverse].conj()
-        return Permutation(frozenset(self.qubits), idx, phase, inverse, inverse_phase)
+        if not rows:
+            phase = np.exp(1j * const)
+            if np.allclose(phase, 1, rtol=0, atol=1e-15):
+                return Permutation(frozenset(self.qubits), idx, None, inverse, None)
+            return Permutation(frozenset(self.qubits), idx, phase, inverse, phase[inverse].conj())
+        identity = bool(np.array_equal(idx, np.arange(idx.size)))
+        cols_array = np.array(sorted(rows), dtype=np.int64)
+        weights = np.stack([rows[c] for c in sorted(rows)])
+        return Phase(
+            frozenset(self.qubits),
+            cols_array,
+            weights,
+            const,
+            None if identity else idx,
+            None if identity else inverse,
+            index,
+            any(op.symbols for op, _ in self.ops),
+        )
 
 
 class _Compiler:
@@ -248,7 +333,8 @@ class _Compiler:
         self.pending: dict[int, list[int]] = {}
         self.pending_trainable: dict[int, bool] = {}
         self.others: list[tuple[str, np.ndarray, bool]] = []
-        self.steps: list[Step | _Chain | _PermutationRun] = []
+        self.steps: list[Step | _Chain | _PhaseRun] = []
+        self.phase_runs = self.n <= PHASE_MAX_QUBITS
         self.touched: set[int] = set()
 
     def angle_columns(self, op: Operation) -> list[int]:
@@ -262,7 +348,7 @@ class _Compiler:
         for op in self.circuit.operations:
             if isinstance(op, StatePreparation):
                 self.prepare(op)
-            elif op.spec.n_qubits == 1:
+            elif op.spec.n_qubits == 1 and not self.joins_run(op):
                 self.one(op)
             else:
                 self.multi(op)
@@ -296,22 +382,37 @@ class _Compiler:
             return
         step = _Chain(q, slots, self.pending_trainable.pop(q))
         last = self.steps[-1] if self.steps else None
-        if isinstance(last, _PermutationRun) and q not in last.qubits:
+        if isinstance(last, _PhaseRun) and q not in last.qubits:
             self.steps.insert(len(self.steps) - 1, step)
         else:
             self.steps.append(step)
+
+    def joins_run(self, op: Operation) -> bool:
+        """Whether a one-qubit gate goes to a phase run rather than its qubit's chain.
+
+        A fixed permutation or linear-phase diagonal gate continues the open run on a qubit the run
+        touches when nothing is pending there; a parametric diagonal gate also leaves a constant
+        pending chain (the Hadamards of a feature map) constant, so that block is one shared matrix.
+        """
+        if not (self.phase_runs and _phase_gate(op)):
+            return False
+        q = op.qubits[0]
+        if q in self.pending:
+            return op.spec.diagonal and bool(op.symbols) and not self.pending_trainable[q]
+        last = self.steps[-1] if self.steps else None
+        return isinstance(last, _PhaseRun) and q in last.qubits
 
     def multi(self, op: Operation) -> None:
         for q in op.qubits:
             self.flush(q)
         spec = op.spec
-        if spec.n_params == 0 and _is_permutation(fourier_coefficients(op.gate)[0]):
+        fixed = spec.n_params == 0 and _is_permutation(fourier_coefficients(op.gate)[0])
+        if fixed or (self.phase_runs and _phase_gate(op)):
             last = self.steps[-1] if self.steps else None
-            if not isinstance(last, _PermutationRun):
-                last = _PermutationRun(self.n)
+            if not isinstance(last, _PhaseRun):
+                last = _PhaseRun(self.n)
                 self.steps.append(last)
-            last.ops.append(op)
-            last.qubits.update(op.qubits)
+            last.add(op, [] if fixed else self.angle_columns(op))
             return
         cols = np.array(self.angle_columns(op), dtype=np.int64)
         index = len(self.others)
@@ -338,8 +439,8 @@ class _Compiler:
         chains: list[list[int]] = []
         blocks = 0
         for run in _runs(self.steps):
-            if isinstance(run, _PermutationRun):
-                steps.append(run.step())
+            if isinstance(run, _PhaseRun):
+                steps.append(run.step(sum(isinstance(s, Phase) for s in steps)))
             elif not isinstance(run, list):
                 steps.append(run)
             else:
@@ -368,10 +469,10 @@ class _Compiler:
 
 
 def _runs(
-    steps: Sequence[Step | _Chain | _PermutationRun],
-) -> list[Step | _PermutationRun | list[_Chain]]:
+    steps: Sequence[Step | _Chain | _PhaseRun],
+) -> list[Step | _PhaseRun | list[_Chain]]:
     """Steps with each maximal run of consecutive chains gathered into a list."""
-    out: list[Step | _PermutationRun | list[_Chain]] = []
+    out: list[Step | _PhaseRun | list[_Chain]] = []
     for step in steps:
         if isinstance(step, _Chain):
             if out and isinstance(out[-1], list):

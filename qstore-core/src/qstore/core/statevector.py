@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing
@@ -18,15 +18,28 @@ from qstore.core.bindings import Batch
 from qstore.core.circuit import Operation, StatePreparation
 from qstore.core.errors import BindingError, ResourceError
 from qstore.core.observables import Observable, PauliString
-from qstore.core.plan import Dense, Diagonal, Fused, Plan, Prepare, compile_plan, gate_matrices, target_index
+from qstore.core.plan import (
+    Dense,
+    Diagonal,
+    Fused,
+    Permutation,
+    Phase,
+    Plan,
+    Prepare,
+    compile_plan,
+    gate_matrices,
+    target_index,
+)
 from qstore.core.plan_readout import basis_rotations, compile_readout, measurement_settings
 
 __all__ = [
+    "Matrices",
     "apply_block",
     "apply_diagonal",
     "apply_matrix",
     "apply_operation",
     "apply_pauli",
+    "apply_step",
     "check_memory",
     "expectations",
     "op_matrix",
@@ -188,33 +201,77 @@ def apply_operation(state: np.ndarray, op: Operation | StatePreparation, batch: 
     return apply_matrix(state, m, op.qubits)
 
 
+class Matrices(NamedTuple):
+    """A batch's step matrices: `Fused` blocks ``(B, d, d)`` (``(d, d)`` when not trainable), `Dense` matrices / `Diagonal` phases
+    (``plan.others`` order) and `Phase` factors ``(B, 2**n)`` (``plan.phases`` order)."""
+
+    blocks: list[np.ndarray]
+    others: list[np.ndarray]
+    phases: list[np.ndarray]
+
+
 def simulate(batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> np.ndarray:
-    """Final states ``(B, 2, …, 2)`` of a bound batch, executing its `qstore.core.plan.Plan`."""
+    """Final states ``(B, 2, …, 2)`` of a bound batch, executing its `qstore.core.plan.Plan`.
+
+    The state stays one shared row until the first step whose matrices differ across the batch
+    (a feature map's constant Hadamard layer runs once, not ``B`` times).
+    """
     n = batch.circuit.n_qubits
     check_memory(n, batch.size, dtype)
     plan = compile_plan(batch.circuit)
-    blocks, others = plan_matrices(plan, batch)
-    state = zero_state(n, batch.size, dtype).reshape(batch.size, -1)
+    m = plan_matrices(plan, batch, dtype)
+    state = zero_state(n, 1, dtype).reshape(1, -1)
     for step in plan.steps:
+        if isinstance(step, Dense | Prepare) and state.shape[0] != batch.size:
+            state = np.repeat(state, batch.size, axis=0)
         if isinstance(step, Prepare):
             shaped = state.reshape((batch.size,) + (2,) * n)
             state = prepare(shaped, batch.vectors[step.input], step.qubits).reshape(batch.size, -1)
-        elif isinstance(step, Fused):
-            state = apply_block(state, blocks[step.index], step.qubit, step.width)
-        elif isinstance(step, Dense):
-            shaped = state.reshape((batch.size,) + (2,) * n)
-            state = apply_matrix(shaped, others[step.index], step.qubits).reshape(batch.size, -1)
-        elif isinstance(step, Diagonal):
-            state = state * others[step.index][:, target_index(n, step.qubits)].astype(state.dtype)
         else:
-            state = state[:, step.perm]
-            if step.phase is not None:
-                state = state * step.phase.astype(state.dtype)
+            state = apply_step(step, state, m)
+    if state.shape[0] != batch.size:
+        state = np.repeat(state, batch.size, axis=0)
     return state.reshape((batch.size,) + (2,) * n)
 
 
-def plan_matrices(plan: Plan, batch: Batch) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The batch's `Fused` blocks ``(B, d, d)`` and `Dense` matrices / `Diagonal` phases, in step order."""
+def apply_step(
+    step: Fused | Dense | Diagonal | Phase | Permutation,
+    state: np.ndarray,
+    m: Matrices,
+    inverse: bool = False,
+) -> np.ndarray:
+    """Apply one gate step to a flat ``(B, 2**n)`` batch (or undo it, with ``inverse``)."""
+    b = state.shape[0]
+    n = state.shape[1].bit_length() - 1
+    if isinstance(step, Fused):
+        block = m.blocks[step.index]
+        return apply_block(state, _dagger(block) if inverse else block, step.qubit, step.width)
+    if isinstance(step, Dense):
+        matrix = m.others[step.index]
+        shaped = state.reshape((b,) + (2,) * n)
+        return apply_matrix(shaped, _dagger(matrix) if inverse else matrix, step.qubits).reshape(b, -1)
+    if isinstance(step, Diagonal):
+        phases = m.others[step.index][:, target_index(n, step.qubits)]
+        return state * (phases.conj() if inverse else phases).astype(state.dtype, copy=False)
+    if isinstance(step, Phase):
+        phases = m.phases[step.index].astype(state.dtype, copy=False)
+        if inverse:
+            out = state * phases.conj()
+            return out if step.inverse_perm is None else out[:, step.inverse_perm]
+        return (state if step.perm is None else state[:, step.perm]) * phases
+    perm, phase = (step.inverse_perm, step.inverse_phase) if inverse else (step.perm, step.phase)
+    out = state[:, perm]
+    return out if phase is None else out * phase.astype(state.dtype, copy=False)
+
+
+def _dagger(matrix: np.ndarray) -> np.ndarray:
+    return np.conj(np.swapaxes(matrix, -1, -2))
+
+
+def plan_matrices(plan: Plan, batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> Matrices:
+    """The batch's step matrices for every step of ``plan``: gate matrices in complex128, `Phase`
+    factors in ``dtype`` (their phase sums in float64, reduced mod 2π before a single-precision
+    ``cos``/``sin``)."""
     symbols = plan.symbols
     values = np.zeros((batch.size, len(symbols)))
     for j, name in enumerate(symbols):
@@ -222,9 +279,12 @@ def plan_matrices(plan: Plan, batch: Batch) -> tuple[list[np.ndarray], list[np.n
     angles = plan.angles(values)
     blocks: list[np.ndarray] = []
     if len(plan.chains):
-        parts = [gate_matrices(name, angles[:, cols]) for name, cols in plan.one_qubit]
-        eye = np.broadcast_to(np.eye(2, dtype=complex), (batch.size, 1, 2, 2))
-        table = np.concatenate([p.reshape(batch.size, -1, 2, 2) for p in parts] + [eye], axis=1)
+        varying = any(s.trainable for s in plan.steps if isinstance(s, Fused))
+        rows = angles if varying else angles[:1]
+        size = rows.shape[0]
+        parts = [gate_matrices(name, rows[:, cols]) for name, cols in plan.one_qubit]
+        eye = np.broadcast_to(np.eye(2, dtype=complex), (size, 1, 2, 2))
+        table = np.concatenate([p.reshape(size, -1, 2, 2) for p in parts] + [eye], axis=1)
         fused = table[:, plan.chains[:, 0]]
         for level in range(1, plan.chains.shape[1]):
             fused = table[:, plan.chains[:, level]] @ fused
@@ -234,28 +294,42 @@ def plan_matrices(plan: Plan, batch: Batch) -> tuple[list[np.ndarray], list[np.n
                 for chain in step.chains[1:]:
                     d = block.shape[-1] * 2
                     kron = block[:, :, None, :, None] * fused[:, chain][:, None, :, None, :]
-                    block = kron.reshape(batch.size, d, d)
-                blocks.append(block)
+                    block = kron.reshape(size, d, d)
+                blocks.append(block if step.trainable else block[0])
     others = []
     for name, cols, diagonal in plan.others:
         m = gate_matrices(name, angles[:, cols])
         others.append(np.diagonal(m, axis1=-2, axis2=-1) if diagonal else m)
-    return blocks, others
+    phases = [_unit(angles[:, p.cols] @ p.weights + p.const, np.dtype(dtype)) for p in plan.phases]
+    return Matrices(blocks, others, phases)
+
+
+def _unit(phi: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``e^{iφ}`` in complex ``dtype`` by one ``cos`` and one ``sin`` in its real precision."""
+    real = np.finfo(dtype).dtype
+    if real != phi.dtype:
+        phi = np.remainder(phi, 2 * np.pi).astype(real)
+    out = np.empty(phi.shape, dtype)
+    np.cos(phi, out=out.real)
+    np.sin(phi, out=out.imag)
+    return out
 
 
 def apply_block(state: np.ndarray, matrix: np.ndarray, qubit: int, width: int) -> np.ndarray:
-    """A ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
+    """A ``(d, d)`` or ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
 
     On the ``(B, 2**q, d, rest)`` view: one broadcast matmul without moving the state, or for the
-    last qubits a batched matmul of the ``(B, 2**q, d)`` rows by the transpose.
+    last qubits a matmul of the ``(B, 2**q, d)`` rows by the transpose (one GEMM for a shared block).
+    A one-row state broadcasts against a batched block.
     """
     b = state.shape[0]
     d = 2**width
     view = state.reshape(b, 2**qubit, d, -1)
     matrix = matrix.astype(state.dtype, copy=False)
     if view.shape[-1] == 1:
-        return np.matmul(view.reshape(b, -1, d), np.swapaxes(matrix, -1, -2)).reshape(b, -1)
-    return np.matmul(matrix[:, None], view).reshape(b, -1)
+        rows = view.reshape(-1, d) if matrix.ndim == 2 else view.reshape(b, -1, d)
+        return np.matmul(rows, np.swapaxes(matrix, -1, -2)).reshape(-1, state.shape[1])
+    return np.matmul(matrix if matrix.ndim == 2 else matrix[:, None], view).reshape(-1, state.shape[1])
 
 
 def apply_pauli(state: np.ndarray, term: PauliString) -> np.ndarray:

@@ -17,7 +17,17 @@ import tensorflow as tf
 
 from qstore.core.circuit import Circuit
 from qstore.core.observables import Observable
-from qstore.core.plan import Dense, Diagonal, Fused, Permutation, Plan, Prepare, compile_plan, target_index
+from qstore.core.plan import (
+    Dense,
+    Diagonal,
+    Fused,
+    Permutation,
+    Phase,
+    Plan,
+    Prepare,
+    compile_plan,
+    target_index,
+)
 from qstore.core.plan_readout import Readout, compile_readout
 from qstore.tf.gates import gate_matrix, real_dtype
 
@@ -38,10 +48,13 @@ _MATMUL_MIN_REST = 8
 
 
 class Matrices(NamedTuple):
-    """The batch's step matrices: one per `Fused` block, one per `Dense` / `Diagonal` step."""
+    """The batch's step matrices: one per `Fused` block (``(d, d)`` when not trainable), one per
+    `Dense` / `Diagonal` step, and the
+    ``(B, 2**n)`` phase factor of each `Phase` step."""
 
     blocks: tuple[tf.Tensor, ...]
     others: tuple[tf.Tensor, ...]
+    phases: tuple[tf.Tensor, ...]
 
 
 def zero_state(n_qubits: int, batch_size: int | tf.Tensor, dtype: tf.DType = tf.complex64) -> tf.Tensor:
@@ -85,12 +98,17 @@ def matrices(plan: Plan, values: tf.Tensor, dtype: tf.DType) -> Matrices:
                 for chain in step.chains[1:]:
                     d = block.shape[-1] * 2
                     block = tf.reshape(tf.einsum("bij,bkl->bikjl", block, fused[:, chain]), [-1, d, d])
-                blocks.append(block)
+                blocks.append(block if step.trainable else block[0])
     others = []
     for name, cols, diagonal in plan.others:
         m = _gate_rows(name, angles, cols[None, :], dtype, b)[:, 0]
         others.append(tf.linalg.diag_part(m) if diagonal else m)
-    return Matrices(tuple(blocks), tuple(others))
+    phases = []
+    for step in plan.phases:
+        phi = tf.matmul(tf.gather(angles, step.cols, axis=1), tf.constant(step.weights, rdtype))
+        phi = phi + tf.constant(step.const, rdtype)
+        phases.append(tf.exp(tf.complex(tf.zeros_like(phi), phi)))
+    return Matrices(tuple(blocks), tuple(others), tuple(phases))
 
 
 def _gate_rows(name: str, angles: tf.Tensor, cols: np.ndarray, dtype: tf.DType, b: tf.Tensor) -> tf.Tensor:
@@ -116,6 +134,9 @@ def simulate_plan(
             state = _apply_dense(state, m.others[step.index], step.qubits, n)
         elif isinstance(step, Diagonal):
             state = state * tf.gather(m.others[step.index], target_index(n, step.qubits), axis=1)
+        elif isinstance(step, Phase):
+            moved = state if step.perm is None else tf.gather(state, step.perm, axis=1)
+            state = moved * m.phases[step.index]
         else:
             state = _permute(state, step)
     return state
@@ -138,21 +159,22 @@ def simulate(
 
 
 def apply_block(state: tf.Tensor, matrix: tf.Tensor, qubit: int, width: int, n_qubits: int) -> tf.Tensor:
-    """A ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
+    """A ``(d, d)`` or ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
 
-    On the ``(B, 2**q, d, rest)`` view: long rows use one broadcast matmul, the last qubits a batched
-    matmul of the ``(B, 2**q, d)`` rows by the transpose, the middle ground an einsum.
+    On the ``(B, 2**q, d, rest)`` view: long rows use one broadcast matmul, the last qubits a matmul
+    of the ``(B, 2**q, d)`` rows by the transpose, the middle ground an einsum.
     """
     d = 2**width
     rest = 2 ** (n_qubits - qubit - width)
+    shared = matrix.shape.rank == 2
     if rest == 1:
-        rows = tf.reshape(state, [tf.shape(state)[0], -1, d])
+        rows = tf.reshape(state, [-1, d] if shared else [tf.shape(state)[0], -1, d])
         return tf.reshape(tf.matmul(rows, matrix, transpose_b=True), [-1, 2**n_qubits])
     view = tf.reshape(state, [-1, 2**qubit, d, rest])
     if rest >= _MATMUL_MIN_REST:
-        out = tf.matmul(matrix[:, None], view)
+        out = tf.matmul(matrix if shared else matrix[:, None], view)
     else:
-        out = tf.einsum("bij,bajc->baic", matrix, view)
+        out = tf.einsum("ij,bajc->baic" if shared else "bij,bajc->baic", matrix, view)
     return tf.reshape(out, [-1, 2**n_qubits])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from qstore.core.errors import GradientError
-from qstore.core.plan import Fused, Plan, Prepare
+from qstore.core.plan import Fused, Phase, Plan, Prepare
 from qstore.core.plan_readout import Readout
 from qstore.torch import readout as ro
 from qstore.torch.engine import amplitude_grad, apply_step, matrices, matrix_grad, simulate
@@ -56,6 +56,7 @@ def adjoint_sweep(
     lam = ro.weighted_apply(readout, psi, cotangent)
     block_grads: list[torch.Tensor | None] = [None] * len(m.blocks)
     other_grads: list[torch.Tensor | None] = [None] * len(m.others)
+    phase_grads: list[torch.Tensor | None] = [None] * len(m.phases)
     vector_out: dict[str, torch.Tensor] = {}
     for step in reversed(plan.steps):
         if isinstance(step, Prepare):
@@ -65,10 +66,13 @@ def adjoint_sweep(
         psi = apply_step(step, psi, m, inverse=True)
         if step.trainable:
             grads_of = block_grads if isinstance(step, Fused) else other_grads
+            grads_of = phase_grads if isinstance(step, Phase) else grads_of
             grads_of[step.index] = matrix_grad(step, lam, psi)
         lam = apply_step(step, lam, m, inverse=True)
     outputs, grads = [], []
-    for matrix, g in zip(m.blocks + m.others, block_grads + other_grads, strict=True):
+    for matrix, g in zip(
+        m.blocks + m.others + m.phases, block_grads + other_grads + phase_grads, strict=True
+    ):
         if g is not None and matrix.requires_grad:
             outputs.append(matrix)
             grads.append(g)

@@ -16,7 +16,7 @@ import numpy as np
 
 import torch
 from qstore.core.observables import Observable
-from qstore.core.plan import Dense, Diagonal, Fused, Permutation, Plan, Prepare, Step, target_index
+from qstore.core.plan import Dense, Diagonal, Fused, Permutation, Phase, Plan, Prepare, Step, target_index
 from qstore.core.plan_readout import basis_rotations, measurement_settings
 from qstore.torch.matrices import gate_matrices
 
@@ -58,10 +58,13 @@ def on_device(
 
 
 class Matrices(NamedTuple):
-    """The batch's step matrices: one per `Fused` block, one per `Dense` / `Diagonal` step."""
+    """The batch's step matrices: one per `Fused` block (``(d, d)`` when not trainable), one per
+    `Dense` / `Diagonal` step, and the
+    ``(B, 2**n)`` phase factor of each `Phase` step."""
 
     blocks: tuple[torch.Tensor, ...]
     others: tuple[torch.Tensor, ...]
+    phases: tuple[torch.Tensor, ...]
 
 
 def matrices(plan: Plan, values: torch.Tensor, dtype: torch.dtype) -> Matrices:
@@ -87,12 +90,18 @@ def matrices(plan: Plan, values: torch.Tensor, dtype: torch.dtype) -> Matrices:
                 for chain in step.chains[1:]:
                     d = block.shape[-1] * 2
                     block = torch.einsum("bij,bkl->bikjl", block, fused[:, chain]).reshape(b, d, d)
-                blocks.append(block)
+                blocks.append(block if step.trainable else block[0])
     others = []
     for name, cols, diagonal in plan.others:
         m = gate_matrices(name, angles[:, cols], dtype).expand(b, -1, -1)
         others.append(torch.diagonal(m, dim1=-2, dim2=-1) if diagonal else m)
-    return Matrices(tuple(blocks), tuple(others))
+    phases = []
+    for step in plan.phases:
+        weights = on_device(step, "weights", step.weights, device, rdt)
+        phi = angles[:, on_device(step, "cols", step.cols, device)] @ weights
+        phi = phi + on_device(step, "const", step.const, device, rdt)
+        phases.append(torch.polar(torch.ones_like(phi), phi).to(dtype))
+    return Matrices(tuple(blocks), tuple(others), tuple(phases))
 
 
 def zero_state(n_qubits: int, batch_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -117,7 +126,10 @@ def simulate(
 
 
 def apply_step(
-    step: Fused | Dense | Diagonal | Permutation, state: torch.Tensor, m: Matrices, inverse: bool = False
+    step: Fused | Dense | Diagonal | Phase | Permutation,
+    state: torch.Tensor,
+    m: Matrices,
+    inverse: bool = False,
 ) -> torch.Tensor:
     """Apply one gate step to ``state`` (or undo it, with ``inverse``)."""
     n = state.shape[1].bit_length() - 1
@@ -130,6 +142,17 @@ def apply_step(
     if isinstance(step, Diagonal):
         phases = m.others[step.index][:, _sub(step, n, state.device)]
         return state * (phases.conj() if inverse else phases)
+    if isinstance(step, Phase):
+        factor = m.phases[step.index]
+        if inverse:
+            out = state * factor.conj()
+            return (
+                out
+                if step.inverse_perm is None
+                else out[:, on_device(step, "inverse", step.inverse_perm, out.device)]
+            )
+        out = state if step.perm is None else state[:, on_device(step, "perm", step.perm, state.device)]
+        return out * factor
     perm, phase = (step.inverse_perm, step.inverse_phase) if inverse else (step.perm, step.phase)
     name = "inverse" if inverse else "perm"
     out = state[:, on_device(step, name, perm, state.device)]
@@ -141,9 +164,13 @@ def apply_step(
 def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
     """Torch-convention gradient of ``2·Re<λ|M ψ>`` with respect to the step's matrix ``M``.
 
-    ``(B, d, d)`` for blocks and dense gates, ``(B, 2**k)`` for a diagonal's phases.
+    ``(B, d, d)`` for blocks and dense gates, ``(B, 2**k)`` for a diagonal's phases, ``(B, 2**n)``
+    for a `Phase` step's factor.
     """
     b = lam.shape[0]
+    if isinstance(step, Phase):
+        moved = psi if step.perm is None else psi[:, on_device(step, "perm", step.perm, psi.device)]
+        return 2 * lam * moved.conj()
     if isinstance(step, Fused):
         d = 2**step.width
         lv, pv = lam.view(b, 2**step.qubit, d, -1), psi.view(b, 2**step.qubit, d, -1)
@@ -174,7 +201,8 @@ def apply_block(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: in
         m = matrix if matrix.dim() == 2 else matrix[:, None]
         return torch.matmul(m, view).reshape(b, -1)
     if rest == 1:
-        return torch.matmul(view.view(b, -1, 2**width), matrix.mT).reshape(b, -1)
+        rows = view.reshape(-1, 2**width) if matrix.dim() == 2 else view.view(b, -1, 2**width)
+        return torch.matmul(rows, matrix.mT).reshape(b, -1)
     if matrix.dim() == 2:
         return torch.einsum("ij,bajc->baic", matrix, view).reshape(b, -1)
     return torch.einsum("bij,bajc->baic", matrix, view).reshape(b, -1)
