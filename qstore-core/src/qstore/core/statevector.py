@@ -42,6 +42,7 @@ __all__ = [
     "apply_step",
     "check_memory",
     "expectations",
+    "matrix_grad",
     "op_matrix",
     "plan_matrices",
     "probabilities",
@@ -262,6 +263,29 @@ def apply_step(
     perm, phase = (step.inverse_perm, step.inverse_phase) if inverse else (step.perm, step.phase)
     out = state[:, perm]
     return out if phase is None else out * phase.astype(state.dtype, copy=False)
+
+
+def matrix_grad(step: Fused | Dense | Diagonal | Phase, lam: np.ndarray, psi: np.ndarray) -> np.ndarray:
+    """Cotangent ``2·λ·ψᴴ`` of the step's matrix for flat ``λ`` and the state ``ψ`` before the step:
+    ``(B, d, d)`` for blocks and dense gates, ``(B, 2**k)`` for a diagonal, ``(B, 2**n)`` for a `Phase`."""
+    b = lam.shape[0]
+    if isinstance(step, Fused):
+        d = 2**step.width
+        lv, pv = lam.reshape(b, 2**step.qubit, d, -1), psi.reshape(b, 2**step.qubit, d, -1)
+        return 2 * np.einsum("baic,bajc->bij", lv, pv.conj())
+    if isinstance(step, Phase):
+        return 2 * lam * (psi if step.perm is None else psi[:, step.perm]).conj()
+    lm, pm = _moved(lam, step.qubits), _moved(psi, step.qubits)
+    if isinstance(step, Dense):
+        return 2 * lm @ np.swapaxes(pm.conj(), -1, -2)
+    return 2 * np.einsum("bsr,bsr->bs", lm, pm.conj())
+
+
+def _moved(state: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """``(B, 2**k, rest)``: a flat batch with ``qubits`` moved to the front."""
+    b, n = state.shape[0], state.shape[1].bit_length() - 1
+    shaped = np.moveaxis(state.reshape((b,) + (2,) * n), [1 + q for q in qubits], range(1, len(qubits) + 1))
+    return shaped.reshape(b, 2 ** len(qubits), -1)
 
 
 def _dagger(matrix: np.ndarray) -> np.ndarray:
