@@ -15,7 +15,6 @@ import numpy as np
 import numpy.typing
 
 from qstore.core.bindings import Batch
-from qstore.core.circuit import Operation, StatePreparation
 from qstore.core.errors import BindingError, ResourceError
 from qstore.core.observables import Observable, PauliString
 from qstore.core.plan import (
@@ -35,15 +34,12 @@ from qstore.core.plan_readout import basis_rotations, compile_readout, measureme
 __all__ = [
     "Matrices",
     "apply_block",
-    "apply_diagonal",
     "apply_matrix",
-    "apply_operation",
     "apply_pauli",
     "apply_step",
     "check_memory",
     "expectations",
     "matrix_grad",
-    "op_matrix",
     "plan_matrices",
     "probabilities",
     "sample",
@@ -158,27 +154,6 @@ def _apply_sliced(state: np.ndarray, matrix: np.ndarray, targets: Sequence[int])
     return out.reshape(state.shape)
 
 
-def apply_diagonal(state: np.ndarray, diagonal: np.ndarray, targets: Sequence[int]) -> np.ndarray:
-    """Multiply by a diagonal gate given as ``(d,)`` or ``(B, d)`` phases."""
-    k = len(targets)
-    n = state.ndim - 1
-    diag = diagonal.reshape((-1,) + (2,) * k)
-    order = np.argsort(targets)
-    diag = np.transpose(diag, [0, *(1 + int(i) for i in order)])
-    shape = [diag.shape[0]] + [1] * n
-    for t in sorted(targets):
-        shape[1 + t] = 2
-    return state * diag.reshape(shape).astype(state.dtype, copy=False)
-
-
-def op_matrix(op: Operation, batch: Batch) -> np.ndarray:
-    """The operation's matrix: ``(d, d)`` when its angles are constant, else ``(B, d, d)``."""
-    spec = op.spec
-    if all(p.is_constant for p in op.params):
-        return spec.matrix(*(p.const for p in op.params))
-    return spec.matrix(*batch.angles(op))
-
-
 def prepare(state: np.ndarray, amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
     """Load ``amplitudes`` ``(B, 2**k)`` into ``qubits``, which must still be in ``|0…0>``."""
     k = len(qubits)
@@ -192,19 +167,9 @@ def prepare(state: np.ndarray, amplitudes: np.ndarray, qubits: Sequence[int]) ->
     return np.moveaxis(out.reshape(moved.shape), list(range(1, k + 1)), axes)
 
 
-def apply_operation(state: np.ndarray, op: Operation | StatePreparation, batch: Batch) -> np.ndarray:
-    """Apply one operation (gate or state preparation) of a bound batch."""
-    if isinstance(op, StatePreparation):
-        return prepare(state, batch.vectors[op.input], op.qubits)
-    m = op_matrix(op, batch)
-    if op.spec.diagonal:
-        return apply_diagonal(state, np.diagonal(m, axis1=-2, axis2=-1), op.qubits)
-    return apply_matrix(state, m, op.qubits)
-
-
 class Matrices(NamedTuple):
-    """A batch's step matrices: `Fused` blocks ``(B, d, d)`` (``(d, d)`` when not trainable), `Dense` matrices / `Diagonal` phases
-    (``plan.others`` order) and `Phase` factors ``(B, 2**n)`` (``plan.phases`` order)."""
+    """A batch's step matrices: `Fused` blocks ``(B, d, d)`` (``(d, d)`` when not trainable), `Dense`
+    matrices and `Diagonal` phases (``plan.others`` order), `Phase` factors ``(B, 2**n)``."""
 
     blocks: list[np.ndarray]
     others: list[np.ndarray]
