@@ -12,6 +12,7 @@ from qstore.core.gates import GATES
 from qstore.core.kernels import zz_feature_map
 from qstore.core.plan import (
     PHASE_MAX_QUBITS,
+    PHASE_TERM_BITS,
     Fused,
     Permutation,
     Phase,
@@ -92,10 +93,14 @@ def _embed(matrix: np.ndarray, targets: tuple[int, ...], n: int) -> np.ndarray:
     return full
 
 
-def test_zz_feature_map_is_one_phase_step_per_repetition() -> None:
+def test_zz_feature_map_is_one_phase_step_per_repetition_with_few_bit_terms() -> None:
     circuit = zz_feature_map(8, reps=2, entanglement="linear").circuit
-    kinds = [type(s).__name__ for s in compile_plan(circuit).steps]
-    assert kinds == ["Fused", "Fused", "Fused", "Phase"] * 2
+    steps = compile_plan(circuit).steps
+    assert [type(s).__name__ for s in steps] == ["Fused", "Fused", "Fused", "Phase"] * 2
+    assert all(not s.trainable for s in steps if isinstance(s, Fused))
+    for step in (s for s in steps if isinstance(s, Phase)):
+        assert step.perm is None and 1 < len(step.terms) <= 8
+        assert all(len(t.qubits) <= PHASE_TERM_BITS for t in step.terms)
 
 
 def test_a_phase_run_is_the_product_of_its_gates() -> None:
@@ -120,7 +125,13 @@ def test_a_phase_run_is_the_product_of_its_gates() -> None:
         angles = [float(p.evaluate(values)) for p in op.params]
         dense = _embed(GATES[op.gate].matrix(*angles), op.qubits, 3) @ dense
     angles = plan.angles(np.array([[values[s] for s in plan.symbols]]))[0]
-    factor = np.exp(1j * (angles[step.cols] @ step.weights + step.const))
+    bits = (np.arange(8)[:, None] >> (2 - np.arange(3))) & 1
+    phi = np.zeros(8)
+    for term in step.terms:
+        assert len(term.qubits) <= PHASE_TERM_BITS
+        sub = bits[:, list(term.qubits)] @ (1 << np.arange(len(term.qubits) - 1, -1, -1)).astype(int)
+        phi += (angles[term.cols] @ term.weights + term.const)[sub]
+    factor = np.exp(1j * phi)
     psi = np.random.default_rng(4).normal(size=8) + 1j * np.random.default_rng(5).normal(size=8)
     np.testing.assert_allclose(factor * psi[step.perm], dense @ psi, atol=1e-12)
     np.testing.assert_allclose((np.conj(factor) * (dense @ psi))[step.inverse_perm], psi, atol=1e-12)

@@ -45,6 +45,7 @@ __all__ = [
     "Fused",
     "Permutation",
     "Phase",
+    "PhaseTerm",
     "Plan",
     "Prepare",
     "Step",
@@ -56,7 +57,9 @@ __all__ = [
 
 MAX_BLOCK = 3
 PHASE_MAX_QUBITS = 16
-"""Widest circuit whose diagonal/permutation runs become `Phase` steps (``(angles, 2**n)`` weights)."""
+"""Widest circuit whose diagonal/permutation runs become `Phase` steps (index maps of ``2**n``)."""
+PHASE_TERM_BITS = 4
+"""Bits a `PhaseTerm` may span when items are merged (its table has ``2**bits`` entries)."""
 
 
 @attrs.frozen(eq=False)
@@ -109,17 +112,28 @@ class Permutation:
 
 
 @attrs.frozen(eq=False)
-class Phase:
-    """A diagonal-and-permutation run: ``new[i] = e^{iφ(i)} · old[perm[i]]``, ``φ = angles[:, cols] @
-    weights + const`` (``weights`` ``(len(cols), 2**n)``, ``const`` ``(2**n,)``); ``perm`` is None when
-    the run permutes nothing. ``inverse_perm`` undoes the gather for adjoint sweeps:
-    ``old = (e^{-iφ} · new)[inverse_perm]``. ``index`` numbers the plan's `Phase` steps.
-    """
+class PhaseTerm:
+    """Part of a phase polynomial that depends only on the bits of ``qubits`` (ascending):
+    ``φ_t[s] = angles[:, cols] @ weights[:, s] + const[s]`` for the ``2**k`` values ``s`` of those bits
+    (first qubit most significant). ``weights`` is ``(len(cols), 2**k)``."""
 
-    qubits: frozenset[int]
+    qubits: tuple[int, ...]
     cols: np.ndarray
     weights: np.ndarray
     const: np.ndarray
+
+
+@attrs.frozen(eq=False)
+class Phase:
+    """A diagonal-and-permutation run: ``new[i] = e^{iφ(i)} · old[perm[i]]`` with ``φ = Σ_t φ_t`` over
+    few-bit `PhaseTerm` s, so the factor is an outer product of small tables (``2**k`` exponentials
+    per term and row, not ``2**n``); ``perm`` is None when the run permutes nothing. ``inverse_perm``
+    undoes the gather for adjoint sweeps: ``old = (e^{-iφ} · new)[inverse_perm]``. ``index`` numbers
+    the plan's `Phase` steps.
+    """
+
+    qubits: frozenset[int]
+    terms: tuple[PhaseTerm, ...]
     perm: np.ndarray | None
     inverse_perm: np.ndarray | None
     index: int
@@ -307,18 +321,57 @@ class _PhaseRun:
                 return Permutation(frozenset(self.qubits), idx, None, inverse, None)
             return Permutation(frozenset(self.qubits), idx, phase, inverse, phase[inverse].conj())
         identity = bool(np.array_equal(idx, np.arange(idx.size)))
-        cols_array = np.array(sorted(rows), dtype=np.int64)
-        weights = np.stack([rows[c] for c in sorted(rows)])
         return Phase(
             frozenset(self.qubits),
-            cols_array,
-            weights,
-            const,
+            _phase_terms(n, rows, const),
             None if identity else idx,
             None if identity else inverse,
             index,
             any(op.symbols for op, _ in self.ops),
         )
+
+
+def _support(values: np.ndarray, n: int) -> tuple[int, ...]:
+    """The qubits whose bit ``values`` (``(2**n,)``, a function of the basis index) depends on."""
+    t = values.reshape((2,) * n)
+    return tuple(q for q in range(n) if not np.allclose(t.take(0, q), t.take(1, q), rtol=0, atol=1e-13))
+
+
+def _restrict(values: np.ndarray, n: int, qubits: tuple[int, ...]) -> np.ndarray:
+    """``values`` as a ``2**k`` table over ``qubits`` (the other bits zero)."""
+    t = values.reshape((2,) * n)
+    return t[tuple(slice(None) if q in qubits else 0 for q in range(n))].reshape(-1)
+
+
+def _phase_terms(n: int, rows: dict[int, np.ndarray], const: np.ndarray) -> tuple[PhaseTerm, ...]:
+    """Split ``φ = Σ_c angle_c · rows[c] + const`` into terms of at most `PHASE_TERM_BITS` bits.
+
+    Items (each column's row, and the constant) are taken by their last bit and merged into the
+    current term while the union of their bits stays small; a wider item is a term of its own.
+    """
+    items = sorted(
+        [(_support(r, n), c) for c, r in rows.items()] + [(_support(const, n), -1)],
+        key=lambda item: (max(item[0], default=-1), item[1]),
+    )
+    groups: list[tuple[set[int], list[int]]] = []
+    for support, c in items:
+        if groups and len(groups[-1][0] | set(support)) <= PHASE_TERM_BITS:
+            groups[-1][0].update(support)
+            groups[-1][1].append(c)
+        else:
+            groups.append((set(support), [c]))
+    terms = []
+    for bits, members in groups:
+        qubits = tuple(sorted(bits))
+        cols = [c for c in members if c >= 0]
+        weights = (
+            np.stack([_restrict(rows[c], n, qubits) for c in cols])
+            if cols
+            else np.zeros((0, 2 ** len(qubits)))
+        )
+        table = _restrict(const, n, qubits) if -1 in members else np.zeros(2 ** len(qubits))
+        terms.append(PhaseTerm(qubits, np.array(cols, dtype=np.int64), weights, table))
+    return tuple(terms)
 
 
 class _Compiler:

@@ -91,10 +91,13 @@ def angle_grads(plan: Plan, angles: np.ndarray, m: StepMatrices, sweep: Sweep) -
             out[:, cols] += np.einsum("bs,bjs->bj", g.conj(), derivs).real
         else:
             out[:, cols] += np.einsum("bik,bjik->bj", g.conj(), derivs).real
+    n = plan.n_qubits
     for index, g in sweep.phases.items():
-        step = plan.phases[index]
-        d_phi = (g.conj() * 1j * m.phases[index]).real
-        out[:, step.cols] += d_phi @ step.weights.T
+        d_phi = (g.conj() * 1j * m.phases[index]).real.reshape((-1,) + (2,) * n)
+        for term in plan.phases[index].terms:
+            others = tuple(1 + q for q in range(n) if q not in term.qubits)
+            d_term = d_phi.sum(axis=others).reshape(d_phi.shape[0], -1)
+            out[:, term.cols] += d_term @ term.weights.T
     return out
 
 

@@ -259,7 +259,7 @@ def _dagger(matrix: np.ndarray) -> np.ndarray:
 
 def plan_matrices(plan: Plan, batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> Matrices:
     """The batch's step matrices for every step of ``plan``: gate matrices in complex128, `Phase`
-    factors in ``dtype`` (their phase sums in float64, reduced mod 2π before a single-precision
+    factors in ``dtype`` (phase sums in float64, reduced to ``[-π, π]`` before a single-precision
     ``cos``/``sin``)."""
     symbols = plan.symbols
     values = np.zeros((batch.size, len(symbols)))
@@ -289,19 +289,29 @@ def plan_matrices(plan: Plan, batch: Batch, dtype: np.typing.DTypeLike = np.comp
     for name, cols, diagonal in plan.others:
         m = gate_matrices(name, angles[:, cols])
         others.append(np.diagonal(m, axis1=-2, axis2=-1) if diagonal else m)
-    phases = [_unit(angles[:, p.cols] @ p.weights + p.const, np.dtype(dtype)) for p in plan.phases]
+    phases = [_phase_factor(step, angles, np.dtype(dtype), plan.n_qubits) for step in plan.phases]
     return Matrices(blocks, others, phases)
 
 
+def _phase_factor(step: Phase, angles: np.ndarray, dtype: np.dtype, n: int) -> np.ndarray:
+    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: the outer product of its terms' small tables."""
+    b = angles.shape[0]
+    factor: np.ndarray | None = None
+    for term in step.terms:
+        table = _unit(angles[:, term.cols] @ term.weights + term.const, dtype)
+        view = table.reshape((b, *(2 if q in term.qubits else 1 for q in range(n))))
+        factor = view if factor is None else factor * view
+    assert factor is not None
+    return np.broadcast_to(factor, (b,) + (2,) * n).reshape(b, -1)
+
+
 def _unit(phi: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``e^{iφ}`` in complex ``dtype`` by one ``cos`` and one ``sin`` in its real precision."""
+    """``e^{iφ}`` in complex ``dtype``: ``cos`` and ``sin`` in its real precision on contiguous arrays
+    (after reducing ``φ`` to ``[-π, π]`` in float64 for single precision), interleaved once."""
     real = np.finfo(dtype).dtype
     if real != phi.dtype:
-        phi = np.remainder(phi, 2 * np.pi).astype(real)
-    out = np.empty(phi.shape, dtype)
-    np.cos(phi, out=out.real)
-    np.sin(phi, out=out.imag)
-    return out
+        phi = (phi - (2 * np.pi) * np.rint(phi * (0.5 / np.pi))).astype(real)
+    return np.stack([np.cos(phi), np.sin(phi)], axis=-1).view(dtype)[..., 0]
 
 
 def apply_block(state: np.ndarray, matrix: np.ndarray, qubit: int, width: int) -> np.ndarray:

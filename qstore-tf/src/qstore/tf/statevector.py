@@ -103,12 +103,19 @@ def matrices(plan: Plan, values: tf.Tensor, dtype: tf.DType) -> Matrices:
     for name, cols, diagonal in plan.others:
         m = _gate_rows(name, angles, cols[None, :], dtype, b)[:, 0]
         others.append(tf.linalg.diag_part(m) if diagonal else m)
-    phases = []
-    for step in plan.phases:
-        phi = tf.matmul(tf.gather(angles, step.cols, axis=1), tf.constant(step.weights, rdtype))
-        phi = phi + tf.constant(step.const, rdtype)
-        phases.append(tf.exp(tf.complex(tf.zeros_like(phi), phi)))
+    phases = [_phase_factor(step, angles, rdtype, plan.n_qubits) for step in plan.phases]
     return Matrices(tuple(blocks), tuple(others), tuple(phases))
+
+
+def _phase_factor(step: Phase, angles: tf.Tensor, rdtype: tf.DType, n: int) -> tf.Tensor:
+    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: each term's small table spread by its bits."""
+    factor = None
+    for term in step.terms:
+        phi = tf.matmul(tf.gather(angles, term.cols, axis=1), tf.constant(term.weights, rdtype))
+        phi = phi + tf.constant(term.const, rdtype)
+        table = tf.gather(tf.exp(tf.complex(tf.zeros_like(phi), phi)), target_index(n, term.qubits), axis=1)
+        factor = table if factor is None else factor * table
+    return factor
 
 
 def _gate_rows(name: str, angles: tf.Tensor, cols: np.ndarray, dtype: tf.DType, b: tf.Tensor) -> tf.Tensor:

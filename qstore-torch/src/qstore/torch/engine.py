@@ -95,13 +95,23 @@ def matrices(plan: Plan, values: torch.Tensor, dtype: torch.dtype) -> Matrices:
     for name, cols, diagonal in plan.others:
         m = gate_matrices(name, angles[:, cols], dtype).expand(b, -1, -1)
         others.append(torch.diagonal(m, dim1=-2, dim2=-1) if diagonal else m)
-    phases = []
-    for step in plan.phases:
-        weights = on_device(step, "weights", step.weights, device, rdt)
-        phi = angles[:, on_device(step, "cols", step.cols, device)] @ weights
-        phi = phi + on_device(step, "const", step.const, device, rdt)
-        phases.append(torch.polar(torch.ones_like(phi), phi).to(dtype))
+    phases = [_phase_factor(step, angles, dtype, plan.n_qubits) for step in plan.phases]
     return Matrices(tuple(blocks), tuple(others), tuple(phases))
+
+
+def _phase_factor(step: Phase, angles: torch.Tensor, dtype: torch.dtype, n: int) -> torch.Tensor:
+    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: the outer product of its terms' small tables."""
+    b, device, rdt = angles.shape[0], angles.device, angles.dtype
+    factor = None
+    for k, term in enumerate(step.terms):
+        cols = on_device(step, f"cols{k}", term.cols, device)
+        phi = angles[:, cols] @ on_device(step, f"weights{k}", term.weights, device, rdt)
+        phi = phi + on_device(step, f"const{k}", term.const, device, rdt)
+        table = torch.polar(torch.ones_like(phi), phi).to(dtype)
+        view = table.reshape((b, *(2 if q in term.qubits else 1 for q in range(n))))
+        factor = view if factor is None else factor * view
+    assert factor is not None
+    return factor.expand((b,) + (2,) * n).reshape(b, -1)
 
 
 def zero_state(n_qubits: int, batch_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
