@@ -11,9 +11,11 @@ from qstore.core.errors import CircuitError
 from qstore.core.gates import GATES
 from qstore.core.kernels import zz_feature_map
 from qstore.core.plan import (
+    INDEX_MAX_QUBITS,
     PHASE_MAX_QUBITS,
     PHASE_TERM_BITS,
     Fused,
+    Monomials,
     Permutation,
     Phase,
     compilations,
@@ -141,3 +143,12 @@ def test_wide_circuits_keep_permutation_and_diagonal_steps() -> None:
     circuit = Circuit(PHASE_MAX_QUBITS + 1).cnot(0, 1).crz("a", 1, 2).cnot(0, 1)
     kinds = [type(s).__name__ for s in compile_plan(circuit).steps]
     assert kinds == ["Permutation", "Diagonal", "Permutation"]
+
+
+def test_wide_circuits_keep_their_permutation_gates_without_index_maps() -> None:
+    circuit = Circuit(INDEX_MAX_QUBITS + 1).cnot(0, 1).cz(1, 2).swap(2, 0)
+    (step,) = compile_plan(circuit).steps
+    assert isinstance(step, Monomials) and [g.qubits for g in step.gates] == [(0, 1), (1, 2), (2, 0)]
+    for gate, op in zip(step.gates, circuit.operations, strict=True):
+        np.testing.assert_allclose(gate.matrix(), GATES[op.gate].matrix(), atol=1e-15)
+        np.testing.assert_allclose(gate.inverse().matrix() @ gate.matrix(), np.eye(4), atol=1e-15)

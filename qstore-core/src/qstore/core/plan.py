@@ -39,10 +39,13 @@ from qstore.core.gate_fourier import fourier_coefficients, fourier_harmonics
 from qstore.core.gates import gate_spec
 
 __all__ = [
+    "INDEX_MAX_QUBITS",
     "PHASE_MAX_QUBITS",
     "Dense",
     "Diagonal",
     "Fused",
+    "Monomial",
+    "Monomials",
     "Permutation",
     "Phase",
     "PhaseTerm",
@@ -58,6 +61,8 @@ __all__ = [
 MAX_BLOCK = 3
 PHASE_MAX_QUBITS = 16
 """Widest circuit whose diagonal/permutation runs become `Phase` steps (index maps of ``2**n``)."""
+INDEX_MAX_QUBITS = 20
+"""Widest circuit whose permutation runs become one `Permutation` index map; wider ones `Monomials`."""
 PHASE_TERM_BITS = 4
 """Bits a `PhaseTerm` may span when items are merged (its table has ``2**bits`` entries)."""
 
@@ -141,6 +146,38 @@ class Phase:
 
 
 @attrs.frozen(eq=False)
+class Monomial:
+    """One fixed permutation-with-phase gate on ``qubits`` (first most significant):
+    ``new[s] = phase[s] · old[source[s]]`` over the ``2**k`` values of its bits (``phase`` None: all 1)."""
+
+    qubits: tuple[int, ...]
+    source: np.ndarray
+    phase: np.ndarray | None
+
+    def matrix(self) -> np.ndarray:
+        """The gate's ``2**k × 2**k`` matrix."""
+        out = np.zeros((self.source.size, self.source.size), dtype=complex)
+        out[np.arange(self.source.size), self.source] = 1 if self.phase is None else self.phase
+        return out
+
+    def inverse(self) -> Monomial:
+        """The monomial undoing this one."""
+        back = np.empty_like(self.source)
+        back[self.source] = np.arange(self.source.size)
+        return Monomial(self.qubits, back, None if self.phase is None else self.phase[back].conj())
+
+
+@attrs.frozen(eq=False)
+class Monomials:
+    """Fixed permutation gates of a circuit wider than `INDEX_MAX_QUBITS`, applied one by one by
+    strided kernels instead of a ``2**n`` index map (which would cost 8 bytes per amplitude)."""
+
+    qubits: frozenset[int]
+    gates: tuple[Monomial, ...]
+    trainable: ClassVar[bool] = False
+
+
+@attrs.frozen(eq=False)
 class Prepare:
     """Load the normalised amplitudes bound to ``input`` into ``qubits`` (still in ``|0…0>``)."""
 
@@ -149,7 +186,7 @@ class Prepare:
     trainable: ClassVar[bool] = False
 
 
-Step = Fused | Dense | Diagonal | Permutation | Phase | Prepare
+Step = Fused | Dense | Diagonal | Permutation | Monomials | Phase | Prepare
 
 
 @attrs.frozen(eq=False)
@@ -287,10 +324,13 @@ class _PhaseRun:
         self.ops.append((op, cols))
         self.qubits.update(op.qubits)
 
-    def step(self, index: int) -> Permutation | Phase:
+    def step(self, index: int) -> Permutation | Monomials | Phase:
         """Walk the gates backwards from the identity map, so each costs a few vector operations:
-        ``idx`` is where output amplitude ``i`` sits before the gate, whose phase is read there."""
+        ``idx`` is where output amplitude ``i`` sits before the gate, whose phase is read there.
+        Wide circuits (only fixed gates here) keep their gates as `Monomials`."""
         n = self.n
+        if n > INDEX_MAX_QUBITS:
+            return Monomials(frozenset(self.qubits), tuple(_monomial(op) for op, _ in self.ops))
         idx = np.arange(2**n)
         const = np.zeros(2**n)
         rows: dict[int, np.ndarray] = {}
@@ -329,6 +369,14 @@ class _PhaseRun:
             index,
             any(op.symbols for op, _ in self.ops),
         )
+
+
+def _monomial(op: Operation) -> Monomial:
+    matrix = fourier_coefficients(op.gate)[0]
+    source = np.argmax(np.abs(matrix), axis=1)
+    phase = matrix[np.arange(source.size), source]
+    fixed = np.allclose(phase, 1, rtol=0, atol=1e-15)
+    return Monomial(op.qubits, source, None if fixed else phase)
 
 
 def _support(values: np.ndarray, n: int) -> tuple[int, ...]:

@@ -21,6 +21,7 @@ from qstore.core.plan import (
     Dense,
     Diagonal,
     Fused,
+    Monomials,
     Permutation,
     Phase,
     Plan,
@@ -201,7 +202,7 @@ def simulate(batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> np.nda
 
 
 def apply_step(
-    step: Fused | Dense | Diagonal | Phase | Permutation,
+    step: Fused | Dense | Diagonal | Phase | Permutation | Monomials,
     state: np.ndarray,
     m: Matrices,
     inverse: bool = False,
@@ -219,6 +220,12 @@ def apply_step(
     if isinstance(step, Diagonal):
         phases = m.others[step.index][:, target_index(n, step.qubits)]
         return state * (phases.conj() if inverse else phases).astype(state.dtype, copy=False)
+    if isinstance(step, Monomials):
+        shaped = state.reshape((b,) + (2,) * n)
+        for gate in reversed(step.gates) if inverse else step.gates:
+            g = gate.inverse() if inverse else gate
+            shaped = apply_matrix(shaped, g.matrix(), g.qubits)
+        return shaped.reshape(b, -1)
     if isinstance(step, Phase):
         phases = m.phases[step.index].astype(state.dtype, copy=False)
         if inverse:

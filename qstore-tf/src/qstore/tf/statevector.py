@@ -21,6 +21,7 @@ from qstore.core.plan import (
     Dense,
     Diagonal,
     Fused,
+    Monomials,
     Permutation,
     Phase,
     Plan,
@@ -141,6 +142,9 @@ def simulate_plan(
             state = _apply_dense(state, m.others[step.index], step.qubits, n)
         elif isinstance(step, Diagonal):
             state = state * tf.gather(m.others[step.index], target_index(n, step.qubits), axis=1)
+        elif isinstance(step, Monomials):
+            for gate in step.gates:
+                state = _apply_dense(state, tf.constant(gate.matrix(), state.dtype), gate.qubits, n)
         elif isinstance(step, Phase):
             moved = state if step.perm is None else tf.gather(state, step.perm, axis=1)
             state = moved * m.phases[step.index]

@@ -16,13 +16,25 @@ import numpy as np
 
 import torch
 from qstore.core.observables import Observable
-from qstore.core.plan import Dense, Diagonal, Fused, Permutation, Phase, Plan, Prepare, Step, target_index
+from qstore.core.plan import (
+    Dense,
+    Diagonal,
+    Fused,
+    Monomial,
+    Monomials,
+    Permutation,
+    Phase,
+    Plan,
+    Prepare,
+    Step,
+)
 from qstore.core.plan_readout import basis_rotations, measurement_settings
 from qstore.torch.matrices import gate_matrices
 
 __all__ = [
     "Matrices",
     "apply_step",
+    "grouped",
     "matrices",
     "matrix_grad",
     "on_device",
@@ -136,13 +148,12 @@ def simulate(
 
 
 def apply_step(
-    step: Fused | Dense | Diagonal | Phase | Permutation,
+    step: Fused | Dense | Diagonal | Phase | Permutation | Monomials,
     state: torch.Tensor,
     m: Matrices,
     inverse: bool = False,
 ) -> torch.Tensor:
     """Apply one gate step to ``state`` (or undo it, with ``inverse``)."""
-    n = state.shape[1].bit_length() - 1
     if isinstance(step, Fused):
         block = m.blocks[step.index]
         return apply_block(state, block.mH if inverse else block, step.qubit, step.width)
@@ -150,8 +161,12 @@ def apply_step(
         matrix = m.others[step.index]
         return _restore(state, (matrix.mH if inverse else matrix) @ _moved(state, step.qubits), step.qubits)
     if isinstance(step, Diagonal):
-        phases = m.others[step.index][:, _sub(step, n, state.device)]
-        return state * (phases.conj() if inverse else phases)
+        phases = m.others[step.index]
+        return _diagonal(state, phases.conj() if inverse else phases, step.qubits)
+    if isinstance(step, Monomials):
+        for gate in reversed(step.gates) if inverse else step.gates:
+            state = apply_monomial(state, gate.inverse() if inverse else gate)
+        return state
     if isinstance(step, Phase):
         factor = m.phases[step.index]
         if inverse:
@@ -192,9 +207,10 @@ def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tenso
     if isinstance(step, Dense):
         return 2 * _moved(lam, step.qubits) @ _moved(psi, step.qubits).mH
     assert isinstance(step, Diagonal)
-    n = lam.shape[1].bit_length() - 1
-    out = torch.zeros(b, 2 ** len(step.qubits), dtype=lam.dtype, device=lam.device)
-    return out.index_add_(1, _sub(step, n, lam.device), 2 * lam * psi.conj())
+    view, axes = grouped(2 * lam * psi.conj(), step.qubits)
+    summed = view.sum(dim=[a for a in range(1, view.dim()) if a not in axes.values()])
+    rank = {q: r for r, q in enumerate(sorted(step.qubits))}
+    return summed.permute(0, *(1 + rank[q] for q in step.qubits)).reshape(b, -1)
 
 
 def apply_block(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int) -> torch.Tensor:
@@ -232,8 +248,49 @@ def amplitude_grad(step: Prepare, lam: torch.Tensor) -> torch.Tensor:
     return 2 * _moved(lam, step.qubits)[:, :, 0]
 
 
-def _sub(step: Diagonal, n_qubits: int, device: torch.device) -> torch.Tensor:
-    return on_device(step, "sub", target_index(n_qubits, step.qubits), device)
+def grouped(state: torch.Tensor, qubits: Sequence[int]) -> tuple[torch.Tensor, dict[int, int]]:
+    """A view of a flat ``(B, 2**n)`` batch with one axis of size 2 per qubit of ``qubits`` and one
+    axis per run of other qubits between them (``2k + 2`` dimensions, no copy), and each qubit's axis."""
+    n = state.shape[1].bit_length() - 1
+    shape, axes, previous = [state.shape[0]], {}, -1
+    for q in sorted(qubits):
+        shape += [2 ** (q - previous - 1), 2]
+        axes[q] = len(shape) - 1
+        previous = q
+    shape.append(2 ** (n - previous - 1))
+    return state.view(shape), axes
+
+
+def _diagonal(state: torch.Tensor, phases: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
+    """Multiply by ``(B, 2**k)`` diagonal phases on ``qubits`` by broadcasting on a strided view."""
+    view, axes = grouped(state, qubits)
+    rank = sorted(range(len(qubits)), key=lambda j: qubits[j])
+    p = phases.reshape((phases.shape[0],) + (2,) * len(qubits)).permute(0, *(1 + j for j in rank))
+    shape = [phases.shape[0]] + [1] * (view.dim() - 1)
+    for q in qubits:
+        shape[axes[q]] = 2
+    return (view * p.reshape(shape)).reshape(state.shape)
+
+
+def apply_monomial(state: torch.Tensor, gate: Monomial) -> torch.Tensor:
+    """``new[s] = phase[s] · old[source[s]]`` on the gate's bits: ``2**k`` strided slice copies, one
+    output state and no index array (the kernel of wide circuits' `Monomials`)."""
+    view, axes = grouped(state, gate.qubits)
+    out = torch.empty_like(view)
+    k = len(gate.qubits)
+
+    def select(s: int) -> tuple[object, ...]:
+        index: list[object] = [slice(None)] * view.dim()
+        for j, q in enumerate(gate.qubits):
+            index[axes[q]] = (s >> (k - 1 - j)) & 1
+        return tuple(index)
+
+    for s, source in enumerate(gate.source.tolist()):
+        part = view[select(source)]
+        if gate.phase is not None and gate.phase[s] != 1:
+            part = part * complex(gate.phase[s])
+        out[select(s)] = part
+    return out.reshape(state.shape)
 
 
 def _moved(state: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
