@@ -61,7 +61,7 @@ __all__ = [
 MAX_BLOCK = 3
 PHASE_MAX_QUBITS = 16
 """Widest circuit whose diagonal/permutation runs become `Phase` steps (index maps of ``2**n``)."""
-INDEX_MAX_QUBITS = 20
+INDEX_MAX_QUBITS = 24
 """Widest circuit whose permutation runs become one `Permutation` index map; wider ones `Monomials`."""
 PHASE_TERM_BITS = 4
 """Bits a `PhaseTerm` may span when items are merged (its table has ``2**bits`` entries)."""
