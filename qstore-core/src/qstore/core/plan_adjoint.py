@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qstore.core.gate_fourier import fourier_coefficients, fourier_harmonics
-from qstore.core.plan import Fused, Phase, Plan, Prepare, gate_matrices
+from qstore.core.plan import Fused, Monomials, Permutation, Phase, Plan, Prepare, gate_matrices
 
 __all__ = ["StepMatrices", "Sweep", "angle_grads", "gate_derivatives", "reverse_sweep"]
 
@@ -26,9 +26,14 @@ __all__ = ["StepMatrices", "Sweep", "angle_grads", "gate_derivatives", "reverse_
 class StepMatrices(Protocol):
     """The batch's step matrices as an engine holds them (blocks, others, phases in plan order)."""
 
-    blocks: Any
-    others: Any
-    phases: Any
+    @property
+    def blocks(self) -> Any: ...
+
+    @property
+    def others(self) -> Any: ...
+
+    @property
+    def phases(self) -> Any: ...
 
 
 class Sweep:
@@ -58,6 +63,7 @@ def reverse_sweep(
             continue
         psi = apply_step(step, psi, inverse=True)
         if step.trainable:
+            assert not isinstance(step, Permutation | Monomials)
             grads = out.blocks if isinstance(step, Fused) else out.others
             grads = out.phases if isinstance(step, Phase) else grads
             grads[step.index] = matrix_grad(step, lam, psi)
@@ -118,11 +124,11 @@ def _block_grads(plan: Plan, angles: np.ndarray, grads: dict[int, np.ndarray], o
         step = blocks[index]
         w = step.width
         letters = string.ascii_letters
-        rows, cols = letters[:w], letters[w : 2 * w]
+        out_bits, in_bits = letters[:w], letters[w : 2 * w]
         g_t = g.reshape((b,) + (2,) * (2 * w))
         for k, chain in enumerate(step.chains):
-            others = [f"z{rows[o]}{cols[o]}" for o in range(w) if o != k]
-            spec = ",".join([f"z{rows}{cols}", *others]) + f"->z{rows[k]}{cols[k]}"
+            others = [f"z{out_bits[o]}{in_bits[o]}" for o in range(w) if o != k]
+            spec = ",".join([f"z{out_bits}{in_bits}", *others]) + f"->z{out_bits[k]}{in_bits[k]}"
             factors = [products[:, step.chains[o]].conj() for o in range(w) if o != k]
             chain_grads[:, chain] = np.einsum(spec, g_t, *factors)
     suffix = np.broadcast_to(np.eye(2, dtype=complex), chain_grads.shape).copy()
@@ -139,7 +145,7 @@ def _block_grads(plan: Plan, angles: np.ndarray, grads: dict[int, np.ndarray], o
             continue
         derivs = gate_derivatives(name, angles[:, cols])
         contrib = np.einsum("bmik,bmjik->bmj", rows_grad.conj(), derivs).real
-        np.add.at(out, (slice(None), cols), contrib)
+        out[:, cols] += contrib
 
 
 def _dagger(matrix: np.ndarray) -> np.ndarray:
