@@ -17,6 +17,8 @@ phase vector, a gather by an index map, a batched matmul on a few qubits, loadin
   polynomial* ``φ = angles @ weights + const``: one gather, one small matmul and one ``exp`` per
   run (up to `PHASE_MAX_QUBITS`; wider circuits keep `Permutation` and `Diagonal` steps).
 * `Diagonal`: parametric diagonal multi-qubit gates outside phase runs are phase multiplications.
+* `Monomials`: above `INDEX_MAX_QUBITS` a permutation run keeps its gates, which engines apply with
+  strided kernels, so no step holds a ``2**n``-entry index array.
 * `Dense`: other multi-qubit gates, a batched matmul on their qubits.
 * `Prepare`: amplitude loading, on qubits no earlier gate has touched.
 
