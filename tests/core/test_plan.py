@@ -9,7 +9,19 @@ from qstore.core import Circuit, NumpyBackend
 from qstore.core.ansatz import layer_circuit
 from qstore.core.errors import CircuitError
 from qstore.core.gates import GATES
-from qstore.core.plan import Fused, Permutation, compilations, compile_plan, gate_matrices
+from qstore.core.kernels import zz_feature_map
+from qstore.core.plan import (
+    INDEX_MAX_QUBITS,
+    PHASE_MAX_QUBITS,
+    PHASE_TERM_BITS,
+    Fused,
+    Monomials,
+    Permutation,
+    Phase,
+    compilations,
+    compile_plan,
+    gate_matrices,
+)
 
 
 def test_layer_ansatz_compiles_to_two_three_qubit_blocks_and_one_gather_per_layer() -> None:
@@ -81,3 +93,62 @@ def _embed(matrix: np.ndarray, targets: tuple[int, ...], n: int) -> np.ndarray:
                 out[t] = (row_local >> (k - 1 - j)) & 1
             full[sum(b << (n - 1 - q) for q, b in enumerate(out)), col] += amp
     return full
+
+
+def test_zz_feature_map_is_one_phase_step_per_repetition_with_few_bit_terms() -> None:
+    circuit = zz_feature_map(8, reps=2, entanglement="linear").circuit
+    steps = compile_plan(circuit).steps
+    assert [type(s).__name__ for s in steps] == ["Fused", "Fused", "Fused", "Phase"] * 2
+    assert all(not s.trainable for s in steps if isinstance(s, Fused))
+    for step in (s for s in steps if isinstance(s, Phase)):
+        assert step.perm is None and 1 < len(step.terms) <= 8
+        assert all(len(t.qubits) <= PHASE_TERM_BITS for t in step.terms)
+
+
+def test_a_phase_run_is_the_product_of_its_gates() -> None:
+    circuit = (
+        Circuit(3)
+        .cnot(0, 1)
+        .phase("2*a + 0.3", 1)
+        .crz("b", 2, 0)
+        .cnot(0, 1)
+        .rz("-a", 0)
+        .swap(1, 2)
+        .rzz(0.7, 0, 2)
+        .t(2)
+        .cz(1, 2)
+    )
+    plan = compile_plan(circuit)
+    (step,) = plan.steps
+    assert isinstance(step, Phase) and step.trainable and step.perm is not None
+    values = {"a": 0.4, "b": -1.3}
+    dense = np.eye(8, dtype=complex)
+    for op in circuit.operations:
+        angles = [float(p.evaluate(values)) for p in op.params]
+        dense = _embed(GATES[op.gate].matrix(*angles), op.qubits, 3) @ dense
+    angles = plan.angles(np.array([[values[s] for s in plan.symbols]]))[0]
+    bits = (np.arange(8)[:, None] >> (2 - np.arange(3))) & 1
+    phi = np.zeros(8)
+    for term in step.terms:
+        assert len(term.qubits) <= PHASE_TERM_BITS
+        sub = bits[:, list(term.qubits)] @ (1 << np.arange(len(term.qubits) - 1, -1, -1)).astype(int)
+        phi += (angles[term.cols] @ term.weights + term.const)[sub]
+    factor = np.exp(1j * phi)
+    psi = np.random.default_rng(4).normal(size=8) + 1j * np.random.default_rng(5).normal(size=8)
+    np.testing.assert_allclose(factor * psi[step.perm], dense @ psi, atol=1e-12)
+    np.testing.assert_allclose((np.conj(factor) * (dense @ psi))[step.inverse_perm], psi, atol=1e-12)
+
+
+def test_wide_circuits_keep_permutation_and_diagonal_steps() -> None:
+    circuit = Circuit(PHASE_MAX_QUBITS + 1).cnot(0, 1).crz("a", 1, 2).cnot(0, 1)
+    kinds = [type(s).__name__ for s in compile_plan(circuit).steps]
+    assert kinds == ["Permutation", "Diagonal", "Permutation"]
+
+
+def test_wide_circuits_keep_their_permutation_gates_without_index_maps() -> None:
+    circuit = Circuit(INDEX_MAX_QUBITS + 1).cnot(0, 1).cz(1, 2).swap(2, 0)
+    (step,) = compile_plan(circuit).steps
+    assert isinstance(step, Monomials) and [g.qubits for g in step.gates] == [(0, 1), (1, 2), (2, 0)]
+    for gate, op in zip(step.gates, circuit.operations, strict=True):
+        np.testing.assert_allclose(gate.matrix(), GATES[op.gate].matrix(), atol=1e-15)
+        np.testing.assert_allclose(gate.inverse().matrix() @ gate.matrix(), np.eye(4), atol=1e-15)

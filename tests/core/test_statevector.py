@@ -61,18 +61,6 @@ def test_apply_matrix_matches_embedding(n: int) -> None:
             np.testing.assert_allclose(got, want, atol=1e-12)
 
 
-@pytest.mark.parametrize("n", [2, 4])
-def test_apply_diagonal_matches_embedding(n: int) -> None:
-    rng = np.random.default_rng(10 + n)
-    psi = random_states(n, 2, rng)
-    state = psi.reshape((2,) + (2,) * n)
-    for targets in ([0], [n - 1], [1, 0], [0, n - 1], [n - 1, 0]):
-        phases = np.exp(1j * rng.uniform(0, 2 * np.pi, size=(2, 2 ** len(targets))))
-        got = sv.apply_diagonal(state, phases, targets).reshape(2, -1)
-        want = np.stack([embed(np.diag(phases[b]), targets, n) @ psi[b] for b in range(2)])
-        np.testing.assert_allclose(got, want, atol=1e-12)
-
-
 def test_apply_pauli_and_expectations_match_kron() -> None:
     rng = np.random.default_rng(3)
     n = 3

@@ -1,6 +1,6 @@
 """Property test: random circuits executed from the core plan on the numpy, torch and tf engines equal a
 plain dense-matrix evaluation written here (full ``2**n`` unitaries by ``np.kron``, never the plan),
-and adjoint gradients equal central finite differences in float64."""
+and adjoint (numpy, torch) and autodiff (tf) gradients equal central finite differences in float64."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qstore.core import Backend, NumpyBackend
+from qstore.core import plan as plan_module
 from qstore.core.circuit import Circuit, Operation
 from qstore.core.gates import GATES
 
@@ -106,7 +107,7 @@ def test_every_engine_equals_the_dense_evaluation(circuit: Circuit, seed: int) -
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(circuit=circuits(), seed=st.integers(0, 2**16))
-def test_adjoint_gradients_equal_finite_differences(circuit: Circuit, seed: int) -> None:
+def test_gradients_equal_finite_differences(circuit: Circuit, seed: int) -> None:
     symbols = circuit.symbols
     bindings = _bindings(circuit, seed)
     obs = [f"Z{circuit.n_qubits - 1}", "0.5*X0"]
@@ -121,7 +122,33 @@ def test_adjoint_gradients_equal_finite_differences(circuit: Circuit, seed: int)
         s: (loss({**bindings, s: bindings[s] + eps}) - loss({**bindings, s: bindings[s] - eps})) / (2 * eps)
         for s in symbols
     }
-    for name in ("numpy", "torch"):
-        grads = ENGINES()[name].gradient(circuit, bindings, obs, cot, method="adjoint")
+    for name, method in (("numpy", "adjoint"), ("torch", "adjoint"), ("tf", "backprop")):
+        grads = ENGINES()[name].gradient(circuit, bindings, obs, cot, method=method)
         for s in symbols:
             np.testing.assert_allclose(grads[s], fd[s], atol=1e-6, err_msg=f"{name} d/d{s}")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(circuit=circuits(), seed=st.integers(0, 2**16))
+def test_the_wide_circuit_path_gives_the_same_states_and_gradients(circuit: Circuit, seed: int) -> None:
+    """With the thresholds forced to zero, every circuit takes the path of circuits wider than
+    `INDEX_MAX_QUBITS` (per-gate `Monomials`, strided diagonals, no phase runs)."""
+    bindings = _bindings(circuit, seed)
+    want = _dense_states(circuit, {**{s: np.zeros(BATCH) for s in SYMBOLS}, **bindings})
+    n = circuit.n_qubits
+    obs = [f"Z{n - 1}", "X0"] + ([f"0.5*Y0 Z{n - 1}", "Z0 Z1"] if n > 1 else [])
+    cot = np.random.default_rng(seed).normal(size=(BATCH, len(obs)))
+    reference = NumpyBackend().gradient(circuit, bindings, obs, cot, method="adjoint")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plan_module, "_PLANS", {})
+        patch.setattr(plan_module, "INDEX_MAX_QUBITS", 0)
+        patch.setattr(plan_module, "PHASE_MAX_QUBITS", 0)
+        steps = plan_module.compile_plan(circuit).steps
+        assert not any(isinstance(s, plan_module.Permutation | plan_module.Phase) for s in steps)
+        for name, backend in ENGINES().items():
+            result = backend.run(circuit, bindings, obs, outputs=("state",))
+            np.testing.assert_allclose(result.statevectors, want, atol=1e-10, err_msg=name)
+        for name in ("numpy", "torch"):
+            grads = ENGINES()[name].gradient(circuit, bindings, obs, cot, method="adjoint")
+            for s in circuit.symbols:
+                np.testing.assert_allclose(grads[s], reference[s], atol=1e-9, err_msg=f"{name} d/d{s}")

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from qstore.core import Circuit, NumpyBackend
-from qstore.core.errors import CapabilityError
+from qstore.core.errors import CapabilityError, CircuitError
 from qstore.core.testing import BackendConformance
 from qstore.tf import statevector as sv
 from qstore.tf.backend import TFBackend
@@ -62,7 +62,7 @@ def test_unsupported_options_are_clear_errors() -> None:
     with pytest.raises(CapabilityError, match=r"precision must be one of \['single', 'double'\]"):
         TFBackend("float16")
     late_prep = Circuit(2).h(0).prepare_state("v", [0])
-    with pytest.raises(CapabilityError, match="earlier gate"):
+    with pytest.raises(CircuitError, match="before any gate"):
         TFBackend().run(late_prep, {"v": [1.0, 0.0]}, ["Z0"])
 
 

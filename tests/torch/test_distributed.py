@@ -113,7 +113,7 @@ def _exchange_count(rank: int, world: int) -> None:
     # cannot be local at once, so each layer needs one exchange inside it, and the CNOT run in
     # between (targets 1, 3, 5 only) one more to bring (0,1,2) back: 3 is the minimum.
     circuit = layered(6)
-    sched = plan_schedule(compile_plan(circuit), 2)
+    sched = plan_schedule(compile_plan(circuit, per_gate=True), 2)
     result = DistributedBackend(precision="double").run(circuit, {"a": [0.3]}, "Z5")
     assert result.metadata.extra["exchanges"] == sched.count == 3
     ref = NumpyBackend().run(circuit, {"a": [0.3]}, "Z5").expectations

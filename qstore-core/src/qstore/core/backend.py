@@ -326,6 +326,12 @@ class Backend(abc.ABC):
         """
         raise GradientError(f"backend {self.name!r} implements no native gradient method")
 
+    def native_array(self, array: np.ndarray) -> Any:
+        """``array`` as the backend's own framework holds it (same precision, on its device), so
+        linear algebra on results (a kernel's Gram product) runs where the states were made.
+        NumPy backends return it unchanged."""
+        return array
+
     def start(self, request: Request) -> Job:
         """Begin executing ``request`` in the background. Remote backends override this."""
         return Job(_shared_pool().submit(self._timed, request))

@@ -21,9 +21,11 @@ from qstore.core import density
 from qstore.core import statevector as sv
 from qstore.core import trajectories as tj
 from qstore.core.backend import NOISE_METHODS, Backend, Capabilities, Request, Result, check_precision
-from qstore.core.circuit import Operation, StatePreparation
+from qstore.core.circuit import StatePreparation
 from qstore.core.errors import CapabilityError, GradientError
 from qstore.core.gates import GATES
+from qstore.core.plan import compile_plan
+from qstore.core.plan_adjoint import angle_grads, reverse_sweep
 
 __all__ = ["NumpyBackend"]
 
@@ -120,8 +122,9 @@ class NumpyBackend(Backend):
         )
 
     def vjp(self, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Adjoint method: sweep back through the circuit once, carrying ``<λ|`` and ``|ψ>``
-        (for noisy circuits, ``<<Λ|`` and the stored density matrices; see `qstore.core.density`)."""
+        """Adjoint method: one reverse sweep over the plan's steps carrying ``<λ|`` and ``|ψ>``
+        (`qstore.core.plan_adjoint`), then the chain rule from step matrices to the symbols; for
+        noisy circuits, ``<<Λ|`` and the stored density matrices (see `qstore.core.density`)."""
         batch, observables = request.batch, request.observables
         if batch.circuit.has_noise:
             if self.noise != "density":
@@ -136,34 +139,24 @@ class NumpyBackend(Backend):
             raise GradientError(
                 "adjoint differentiation needs state preparation before every differentiated gate"
             )
-        psi = sv.simulate(batch, self.dtype)
-        lam = np.zeros_like(psi)
+        plan = compile_plan(batch.circuit)
+        m = sv.plan_matrices(plan, batch, self.dtype)
+        state = sv.simulate(batch, self.dtype)
+        lam = np.zeros_like(state)
         for j, obs in enumerate(observables):
-            weight = cotangent[:, j].reshape((-1,) + (1,) * (psi.ndim - 1))
-            lam += weight * sv.apply_observable(psi, obs)
-        grads = {name: np.zeros(batch.size) for name in wrt}
-        for op in reversed(ops[last_prep + 1 :]):
-            assert isinstance(op, Operation)
-            m = sv.op_matrix(op, batch)
-            m_dag = np.conj(np.swapaxes(m, -1, -2))
-            psi = sv.apply_matrix(psi, m_dag, op.qubits)
-            if op.symbols & wanted:
-                angles = batch.angles(op)
-                for index, expr in enumerate(op.params):
-                    used = expr.symbols & wanted
-                    if not used:
-                        continue
-                    dm = op.spec.matrix_derivative(angles, index)
-                    d_psi = sv.apply_matrix(psi, dm, op.qubits)
-                    g = (
-                        2
-                        * np.einsum(
-                            "bi,bi->b",
-                            lam.reshape(batch.size, -1).conj(),
-                            d_psi.reshape(batch.size, -1),
-                        ).real
-                    )
-                    for name in used:
-                        grads[name] += expr.coefficient(name) * g
-            lam = sv.apply_matrix(lam, m_dag, op.qubits)
-        return grads
+            weight = cotangent[:, j].reshape((-1,) + (1,) * (state.ndim - 1))
+            lam += weight * sv.apply_observable(state, obs)
+        sweep = reverse_sweep(
+            plan,
+            state.reshape(batch.size, -1),
+            lam.reshape(batch.size, -1),
+            lambda step, x, inverse: sv.apply_step(step, x, m, inverse),
+            sv.matrix_grad,
+            start=plan.last_prepare + 1,
+        )
+        values = np.zeros((batch.size, len(plan.symbols)))
+        for j, name in enumerate(plan.symbols):
+            values[:, j] = batch.values[name]
+        grads = angle_grads(plan, plan.angles(values), m, sweep) @ plan.angle_map.T
+        column = {s: i for i, s in enumerate(plan.symbols)}
+        return {name: grads[:, column[name]] for name in wrt}

@@ -12,7 +12,13 @@ phase vector, a gather by an index map, a batched matmul on a few qubits, loadin
   Kronecker-product block, so a rotation layer is ``n/3`` passes over the state.
 * `Permutation`: consecutive fixed permutation-with-phase gates (CNOT, CZ, SWAP, X, CCX, …) become
   one gather ``new[i] = phase[i] · old[perm[i]]``; a whole CNOT entangler is one index operation.
-* `Diagonal`: parametric diagonal multi-qubit gates (CRZ, RZZ, …) are phase multiplications.
+* `Phase`: a run of permutation gates and parametric diagonal gates (the ZZ feature map's
+  CNOT·P·CNOT, CRZ, RZZ, …) is ``new[i] = e^{iφ(i)} · old[perm[i]]`` with a *linear phase
+  polynomial* ``φ = angles @ weights + const``: one gather, one small matmul and one ``exp`` per
+  run (up to `PHASE_MAX_QUBITS`; wider circuits keep `Permutation` and `Diagonal` steps).
+* `Diagonal`: parametric diagonal multi-qubit gates outside phase runs are phase multiplications.
+* `Monomials`: above `INDEX_MAX_QUBITS` a permutation run keeps its gates, which engines apply with
+  strided kernels, so no step holds a ``2**n``-entry index array.
 * `Dense`: other multi-qubit gates, a batched matmul on their qubits.
 * `Prepare`: amplitude loading, on qubits no earlier gate has touched.
 
@@ -36,10 +42,16 @@ from qstore.core.gate_fourier import fourier_coefficients, fourier_harmonics
 from qstore.core.gates import gate_spec
 
 __all__ = [
+    "INDEX_MAX_QUBITS",
+    "PHASE_MAX_QUBITS",
     "Dense",
     "Diagonal",
     "Fused",
+    "Monomial",
+    "Monomials",
     "Permutation",
+    "Phase",
+    "PhaseTerm",
     "Plan",
     "Prepare",
     "Step",
@@ -50,6 +62,12 @@ __all__ = [
 ]
 
 MAX_BLOCK = 3
+PHASE_MAX_QUBITS = 16
+"""Widest circuit whose diagonal/permutation runs become `Phase` steps (index maps of ``2**n``)."""
+INDEX_MAX_QUBITS = 24
+"""Widest circuit whose permutation runs become one `Permutation` index map; wider ones `Monomials`."""
+PHASE_TERM_BITS = 4
+"""Bits a `PhaseTerm` may span when items are merged (its table has ``2**bits`` entries)."""
 
 
 @attrs.frozen(eq=False)
@@ -89,62 +107,77 @@ class Diagonal:
 class Permutation:
     """Fixed permutation-with-phase gates fused into ``new[i] = phase[i] · old[perm[i]]``.
 
-    ``gates`` lists the ``(gate, qubits)`` in circuit order (engines that shard the state apply them
-    one by one); the ``2**n`` index maps are built on first use, so compiling a large register
-    costs no memory. ``phase`` is None when every phase is 1; ``inverse_perm``/``inverse_phase``
-    undo the step (``old[j] = inverse_phase[j] · new[inverse_perm[j]]``) for adjoint sweeps.
+    ``phase`` is None when every phase is 1; ``inverse_perm``/``inverse_phase`` undo the step
+    (``old[j] = inverse_phase[j] · new[inverse_perm[j]]``) for adjoint sweeps.
     """
 
-    n_qubits: int
     qubits: frozenset[int]
-    gates: tuple[tuple[str, tuple[int, ...]], ...]
+    perm: np.ndarray
+    phase: np.ndarray | None
+    inverse_perm: np.ndarray
+    inverse_phase: np.ndarray | None
     trainable: ClassVar[bool] = False
 
-    @functools.cached_property
-    def _maps(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
-        """Walk the gates backwards from the identity map, so each costs a few vector operations."""
-        n = self.n_qubits
-        idx = np.arange(2**n)
-        phase: np.ndarray | None = None
-        for gate, qubits in reversed(self.gates):
-            matrix = fourier_coefficients(gate)[0]
-            cols = np.argmax(np.abs(matrix), axis=1)
-            values = matrix[np.arange(len(cols)), cols]
-            k = len(qubits)
-            local = np.zeros_like(idx)
-            for t in qubits:
-                local = (local << 1) | ((idx >> (n - 1 - t)) & 1)
-            if not np.allclose(values, 1, rtol=0, atol=1e-15):
-                factor = values[local]
-                phase = factor if phase is None else phase * factor
-            source = cols[local]
-            for j, t in enumerate(qubits):
-                shift = n - 1 - t
-                idx = (idx & ~(1 << shift)) | (((source >> (k - 1 - j)) & 1) << shift)
-        inverse = np.empty_like(idx)
-        inverse[idx] = np.arange(idx.size)
-        inverse_phase = None if phase is None else phase[inverse].conj()
-        return idx, phase, inverse, inverse_phase
 
-    @property
-    def perm(self) -> np.ndarray:
-        """``perm[i]``: the old index whose amplitude lands at ``i``."""
-        return self._maps[0]
+@attrs.frozen(eq=False)
+class PhaseTerm:
+    """Part of a phase polynomial that depends only on the bits of ``qubits`` (ascending):
+    ``φ_t[s] = angles[:, cols] @ weights[:, s] + const[s]`` for the ``2**k`` values ``s`` of those bits
+    (first qubit most significant). ``weights`` is ``(len(cols), 2**k)``."""
 
-    @property
-    def phase(self) -> np.ndarray | None:
-        """Phase of each new amplitude, or None when all are 1."""
-        return self._maps[1]
+    qubits: tuple[int, ...]
+    cols: np.ndarray
+    weights: np.ndarray
+    const: np.ndarray
 
-    @property
-    def inverse_perm(self) -> np.ndarray:
-        """The inverse index map."""
-        return self._maps[2]
 
-    @property
-    def inverse_phase(self) -> np.ndarray | None:
-        """Phases of the inverse map, or None when all are 1."""
-        return self._maps[3]
+@attrs.frozen(eq=False)
+class Phase:
+    """A diagonal-and-permutation run: ``new[i] = e^{iφ(i)} · old[perm[i]]`` with ``φ = Σ_t φ_t`` over
+    few-bit `PhaseTerm` s, so the factor is an outer product of small tables (``2**k`` exponentials
+    per term and row, not ``2**n``); ``perm`` is None when the run permutes nothing. ``inverse_perm``
+    undoes the gather for adjoint sweeps: ``old = (e^{-iφ} · new)[inverse_perm]``. ``index`` numbers
+    the plan's `Phase` steps.
+    """
+
+    qubits: frozenset[int]
+    terms: tuple[PhaseTerm, ...]
+    perm: np.ndarray | None
+    inverse_perm: np.ndarray | None
+    index: int
+    trainable: bool
+
+
+@attrs.frozen(eq=False)
+class Monomial:
+    """One fixed permutation-with-phase gate on ``qubits`` (first most significant):
+    ``new[s] = phase[s] · old[source[s]]`` over the ``2**k`` values of its bits (``phase`` None: all 1)."""
+
+    qubits: tuple[int, ...]
+    source: np.ndarray
+    phase: np.ndarray | None
+
+    def matrix(self) -> np.ndarray:
+        """The gate's ``2**k × 2**k`` matrix."""
+        out = np.zeros((self.source.size, self.source.size), dtype=complex)
+        out[np.arange(self.source.size), self.source] = 1 if self.phase is None else self.phase
+        return out
+
+    def inverse(self) -> Monomial:
+        """The monomial undoing this one."""
+        back = np.empty_like(self.source)
+        back[self.source] = np.arange(self.source.size)
+        return Monomial(self.qubits, back, None if self.phase is None else self.phase[back].conj())
+
+
+@attrs.frozen(eq=False)
+class Monomials:
+    """Fixed permutation gates of a circuit wider than `INDEX_MAX_QUBITS`, applied one by one by
+    strided kernels instead of a ``2**n`` index map (which would cost 8 bytes per amplitude)."""
+
+    qubits: frozenset[int]
+    gates: tuple[Monomial, ...]
+    trainable: ClassVar[bool] = False
 
 
 @attrs.frozen(eq=False)
@@ -156,7 +189,7 @@ class Prepare:
     trainable: ClassVar[bool] = False
 
 
-Step = Fused | Dense | Diagonal | Permutation | Prepare
+Step = Fused | Dense | Diagonal | Permutation | Monomials | Phase | Prepare
 
 
 @attrs.frozen(eq=False)
@@ -182,6 +215,11 @@ class Plan:
     def last_prepare(self) -> int:
         """Index of the last `Prepare` step, or -1."""
         return max((i for i, s in enumerate(self.steps) if isinstance(s, Prepare)), default=-1)
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """The `Phase` steps, in order (``phases[i].index == i``)."""
+        return tuple(s for s in self.steps if isinstance(s, Phase))
 
     @property
     def n_blocks(self) -> int:
@@ -220,14 +258,18 @@ _MAX_PLANS = 256
 _COUNT = [0]
 
 
-def compile_plan(circuit: Circuit) -> Plan:
-    """The plan of ``circuit``'s structure, compiled on first use and cached by `Circuit.hash`."""
-    key = circuit.hash
+def compile_plan(circuit: Circuit, *, per_gate: bool = False) -> Plan:
+    """The plan of ``circuit``'s structure, compiled on first use and cached by `Circuit.hash`.
+
+    ``per_gate=True`` compiles as for a register wider than `INDEX_MAX_QUBITS`: permutation gates
+    stay `Monomials` and no phase runs are formed (for engines that cannot gather a whole register,
+    such as the sharded one)."""
+    key = f"{circuit.hash}:{per_gate}"
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.pop(next(iter(_PLANS)))
-        plan = _PLANS[key] = _Compiler(circuit).compile()
+        plan = _PLANS[key] = _Compiler(circuit, per_gate).compile()
         _COUNT[0] += 1
     return plan
 
@@ -235,6 +277,13 @@ def compile_plan(circuit: Circuit) -> Plan:
 def compilations() -> int:
     """How many plans `compile_plan` has compiled in this process (cache misses)."""
     return _COUNT[0]
+
+
+def _phase_gate(op: Operation) -> bool:
+    """A gate a phase run takes: a fixed permutation (with phases) or linear-phase diagonal."""
+    if op.spec.diagonal and _linear_phases(op.gate) is not None:
+        return True
+    return op.spec.n_params == 0 and _is_permutation(fourier_coefficients(op.gate)[0])
 
 
 def _is_permutation(matrix: np.ndarray) -> bool:
@@ -249,33 +298,153 @@ class _Chain:
     trainable: bool
 
 
-class _PermutationRun:
-    """Fixed permutation gates collected in order; `step` turns them into one gather."""
+@functools.lru_cache(maxsize=256)
+def _linear_phases(name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(b (d,), m (d, p))`` with diagonal ``e^{i(b + m @ θ)}``, or None for another form.
 
-    def __init__(self, n_qubits: int) -> None:
+    Read from the gate's Fourier terms: each diagonal entry must be one term of modulus one.
+    """
+    coeffs, harmonics = fourier_coefficients(name), fourier_harmonics(name)
+    d = coeffs.shape[1]
+    entries = coeffs[:, np.arange(d), np.arange(d)]
+    offsets = np.empty(d)
+    slopes = np.empty((d, harmonics.shape[1]))
+    for s in range(d):
+        (ks,) = np.nonzero(np.abs(entries[:, s]) > 1e-12)
+        if len(ks) != 1 or abs(abs(entries[ks[0], s]) - 1) > 1e-12:
+            return None
+        offsets[s] = np.angle(entries[ks[0], s])
+        slopes[s] = harmonics[ks[0]]
+    return offsets, slopes
+
+
+class _PhaseRun:
+    """Permutation gates and linear-phase diagonal gates collected in order (with their angle
+    columns); `step` builds the one gather and phase polynomial they amount to."""
+
+    def __init__(self, n_qubits: int, per_gate: bool = False) -> None:
         self.n = n_qubits
-        self.ops: list[Operation] = []
+        self.per_gate = per_gate
+        self.ops: list[tuple[Operation, list[int]]] = []
         self.qubits: set[int] = set()
 
-    def step(self) -> Permutation:
-        """The run as one `Permutation` step."""
-        gates = tuple((op.gate, op.qubits) for op in self.ops)
-        return Permutation(self.n, frozenset(self.qubits), gates)
+    def add(self, op: Operation, cols: list[int]) -> None:
+        self.ops.append((op, cols))
+        self.qubits.update(op.qubits)
+
+    def step(self, index: int) -> Permutation | Monomials | Phase:
+        """Walk the gates backwards from the identity map, so each costs a few vector operations:
+        ``idx`` is where output amplitude ``i`` sits before the gate, whose phase is read there.
+        Wide circuits (only fixed gates here) keep their gates as `Monomials`."""
+        n = self.n
+        if n > INDEX_MAX_QUBITS or self.per_gate:
+            return Monomials(frozenset(self.qubits), tuple(_monomial(op) for op, _ in self.ops))
+        idx = np.arange(2**n)
+        const = np.zeros(2**n)
+        rows: dict[int, np.ndarray] = {}
+        for op, cols in reversed(self.ops):
+            local = np.zeros_like(idx)
+            for t in op.qubits:
+                local = (local << 1) | ((idx >> (n - 1 - t)) & 1)
+            linear = _linear_phases(op.gate) if op.spec.diagonal else None
+            if linear is not None:
+                offsets, slopes = linear
+                const += offsets[local]
+                for j, c in enumerate(cols):
+                    rows[c] = rows.get(c, 0) + slopes[local, j]
+                continue
+            matrix = fourier_coefficients(op.gate)[0]
+            source_cols = np.argmax(np.abs(matrix), axis=1)
+            const += np.angle(matrix[np.arange(len(source_cols)), source_cols])[local]
+            source = source_cols[local]
+            k = len(op.qubits)
+            for j, t in enumerate(op.qubits):
+                shift = n - 1 - t
+                idx = (idx & ~(1 << shift)) | (((source >> (k - 1 - j)) & 1) << shift)
+        inverse = np.empty_like(idx)
+        inverse[idx] = np.arange(idx.size)
+        if not rows:
+            phase = np.exp(1j * const)
+            if np.allclose(phase, 1, rtol=0, atol=1e-15):
+                return Permutation(frozenset(self.qubits), idx, None, inverse, None)
+            return Permutation(frozenset(self.qubits), idx, phase, inverse, phase[inverse].conj())
+        identity = bool(np.array_equal(idx, np.arange(idx.size)))
+        return Phase(
+            frozenset(self.qubits),
+            _phase_terms(n, rows, const),
+            None if identity else idx,
+            None if identity else inverse,
+            index,
+            any(op.symbols for op, _ in self.ops),
+        )
+
+
+def _monomial(op: Operation) -> Monomial:
+    matrix = fourier_coefficients(op.gate)[0]
+    source = np.argmax(np.abs(matrix), axis=1)
+    phase = matrix[np.arange(source.size), source]
+    fixed = np.allclose(phase, 1, rtol=0, atol=1e-15)
+    return Monomial(op.qubits, source, None if fixed else phase)
+
+
+def _support(values: np.ndarray, n: int) -> tuple[int, ...]:
+    """The qubits whose bit ``values`` (``(2**n,)``, a function of the basis index) depends on."""
+    t = values.reshape((2,) * n)
+    return tuple(q for q in range(n) if not np.allclose(t.take(0, q), t.take(1, q), rtol=0, atol=1e-13))
+
+
+def _restrict(values: np.ndarray, n: int, qubits: tuple[int, ...]) -> np.ndarray:
+    """``values`` as a ``2**k`` table over ``qubits`` (the other bits zero)."""
+    t = values.reshape((2,) * n)
+    return t[tuple(slice(None) if q in qubits else 0 for q in range(n))].reshape(-1)
+
+
+def _phase_terms(n: int, rows: dict[int, np.ndarray], const: np.ndarray) -> tuple[PhaseTerm, ...]:
+    """Split ``φ = Σ_c angle_c · rows[c] + const`` into terms of at most `PHASE_TERM_BITS` bits.
+
+    Items (each column's row, and the constant) are taken by their last bit and merged into the
+    current term while the union of their bits stays small; a wider item is a term of its own.
+    """
+    items = sorted(
+        [(_support(r, n), c) for c, r in rows.items()] + [(_support(const, n), -1)],
+        key=lambda item: (max(item[0], default=-1), item[1]),
+    )
+    groups: list[tuple[set[int], list[int]]] = []
+    for support, c in items:
+        if groups and len(groups[-1][0] | set(support)) <= PHASE_TERM_BITS:
+            groups[-1][0].update(support)
+            groups[-1][1].append(c)
+        else:
+            groups.append((set(support), [c]))
+    terms = []
+    for bits, members in groups:
+        qubits = tuple(sorted(bits))
+        cols = [c for c in members if c >= 0]
+        weights = (
+            np.stack([_restrict(rows[c], n, qubits) for c in cols])
+            if cols
+            else np.zeros((0, 2 ** len(qubits)))
+        )
+        table = _restrict(const, n, qubits) if -1 in members else np.zeros(2 ** len(qubits))
+        terms.append(PhaseTerm(qubits, np.array(cols, dtype=np.int64), weights, table))
+    return tuple(terms)
 
 
 class _Compiler:
     """One pass over the operations: fuse, classify, and lay out the angle map."""
 
-    def __init__(self, circuit: Circuit) -> None:
+    def __init__(self, circuit: Circuit, per_gate: bool = False) -> None:
         self.circuit = circuit
         self.n = circuit.n_qubits
+        self.per_gate = per_gate
         self.columns: list[tuple[dict[str, float], float]] = []
         self.one_qubit: dict[str, list[list[int]]] = {}
         self.one_qubit_slots: list[tuple[str, int]] = []
         self.pending: dict[int, list[int]] = {}
         self.pending_trainable: dict[int, bool] = {}
         self.others: list[tuple[str, np.ndarray, bool]] = []
-        self.steps: list[Step | _Chain | _PermutationRun] = []
+        self.steps: list[Step | _Chain | _PhaseRun] = []
+        self.phase_runs = self.n <= PHASE_MAX_QUBITS and not per_gate
         self.touched: set[int] = set()
 
     def angle_columns(self, op: Operation) -> list[int]:
@@ -294,7 +463,7 @@ class _Compiler:
                 )
             if isinstance(op, StatePreparation):
                 self.prepare(op)
-            elif op.spec.n_qubits == 1:
+            elif op.spec.n_qubits == 1 and not self.joins_run(op):
                 self.one(op)
             else:
                 self.multi(op)
@@ -328,22 +497,37 @@ class _Compiler:
             return
         step = _Chain(q, slots, self.pending_trainable.pop(q))
         last = self.steps[-1] if self.steps else None
-        if isinstance(last, _PermutationRun) and q not in last.qubits:
+        if isinstance(last, _PhaseRun) and q not in last.qubits:
             self.steps.insert(len(self.steps) - 1, step)
         else:
             self.steps.append(step)
+
+    def joins_run(self, op: Operation) -> bool:
+        """Whether a one-qubit gate goes to a phase run rather than its qubit's chain.
+
+        A fixed permutation or linear-phase diagonal gate continues the open run on a qubit the run
+        touches when nothing is pending there; a parametric diagonal gate also leaves a constant
+        pending chain (the Hadamards of a feature map) constant, so that block is one shared matrix.
+        """
+        if not (self.phase_runs and _phase_gate(op)):
+            return False
+        q = op.qubits[0]
+        if q in self.pending:
+            return op.spec.diagonal and bool(op.symbols) and not self.pending_trainable[q]
+        last = self.steps[-1] if self.steps else None
+        return isinstance(last, _PhaseRun) and q in last.qubits
 
     def multi(self, op: Operation) -> None:
         for q in op.qubits:
             self.flush(q)
         spec = op.spec
-        if spec.n_params == 0 and _is_permutation(fourier_coefficients(op.gate)[0]):
+        fixed = spec.n_params == 0 and _is_permutation(fourier_coefficients(op.gate)[0])
+        if fixed or (self.phase_runs and _phase_gate(op)):
             last = self.steps[-1] if self.steps else None
-            if not isinstance(last, _PermutationRun):
-                last = _PermutationRun(self.n)
+            if not isinstance(last, _PhaseRun):
+                last = _PhaseRun(self.n, self.per_gate)
                 self.steps.append(last)
-            last.ops.append(op)
-            last.qubits.update(op.qubits)
+            last.add(op, [] if fixed else self.angle_columns(op))
             return
         cols = np.array(self.angle_columns(op), dtype=np.int64)
         index = len(self.others)
@@ -370,8 +554,8 @@ class _Compiler:
         chains: list[list[int]] = []
         blocks = 0
         for run in _runs(self.steps):
-            if isinstance(run, _PermutationRun):
-                steps.append(run.step())
+            if isinstance(run, _PhaseRun):
+                steps.append(run.step(sum(isinstance(s, Phase) for s in steps)))
             elif not isinstance(run, list):
                 steps.append(run)
             else:
@@ -400,10 +584,10 @@ class _Compiler:
 
 
 def _runs(
-    steps: Sequence[Step | _Chain | _PermutationRun],
-) -> list[Step | _PermutationRun | list[_Chain]]:
+    steps: Sequence[Step | _Chain | _PhaseRun],
+) -> list[Step | _PhaseRun | list[_Chain]]:
     """Steps with each maximal run of consecutive chains gathered into a list."""
-    out: list[Step | _PermutationRun | list[_Chain]] = []
+    out: list[Step | _PhaseRun | list[_Chain]] = []
     for step in steps:
         if isinstance(step, _Chain):
             if out and isinstance(out[-1], list):

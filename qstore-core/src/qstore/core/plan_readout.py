@@ -30,13 +30,26 @@ Paulis = tuple[tuple[int, str], ...]
 
 @attrs.frozen(eq=False)
 class ReadoutGroup:
-    """Terms sharing the X/Y ``mask``; ``phases`` is ``(2**n, n_terms)``, real when ``mask == 0``;
-    ``partner`` is ``i ⊕ mask`` for every basis index (the gather of a non-diagonal group)."""
+    """Terms sharing the X/Y ``mask`` (their Pauli strings in ``paulis``); ``phases`` is
+    ``(2**n, n_terms)``, real when ``mask == 0``; ``partner`` is ``i ⊕ mask`` for every basis index
+    (the gather of a non-diagonal group). Both are built on first use, so an engine that reads an
+    all-Z group from marginals never allocates ``2**n``-entry tables."""
 
+    n_qubits: int
     mask: int
     terms: np.ndarray
-    phases: np.ndarray
-    partner: np.ndarray
+    paulis: tuple[Paulis, ...]
+
+    @functools.cached_property
+    def phases(self) -> np.ndarray:
+        """``phase_P(i)`` of every term (columns) for every basis index (rows)."""
+        phases = np.stack([_phase_vector(p, self.n_qubits) for p in self.paulis], axis=1)
+        return phases.real if self.mask == 0 else phases
+
+    @functools.cached_property
+    def partner(self) -> np.ndarray:
+        """``i ⊕ mask`` for every basis index."""
+        return np.arange(2**self.n_qubits) ^ self.mask
 
 
 @attrs.frozen(eq=False)
@@ -67,11 +80,10 @@ def compile_readout(observables: tuple[Observable, ...], n_qubits: int) -> Reado
     for paulis, t in terms.items():
         by_mask.setdefault(_mask(paulis, n_qubits), []).append(t)
     paulis_of = list(terms)
-    groups = []
-    for mask, members in by_mask.items():
-        phases = np.stack([_phase_vector(paulis_of[t], n_qubits) for t in members], axis=1)
-        partner = np.arange(2**n_qubits) ^ mask
-        groups.append(ReadoutGroup(mask, np.array(members), phases.real if mask == 0 else phases, partner))
+    groups = [
+        ReadoutGroup(n_qubits, mask, np.array(members), tuple(paulis_of[t] for t in members))
+        for mask, members in by_mask.items()
+    ]
     order = np.argsort(np.concatenate([g.terms for g in groups])) if groups else np.zeros(0, np.int64)
     return Readout(n_qubits, tuple(groups), coeffs, order)
 

@@ -8,7 +8,7 @@ PennyLane; Qiskit and IonQ use the opposite order and their plugins convert).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing
@@ -18,17 +18,32 @@ from qstore.core.circuit import Operation, StatePreparation
 from qstore.core.errors import BindingError, ResourceError
 from qstore.core.memory import available_memory
 from qstore.core.observables import Observable, PauliString
-from qstore.core.plan import Dense, Diagonal, Fused, Plan, Prepare, compile_plan, gate_matrices, target_index
+from qstore.core.plan import (
+    Dense,
+    Diagonal,
+    Fused,
+    Monomials,
+    Permutation,
+    Phase,
+    Plan,
+    Prepare,
+    compile_plan,
+    gate_matrices,
+    target_index,
+)
 from qstore.core.plan_readout import basis_rotations, compile_readout, measurement_settings
 
 __all__ = [
+    "Matrices",
     "apply_block",
     "apply_diagonal",
     "apply_matrix",
     "apply_operation",
     "apply_pauli",
+    "apply_step",
     "check_memory",
     "expectations",
+    "matrix_grad",
     "op_matrix",
     "plan_matrices",
     "probabilities",
@@ -133,6 +148,28 @@ def _apply_sliced(state: np.ndarray, matrix: np.ndarray, targets: Sequence[int])
     return out.reshape(state.shape)
 
 
+def prepare(state: np.ndarray, amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """Load ``amplitudes`` ``(B, 2**k)`` into ``qubits``, which must still be in ``|0…0>``."""
+    k = len(qubits)
+    axes = [1 + q for q in qubits]
+    moved = np.moveaxis(state, axes, list(range(1, k + 1)))
+    rest = moved.reshape(moved.shape[0], 2**k, -1)
+    leftover = np.linalg.norm(rest[:, 1:, :].reshape(rest.shape[0], -1), axis=1)
+    if np.any(leftover > 1e-9):
+        raise BindingError(f"state preparation on qubits {tuple(qubits)} requires them to be in |0>")
+    out = amplitudes.astype(state.dtype)[:, :, None] * rest[:, :1, :]
+    return np.moveaxis(out.reshape(moved.shape), list(range(1, k + 1)), axes)
+
+
+class Matrices(NamedTuple):
+    """A batch's step matrices: `Fused` blocks ``(B, d, d)`` (``(d, d)`` when not trainable), `Dense`
+    matrices and `Diagonal` phases (``plan.others`` order), `Phase` factors ``(B, 2**n)``."""
+
+    blocks: list[np.ndarray]
+    others: list[np.ndarray]
+    phases: list[np.ndarray]
+
+
 def apply_diagonal(state: np.ndarray, diagonal: np.ndarray, targets: Sequence[int]) -> np.ndarray:
     """Multiply by a diagonal gate given as ``(d,)`` or ``(B, d)`` phases."""
     k = len(targets)
@@ -154,19 +191,6 @@ def op_matrix(op: Operation, batch: Batch) -> np.ndarray:
     return spec.matrix(*batch.angles(op))
 
 
-def prepare(state: np.ndarray, amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """Load ``amplitudes`` ``(B, 2**k)`` into ``qubits``, which must still be in ``|0…0>``."""
-    k = len(qubits)
-    axes = [1 + q for q in qubits]
-    moved = np.moveaxis(state, axes, list(range(1, k + 1)))
-    rest = moved.reshape(moved.shape[0], 2**k, -1)
-    leftover = np.linalg.norm(rest[:, 1:, :].reshape(rest.shape[0], -1), axis=1)
-    if np.any(leftover > 1e-9):
-        raise BindingError(f"state preparation on qubits {tuple(qubits)} requires them to be in |0>")
-    out = amplitudes.astype(state.dtype)[:, :, None] * rest[:, :1, :]
-    return np.moveaxis(out.reshape(moved.shape), list(range(1, k + 1)), axes)
-
-
 def apply_operation(state: np.ndarray, op: Operation | StatePreparation, batch: Batch) -> np.ndarray:
     """Apply one operation (gate or state preparation) of a bound batch."""
     if isinstance(op, StatePreparation):
@@ -178,32 +202,96 @@ def apply_operation(state: np.ndarray, op: Operation | StatePreparation, batch: 
 
 
 def simulate(batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> np.ndarray:
-    """Final states ``(B, 2, …, 2)`` of a bound batch, executing its `qstore.core.plan.Plan`."""
+    """Final states ``(B, 2, …, 2)`` of a bound batch, executing its `qstore.core.plan.Plan`.
+
+    The state stays one shared row until the first step whose matrices differ across the batch
+    (a feature map's constant Hadamard layer runs once, not ``B`` times).
+    """
     n = batch.circuit.n_qubits
     check_memory(n, batch.size, dtype)
     plan = compile_plan(batch.circuit)
-    blocks, others = plan_matrices(plan, batch)
-    state = zero_state(n, batch.size, dtype).reshape(batch.size, -1)
+    m = plan_matrices(plan, batch, dtype)
+    state = zero_state(n, 1, dtype).reshape(1, -1)
     for step in plan.steps:
+        if isinstance(step, Dense | Prepare) and state.shape[0] != batch.size:
+            state = np.repeat(state, batch.size, axis=0)
         if isinstance(step, Prepare):
             shaped = state.reshape((batch.size,) + (2,) * n)
             state = prepare(shaped, batch.vectors[step.input], step.qubits).reshape(batch.size, -1)
-        elif isinstance(step, Fused):
-            state = apply_block(state, blocks[step.index], step.qubit, step.width)
-        elif isinstance(step, Dense):
-            shaped = state.reshape((batch.size,) + (2,) * n)
-            state = apply_matrix(shaped, others[step.index], step.qubits).reshape(batch.size, -1)
-        elif isinstance(step, Diagonal):
-            state = state * others[step.index][:, target_index(n, step.qubits)].astype(state.dtype)
         else:
-            state = state[:, step.perm]
-            if step.phase is not None:
-                state = state * step.phase.astype(state.dtype)
+            state = apply_step(step, state, m)
+    if state.shape[0] != batch.size:
+        state = np.repeat(state, batch.size, axis=0)
     return state.reshape((batch.size,) + (2,) * n)
 
 
-def plan_matrices(plan: Plan, batch: Batch) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The batch's `Fused` blocks ``(B, d, d)`` and `Dense` matrices / `Diagonal` phases, in step order."""
+def apply_step(
+    step: Fused | Dense | Diagonal | Phase | Permutation | Monomials,
+    state: np.ndarray,
+    m: Matrices,
+    inverse: bool = False,
+) -> np.ndarray:
+    """Apply one gate step to a flat ``(B, 2**n)`` batch (or undo it, with ``inverse``)."""
+    b = state.shape[0]
+    n = state.shape[1].bit_length() - 1
+    if isinstance(step, Fused):
+        block = m.blocks[step.index]
+        return apply_block(state, _dagger(block) if inverse else block, step.qubit, step.width)
+    if isinstance(step, Dense):
+        matrix = m.others[step.index]
+        shaped = state.reshape((b,) + (2,) * n)
+        return apply_matrix(shaped, _dagger(matrix) if inverse else matrix, step.qubits).reshape(b, -1)
+    if isinstance(step, Diagonal):
+        phases = m.others[step.index][:, target_index(n, step.qubits)]
+        return state * (phases.conj() if inverse else phases).astype(state.dtype, copy=False)
+    if isinstance(step, Monomials):
+        shaped = state.reshape((b,) + (2,) * n)
+        for gate in reversed(step.gates) if inverse else step.gates:
+            g = gate.inverse() if inverse else gate
+            shaped = apply_matrix(shaped, g.matrix(), g.qubits)
+        return shaped.reshape(b, -1)
+    if isinstance(step, Phase):
+        phases = m.phases[step.index].astype(state.dtype, copy=False)
+        if inverse:
+            out = state * phases.conj()
+            return out if step.inverse_perm is None else out[:, step.inverse_perm]
+        return (state if step.perm is None else state[:, step.perm]) * phases
+    perm, phase = (step.inverse_perm, step.inverse_phase) if inverse else (step.perm, step.phase)
+    out = state[:, perm]
+    return out if phase is None else out * phase.astype(state.dtype, copy=False)
+
+
+def matrix_grad(step: Fused | Dense | Diagonal | Phase, lam: np.ndarray, psi: np.ndarray) -> np.ndarray:
+    """Cotangent ``2·λ·ψᴴ`` of the step's matrix for flat ``λ`` and the state ``ψ`` before the step:
+    ``(B, d, d)`` for blocks and dense gates, ``(B, 2**k)`` for a diagonal, ``(B, 2**n)`` for a `Phase`."""
+    b = lam.shape[0]
+    if isinstance(step, Fused):
+        d = 2**step.width
+        lv, pv = lam.reshape(b, 2**step.qubit, d, -1), psi.reshape(b, 2**step.qubit, d, -1)
+        return 2 * np.einsum("baic,bajc->bij", lv, pv.conj())
+    if isinstance(step, Phase):
+        return 2 * lam * (psi if step.perm is None else psi[:, step.perm]).conj()
+    lm, pm = _moved(lam, step.qubits), _moved(psi, step.qubits)
+    if isinstance(step, Dense):
+        return 2 * lm @ np.swapaxes(pm.conj(), -1, -2)
+    return 2 * np.einsum("bsr,bsr->bs", lm, pm.conj())
+
+
+def _moved(state: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """``(B, 2**k, rest)``: a flat batch with ``qubits`` moved to the front."""
+    b, n = state.shape[0], state.shape[1].bit_length() - 1
+    shaped = np.moveaxis(state.reshape((b,) + (2,) * n), [1 + q for q in qubits], range(1, len(qubits) + 1))
+    return shaped.reshape(b, 2 ** len(qubits), -1)
+
+
+def _dagger(matrix: np.ndarray) -> np.ndarray:
+    return np.conj(np.swapaxes(matrix, -1, -2))
+
+
+def plan_matrices(plan: Plan, batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> Matrices:
+    """The batch's step matrices for every step of ``plan``: gate matrices in complex128, `Phase`
+    factors in ``dtype`` (phase sums in float64, reduced to ``[-π, π]`` before a single-precision
+    ``cos``/``sin``)."""
     symbols = plan.symbols
     values = np.zeros((batch.size, len(symbols)))
     for j, name in enumerate(symbols):
@@ -211,9 +299,12 @@ def plan_matrices(plan: Plan, batch: Batch) -> tuple[list[np.ndarray], list[np.n
     angles = plan.angles(values)
     blocks: list[np.ndarray] = []
     if len(plan.chains):
-        parts = [gate_matrices(name, angles[:, cols]) for name, cols in plan.one_qubit]
-        eye = np.broadcast_to(np.eye(2, dtype=complex), (batch.size, 1, 2, 2))
-        table = np.concatenate([p.reshape(batch.size, -1, 2, 2) for p in parts] + [eye], axis=1)
+        varying = any(s.trainable for s in plan.steps if isinstance(s, Fused))
+        rows = angles if varying else angles[:1]
+        size = rows.shape[0]
+        parts = [gate_matrices(name, rows[:, cols]) for name, cols in plan.one_qubit]
+        eye = np.broadcast_to(np.eye(2, dtype=complex), (size, 1, 2, 2))
+        table = np.concatenate([p.reshape(size, -1, 2, 2) for p in parts] + [eye], axis=1)
         fused = table[:, plan.chains[:, 0]]
         for level in range(1, plan.chains.shape[1]):
             fused = table[:, plan.chains[:, level]] @ fused
@@ -223,28 +314,52 @@ def plan_matrices(plan: Plan, batch: Batch) -> tuple[list[np.ndarray], list[np.n
                 for chain in step.chains[1:]:
                     d = block.shape[-1] * 2
                     kron = block[:, :, None, :, None] * fused[:, chain][:, None, :, None, :]
-                    block = kron.reshape(batch.size, d, d)
-                blocks.append(block)
+                    block = kron.reshape(size, d, d)
+                blocks.append(block if step.trainable else block[0])
     others = []
     for name, cols, diagonal in plan.others:
         m = gate_matrices(name, angles[:, cols])
         others.append(np.diagonal(m, axis1=-2, axis2=-1) if diagonal else m)
-    return blocks, others
+    phases = [_phase_factor(step, angles, np.dtype(dtype), plan.n_qubits) for step in plan.phases]
+    return Matrices(blocks, others, phases)
+
+
+def _phase_factor(step: Phase, angles: np.ndarray, dtype: np.dtype, n: int) -> np.ndarray:
+    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: the outer product of its terms' small tables."""
+    b = angles.shape[0]
+    factor: np.ndarray | None = None
+    for term in step.terms:
+        table = _unit(angles[:, term.cols] @ term.weights + term.const, dtype)
+        view = table.reshape((b, *(2 if q in term.qubits else 1 for q in range(n))))
+        factor = view if factor is None else factor * view
+    assert factor is not None
+    return np.broadcast_to(factor, (b,) + (2,) * n).reshape(b, -1)
+
+
+def _unit(phi: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``e^{iφ}`` in complex ``dtype``: ``cos`` and ``sin`` in its real precision on contiguous arrays
+    (after reducing ``φ`` to ``[-π, π]`` in float64 for single precision), interleaved once."""
+    real = np.finfo(dtype).dtype
+    if real != phi.dtype:
+        phi = (phi - (2 * np.pi) * np.rint(phi * (0.5 / np.pi))).astype(real)
+    return np.stack([np.cos(phi), np.sin(phi)], axis=-1).view(dtype)[..., 0]
 
 
 def apply_block(state: np.ndarray, matrix: np.ndarray, qubit: int, width: int) -> np.ndarray:
-    """A ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
+    """A ``(d, d)`` or ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
 
     On the ``(B, 2**q, d, rest)`` view: one broadcast matmul without moving the state, or for the
-    last qubits a batched matmul of the ``(B, 2**q, d)`` rows by the transpose.
+    last qubits a matmul of the ``(B, 2**q, d)`` rows by the transpose (one GEMM for a shared block).
+    A one-row state broadcasts against a batched block.
     """
     b = state.shape[0]
     d = 2**width
     view = state.reshape(b, 2**qubit, d, -1)
     matrix = matrix.astype(state.dtype, copy=False)
     if view.shape[-1] == 1:
-        return np.matmul(view.reshape(b, -1, d), np.swapaxes(matrix, -1, -2)).reshape(b, -1)
-    return np.matmul(matrix[:, None], view).reshape(b, -1)
+        rows = view.reshape(-1, d) if matrix.ndim == 2 else view.reshape(b, -1, d)
+        return np.matmul(rows, np.swapaxes(matrix, -1, -2)).reshape(-1, state.shape[1])
+    return np.matmul(matrix if matrix.ndim == 2 else matrix[:, None], view).reshape(-1, state.shape[1])
 
 
 def apply_pauli(state: np.ndarray, term: PauliString) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Same semantics as the reference engine (`qstore.core.NumpyBackend`), single precision (complex64)
 by default (``precision="double"`` for complex128). Exact expectations and statevectors come from the
-TensorFlow kernels of `qstore.tf.statevector`; sampling reads the final state with the core's
+TensorFlow kernels of `qstore.tf.statevector` executing the core plan; sampling reads the final state with the core's
 seeded samplers, so a seed gives the same draws as the reference engine. A circuit that runs
 again is executed as a cached `tf.function` (`qstore.tf.programs`). Gradients: ``backprop``
 is exact reverse-mode differentiation by TensorFlow autodiff through the simulation, and the
@@ -61,9 +61,13 @@ class TFBackend(Backend):
             description=f"batched TensorFlow statevector engine ({self.dtype.name}), autodiff gradients",
         )
 
-    def _tensors(self, batch: Batch) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-        rdtype = real_dtype(self.dtype)
-        values = {k: tf.constant(np.ascontiguousarray(v), dtype=rdtype) for k, v in batch.values.items()}
+    def _tensors(self, batch: Batch) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """Symbol values ``(B, S)`` in the circuit's symbol order, and state-preparation vectors."""
+        symbols = batch.circuit.symbols
+        stacked = (
+            np.stack([batch.values[s] for s in symbols], axis=1) if symbols else np.zeros((batch.size, 0))
+        )
+        values = tf.constant(stacked, dtype=real_dtype(self.dtype))
         vectors = {
             k: tf.constant(np.ascontiguousarray(v), dtype=self.dtype) for k, v in batch.vectors.items()
         }
@@ -79,7 +83,7 @@ class TFBackend(Backend):
             ("run", batch.circuit, observables),
             lambda: expectation_program(batch.circuit, observables, self.dtype),
         )
-        state, exact_values = program(values, vectors, tf.constant(batch.size))
+        state, exact_values = program(values, vectors)
         expectations = samples = None
         if request.wants("expectations") and shots is None:
             expectations = exact_values.numpy().astype(np.float64)
@@ -105,8 +109,9 @@ class TFBackend(Backend):
         batch, observables = request.batch, request.observables
         values, vectors = self._tensors(batch)
         program = self._programs.get(
-            ("vjp", batch.circuit, observables, wrt),
-            lambda: vjp_program(batch.circuit, observables, wrt, self.dtype),
+            ("vjp", batch.circuit, observables),
+            lambda: vjp_program(batch.circuit, observables, self.dtype),
         )
-        grads = program(values, vectors, tf.constant(batch.size), tf.constant(cotangent))
-        return {name: g.numpy().astype(np.float64) for name, g in zip(wrt, grads, strict=True)}
+        grads = program(values, vectors, tf.constant(cotangent)).numpy().astype(np.float64)
+        column = {s: i for i, s in enumerate(batch.circuit.symbols)}
+        return {name: grads[:, column[name]] for name in wrt}

@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from qstore.core.errors import ArgumentError
 from qstore.core.runs import Run
 from qstore.tf.layers import QuantumLayer
 
@@ -87,7 +88,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     def __init__(self, run: Run, every_epochs: int = 1, restore: bool = True) -> None:
         super().__init__()
         if isinstance(every_epochs, bool) or not isinstance(every_epochs, int) or every_epochs < 1:
-            raise ValueError(f"every_epochs must be a positive integer, got {every_epochs!r}")
+            raise ArgumentError(f"every_epochs must be a positive integer, got {every_epochs!r}")
         self.run, self.every_epochs, self.restore = run, every_epochs, restore
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:

@@ -137,7 +137,7 @@ class _CircuitLayer(keras.layers.Layer):
         measured = self._runner(inputs, weights)
         walsh = None if out.walsh is None else tf.constant(out.walsh, dtype=measured.dtype)
         blocks = tf.reshape(measured, [-1, len(self.spec.shot_counts), len(out.measured)])
-        result = tf.reshape(out.finish(blocks, walsh), [-1, self.n_outputs])
+        result = tf.reshape(out.finish(blocks, walsh), [-1, self.spec.n_outputs])
         return tf.cast(result, self.compute_dtype)
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, int]:

@@ -4,7 +4,7 @@ A circuit's structure is static, so its simulation is a fixed TensorFlow program
 a circuit executes eagerly (tracing costs more than one small run); from the second run on the
 program is a `tf.function` (with ``reduce_retracing``, so new batch sizes do not retrace), which
 removes Python and eager-dispatch overhead from every later call. Programs are cached per
-``(circuit, observables, wrt)`` with a bounded LRU.
+``(circuit, observables)`` with a bounded LRU. Each program executes the circuit's core plan.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import tensorflow as tf
 
 from qstore.core.circuit import Circuit
 from qstore.core.observables import Observable
+from qstore.core.plan import compile_plan
+from qstore.core.plan_readout import compile_readout
 from qstore.tf import statevector as sv
 
 __all__ = ["ProgramCache", "expectation_program", "vjp_program"]
@@ -26,32 +28,30 @@ Program = Callable[..., Any]
 
 
 def expectation_program(circuit: Circuit, observables: tuple[Observable, ...], dtype: tf.DType) -> Program:
-    """``(values, vectors, batch_size) -> (states, expectations)``; expectations ``(B, 0)`` without observables."""
-    n = circuit.n_qubits
+    """``(values (B, S), vectors) -> (states, expectations)``; expectations ``(B, 0)`` without observables."""
+    plan = compile_plan(circuit)
+    readout = compile_readout(observables, circuit.n_qubits)
 
-    def run(values: dict, vectors: dict, batch_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        state = sv.simulate(circuit, values, vectors, batch_size, dtype)
+    def run(values: tf.Tensor, vectors: dict) -> tuple[tf.Tensor, tf.Tensor]:
+        state = sv.simulate_plan(plan, values, vectors, dtype)
         if not observables:
-            return state, tf.zeros([batch_size, 0], sv.probabilities(state).dtype)
-        return state, sv.expectations(state, observables, n)
+            return state, tf.zeros([tf.shape(values)[0], 0], values.dtype)
+        return state, sv.readout_expectations(readout, state)
 
     return run
 
 
-def vjp_program(
-    circuit: Circuit, observables: tuple[Observable, ...], wrt: tuple[str, ...], dtype: tf.DType
-) -> Program:
-    """``(values, vectors, batch_size, cotangent) -> [d/d symbol for symbol in wrt]`` by autodiff."""
-    n = circuit.n_qubits
+def vjp_program(circuit: Circuit, observables: tuple[Observable, ...], dtype: tf.DType) -> Program:
+    """``(values (B, S), vectors, cotangent) -> (B, S)`` gradient of ``Σ cotangent · expectations``."""
+    plan = compile_plan(circuit)
+    readout = compile_readout(observables, circuit.n_qubits)
 
-    def vjp(values: dict, vectors: dict, batch_size: tf.Tensor, cotangent: tf.Tensor) -> list[tf.Tensor]:
-        watched = [values[name] for name in wrt]
+    def vjp(values: tf.Tensor, vectors: dict, cotangent: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            tape.watch(watched)
-            state = sv.simulate(circuit, values, vectors, batch_size, dtype)
-            value = sv.expectations(state, observables, n)
+            tape.watch(values)
+            value = sv.readout_expectations(readout, sv.simulate_plan(plan, values, vectors, dtype))
             loss = tf.reduce_sum(value * tf.cast(cotangent, value.dtype))
-        return tape.gradient(loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return tape.gradient(loss, values, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     return vjp
 

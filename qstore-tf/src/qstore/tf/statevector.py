@@ -1,29 +1,61 @@
-"""Batched TensorFlow statevector kernels: the ``tf`` engine and the Keras layers both run on these.
+"""The TensorFlow statevector engine: TensorFlow kernels for the steps of a core `qstore.core.plan.Plan`.
 
 A batch of states is a ``(B, 2**n)`` complex tensor; qubit 0 is the most significant bit of the
-index, as in `qstore.core.statevector`. Everything is TensorFlow ops with a static circuit
-structure, so it runs eagerly and inside `tf.function` and is differentiable by autodiff in the
-symbol values and state-preparation inputs. Runs of one-qubit gates on a qubit are fused into one
-matrix; fixed multi-qubit gates that permute basis states (CNOT, SWAP, CCX, …) are gathers;
-diagonal gates are elementwise products.
+index, as in `qstore.core.statevector`. The plan decides what fuses (one place for every engine);
+this module only applies each kind of step with TensorFlow ops, so it runs eagerly and inside
+`tf.function` and is differentiable by autodiff in the symbol values and state-preparation inputs.
+Readouts follow the core `qstore.core.plan_readout.Readout` with float64 sums.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
-from qstore.core.circuit import Circuit, Operation, StatePreparation
-from qstore.core.errors import CapabilityError
-from qstore.core.expressions import Expr
-from qstore.core.gates import gate_spec
+from qstore.core.circuit import Circuit
 from qstore.core.observables import Observable
+from qstore.core.plan import (
+    Dense,
+    Diagonal,
+    Fused,
+    Monomials,
+    Permutation,
+    Phase,
+    Plan,
+    Prepare,
+    compile_plan,
+    target_index,
+)
+from qstore.core.plan_readout import Readout, compile_readout
 from qstore.tf.gates import gate_matrix, real_dtype
 
-__all__ = ["apply_matrix", "expectations", "probabilities", "simulate", "zero_state"]
+__all__ = [
+    "Matrices",
+    "apply_block",
+    "expectations",
+    "matrices",
+    "probabilities",
+    "readout_expectations",
+    "simulate",
+    "simulate_plan",
+    "stack_values",
+    "zero_state",
+]
+
+_MATMUL_MIN_REST = 8
+
+
+class Matrices(NamedTuple):
+    """The batch's step matrices: one per `Fused` block (``(d, d)`` when not trainable), one per
+    `Dense` / `Diagonal` step, and the
+    ``(B, 2**n)`` phase factor of each `Phase` step."""
+
+    blocks: tuple[tf.Tensor, ...]
+    others: tuple[tf.Tensor, ...]
+    phases: tuple[tf.Tensor, ...]
 
 
 def zero_state(n_qubits: int, batch_size: int | tf.Tensor, dtype: tf.DType = tf.complex64) -> tf.Tensor:
@@ -32,128 +64,93 @@ def zero_state(n_qubits: int, batch_size: int | tf.Tensor, dtype: tf.DType = tf.
     return tf.cast(tf.one_hot(zeros, 2**n_qubits, dtype=real_dtype(dtype)), dtype)
 
 
-def apply_matrix(state: tf.Tensor, matrix: tf.Tensor, targets: Sequence[int], n_qubits: int) -> tf.Tensor:
-    """Apply a ``(d, d)`` or batched ``(B, d, d)`` matrix to ``targets`` (first target most significant)."""
-    k = len(targets)
-    if k == 1:
-        return tf.reshape(_apply_one_qubit(state, matrix, targets[0], n_qubits), [-1, 2**n_qubits])
-    others = [q for q in range(n_qubits) if q not in targets]
-    perm = [0, *(1 + q for q in targets), *(1 + q for q in others)]
-    moved = tf.transpose(tf.reshape(state, [-1] + [2] * n_qubits), perm)
-    out = tf.matmul(matrix, tf.reshape(moved, [-1, 2**k, 2 ** (n_qubits - k)]))
-    out = tf.transpose(tf.reshape(out, [-1] + [2] * n_qubits), np.argsort(perm))
-    return tf.reshape(out, [-1, 2**n_qubits])
-
-
-_MATMUL_MIN_RIGHT = 8
-
-
-def _apply_one_qubit(state: tf.Tensor, matrix: tf.Tensor, target: int, n_qubits: int) -> tf.Tensor:
-    """One-qubit gate on a ``(B, left, 2, right)`` view, picking the kernel that stays one big matmul.
-
-    Many columns on the right: ``M @ view``; the last qubit: ``view @ Mᵀ`` on ``(B, 2**(n-1), 2)``
-    rows; in between, an einsum (TensorFlow transposes to one batched matmul).
-    """
-    batched = matrix.shape.rank == 3
-    right = 2 ** (n_qubits - target - 1)
-    if right >= _MATMUL_MIN_RIGHT:
-        view = tf.reshape(state, [-1, 2**target, 2, right])
-        return tf.matmul(matrix[:, None] if batched else matrix, view)
-    if right == 1:
-        rows = tf.reshape(state, [tf.shape(state)[0], -1, 2]) if batched else tf.reshape(state, [-1, 2])
-        return tf.matmul(rows, tf.linalg.matrix_transpose(matrix))
-    view = tf.reshape(state, [-1, 2**target, 2, right])
-    return tf.einsum("bij,bljr->blir" if batched else "ij,bljr->blir", matrix, view)
-
-
-def _apply_diagonal(
-    state: tf.Tensor, diagonal: tf.Tensor, targets: Sequence[int], n_qubits: int
+def stack_values(
+    plan: Plan, values: Mapping[str, tf.Tensor], batch_size: int | tf.Tensor, dtype: tf.DType
 ) -> tf.Tensor:
-    """Multiply by a diagonal gate given as ``(d,)`` or ``(B, d)`` phases.
-
-    The phases are gathered onto all ``2**n`` basis states, so the product is a plain 2-D
-    broadcast (TensorFlow broadcasts at most 5 dimensions on CPU).
-    """
-    spread = tf.gather(
-        tf.reshape(diagonal, [-1, 2 ** len(targets)]), _target_index(n_qubits, tuple(targets)), axis=1
-    )
-    return state * spread
-
-
-@functools.lru_cache(maxsize=256)
-def _target_index(n_qubits: int, targets: tuple[int, ...]) -> np.ndarray:
-    """For every basis index, the index of its target bits (first target most significant)."""
-    weights = 2 ** np.arange(len(targets) - 1, -1, -1)
-    return (_bits(n_qubits)[:, list(targets)] @ weights).astype(np.int32)
-
-
-def _bits(n_qubits: int) -> np.ndarray:
-    """``(2**n, n)`` bits of every basis index, qubit 0 first."""
-    index = np.arange(2**n_qubits)
-    return (index[:, None] >> (n_qubits - 1 - np.arange(n_qubits))) & 1
-
-
-@functools.lru_cache(maxsize=256)
-def _monomial_plan(
-    gate: str, targets: tuple[int, ...], n_qubits: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """For a fixed gate with one non-zero per row: source index and phase of every output amplitude."""
-    m = gate_spec(gate).matrix()
-    if np.any(np.count_nonzero(m, axis=1) != 1):
-        return None
-    column = np.argmax(m != 0, axis=1)
-    bits = _bits(n_qubits)
-    k = len(targets)
-    local = bits[:, list(targets)] @ (1 << np.arange(k - 1, -1, -1))
-    source_local = column[local]
-    source_bits = bits.copy()
-    source_bits[:, list(targets)] = (source_local[:, None] >> np.arange(k - 1, -1, -1)) & 1
-    source = source_bits @ (1 << np.arange(n_qubits - 1, -1, -1))
-    return source.astype(np.int32), m[local, source_local]
-
-
-def _angle(expr: Expr, values: Mapping[str, tf.Tensor], rdtype: tf.DType) -> tf.Tensor:
-    out = tf.constant(expr.const, rdtype)
-    for name, coeff in expr.terms:
-        out = out + coeff * tf.cast(values[name], rdtype)
-    return out
-
-
-def _op_matrix(op: Operation, values: Mapping[str, tf.Tensor], dtype: tf.DType) -> tf.Tensor:
-    if all(p.is_constant for p in op.params):
-        return tf.constant(op.spec.matrix(*(p.const for p in op.params)), dtype=dtype)
+    """``(B, S)`` real symbol values in plan order; scalars (shared weights) are broadcast."""
     rdtype = real_dtype(dtype)
-    return gate_matrix(op.gate, [_angle(p, values, rdtype) for p in op.params], dtype)
+    shape = tf.reshape(batch_size, [1])
+    columns = [tf.broadcast_to(tf.reshape(tf.cast(values[s], rdtype), [-1]), shape) for s in plan.symbols]
+    if not columns:
+        return tf.zeros(tf.concat([shape, [0]], axis=0), rdtype)
+    return tf.stack(columns, axis=1)
 
 
-def _apply_operation(
-    state: tf.Tensor, op: Operation, values: Mapping[str, tf.Tensor], n_qubits: int, dtype: tf.DType
+def matrices(plan: Plan, values: tf.Tensor, dtype: tf.DType) -> Matrices:
+    """Every step matrix for the batch, differentiable in ``values`` ``(B, S)``."""
+    b = tf.shape(values)[0]
+    rdtype = real_dtype(dtype)
+    const = tf.constant(plan.angle_const, rdtype)
+    if plan.symbols:
+        angles = tf.matmul(values, tf.constant(plan.angle_map, rdtype)) + const
+    else:
+        angles = tf.broadcast_to(const, [b, plan.angle_const.size])
+    blocks: list[tf.Tensor] = []
+    if len(plan.chains):
+        parts = [_gate_rows(name, angles, cols, dtype, b) for name, cols in plan.one_qubit]
+        parts.append(tf.broadcast_to(tf.eye(2, dtype=dtype), [b, 1, 2, 2]))
+        table = tf.concat(parts, axis=1)
+        fused = tf.gather(table, plan.chains[:, 0], axis=1)
+        for level in range(1, plan.chains.shape[1]):
+            fused = tf.matmul(tf.gather(table, plan.chains[:, level], axis=1), fused)
+        for step in plan.steps:
+            if isinstance(step, Fused):
+                block = fused[:, step.chains[0]]
+                for chain in step.chains[1:]:
+                    d = block.shape[-1] * 2
+                    block = tf.reshape(tf.einsum("bij,bkl->bikjl", block, fused[:, chain]), [-1, d, d])
+                blocks.append(block if step.trainable else block[0])
+    others = []
+    for name, cols, diagonal in plan.others:
+        m = _gate_rows(name, angles, cols[None, :], dtype, b)[:, 0]
+        others.append(tf.linalg.diag_part(m) if diagonal else m)
+    phases = [_phase_factor(step, angles, rdtype, plan.n_qubits) for step in plan.phases]
+    return Matrices(tuple(blocks), tuple(others), tuple(phases))
+
+
+def _phase_factor(step: Phase, angles: tf.Tensor, rdtype: tf.DType, n: int) -> tf.Tensor:
+    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: each term's small table spread by its bits."""
+    factor = None
+    for term in step.terms:
+        phi = tf.matmul(tf.gather(angles, term.cols, axis=1), tf.constant(term.weights, rdtype))
+        phi = phi + tf.constant(term.const, rdtype)
+        table = tf.gather(tf.exp(tf.complex(tf.zeros_like(phi), phi)), target_index(n, term.qubits), axis=1)
+        factor = table if factor is None else factor * table
+    return factor
+
+
+def _gate_rows(name: str, angles: tf.Tensor, cols: np.ndarray, dtype: tf.DType, b: tf.Tensor) -> tf.Tensor:
+    """``(B, m, d, d)`` matrices of gate ``name`` for the ``(m, p)`` angle columns ``cols``."""
+    m = gate_matrix(name, [tf.gather(angles, cols[:, j], axis=1) for j in range(cols.shape[1])], dtype)
+    d = m.shape[-1]
+    return tf.broadcast_to(m, [b, cols.shape[0], d, d])
+
+
+def simulate_plan(
+    plan: Plan, values: tf.Tensor, vectors: Mapping[str, tf.Tensor], dtype: tf.DType
 ) -> tf.Tensor:
-    m = _op_matrix(op, values, dtype)
-    if op.spec.diagonal:
-        return _apply_diagonal(state, tf.linalg.diag_part(m), op.qubits, n_qubits)
-    return apply_matrix(state, m, op.qubits, n_qubits)
-
-
-def _apply_permutation(state: tf.Tensor, source: np.ndarray, phase: np.ndarray) -> tf.Tensor:
-    """``out[y] = phase[y] · state[source[y]]``, skipping the identity parts."""
-    if not np.array_equal(source, np.arange(source.size)):
-        state = tf.gather(state, source, axis=1)
-    return state if np.all(phase == 1) else state * tf.constant(phase, dtype=state.dtype)
-
-
-def _prepare(state: tf.Tensor, amplitudes: tf.Tensor, qubits: Sequence[int], n_qubits: int) -> tf.Tensor:
-    """Load ``(B, 2**k)`` amplitudes into ``qubits``, which no earlier gate has touched."""
-    k = len(qubits)
-    amplitudes = tf.cast(amplitudes, state.dtype)
-    if tuple(qubits) == tuple(range(n_qubits)):
-        return amplitudes * state[:, :1]
-    others = [q for q in range(n_qubits) if q not in qubits]
-    perm = [0, *(1 + q for q in qubits), *(1 + q for q in others)]
-    moved = tf.transpose(tf.reshape(state, [-1] + [2] * n_qubits), perm)
-    rest = tf.reshape(moved, [-1, 2**k, 2 ** (n_qubits - k)])[:, :1, :]
-    out = tf.reshape(amplitudes[:, :, None] * rest, [-1] + [2] * n_qubits)
-    return tf.reshape(tf.transpose(out, np.argsort(perm)), [-1, 2**n_qubits])
+    """Final ``(B, 2**n)`` states for symbol ``values`` ``(B, S)`` and state-preparation ``vectors``."""
+    m = matrices(plan, values, dtype)
+    n = plan.n_qubits
+    state = zero_state(n, tf.shape(values)[0], dtype)
+    for step in plan.steps:
+        if isinstance(step, Prepare):
+            state = _prepare(state, vectors[step.input], step.qubits, n)
+        elif isinstance(step, Fused):
+            state = apply_block(state, m.blocks[step.index], step.qubit, step.width, n)
+        elif isinstance(step, Dense):
+            state = _apply_dense(state, m.others[step.index], step.qubits, n)
+        elif isinstance(step, Diagonal):
+            state = state * tf.gather(m.others[step.index], target_index(n, step.qubits), axis=1)
+        elif isinstance(step, Monomials):
+            for gate in step.gates:
+                state = _apply_dense(state, tf.constant(gate.matrix(), state.dtype), gate.qubits, n)
+        elif isinstance(step, Phase):
+            moved = state if step.perm is None else tf.gather(state, step.perm, axis=1)
+            state = moved * m.phases[step.index]
+        else:
+            state = _permute(state, step)
+    return state
 
 
 def simulate(
@@ -163,68 +160,67 @@ def simulate(
     batch_size: int | tf.Tensor = 1,
     dtype: tf.DType = tf.complex64,
 ) -> tf.Tensor:
-    """Final states ``(B, 2**n)`` of ``circuit``.
+    """Final states ``(B, 2**n)`` of ``circuit`` by its compiled plan.
 
-    ``values`` maps each symbol to a real tensor of shape ``()`` or ``(B,)`` (weights shared by the
-    batch stay scalars, so their matrices are built once); ``vectors`` maps each state-preparation
-    input to ``(B, 2**k)`` normalised amplitudes.
+    ``values`` maps each symbol to a real tensor of shape ``()`` or ``(B,)``; ``vectors`` maps each
+    state-preparation input to ``(B, 2**k)`` normalised amplitudes.
     """
-    n = circuit.n_qubits
-    vectors = vectors or {}
-    state = zero_state(n, batch_size, dtype)
-    pending: dict[int, tf.Tensor] = {}
-    # Consecutive fixed permutation gates (a CNOT chain) compose into one gather.
-    source: np.ndarray | None = None
-    phase: np.ndarray = np.ones(1)
-    permuted: set[int] = set()
-    touched: set[int] = set()
+    plan = compile_plan(circuit)
+    return simulate_plan(plan, stack_values(plan, values, batch_size, dtype), vectors or {}, dtype)
 
-    def flush(qubits: Sequence[int]) -> None:
-        nonlocal state
-        for q in qubits:
-            if q in pending:
-                state = apply_matrix(state, pending.pop(q), (q,), n)
 
-    def flush_permutation() -> None:
-        nonlocal state, source, permuted
-        if source is not None:
-            state = _apply_permutation(state, source, phase)
-            source, permuted = None, set()
+def apply_block(state: tf.Tensor, matrix: tf.Tensor, qubit: int, width: int, n_qubits: int) -> tf.Tensor:
+    """A ``(d, d)`` or ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
 
-    for op in circuit.operations:
-        plan = (
-            None if op.params or isinstance(op, StatePreparation) else _monomial_plan(op.gate, op.qubits, n)
-        )
-        if isinstance(op, StatePreparation):
-            if touched & set(op.qubits):
-                raise CapabilityError(
-                    "the tf engine loads a state preparation only on qubits no earlier gate acts on; "
-                    f"qubit(s) {sorted(touched & set(op.qubits))} were used before PREP({op.input})"
-                )
-            flush_permutation()
-            state = _prepare(state, vectors[op.input], op.qubits, n)
-        elif op.spec.n_qubits == 1:
-            if op.qubits[0] in permuted:
-                flush_permutation()
-            m = _op_matrix(op, values, dtype)
-            q = op.qubits[0]
-            pending[q] = tf.matmul(m, pending[q]) if q in pending else m
-        elif plan is not None:
-            flush(op.qubits)
-            op_source, op_phase = plan
-            if source is None:
-                source, phase = op_source, op_phase
-            else:
-                source, phase = source[op_source], op_phase * phase[op_source]
-            permuted |= set(op.qubits)
-        else:
-            flush(op.qubits)
-            flush_permutation()
-            state = _apply_operation(state, op, values, n, dtype)
-        touched.update(op.qubits)
-    flush_permutation()
-    flush(sorted(pending))
-    return state
+    On the ``(B, 2**q, d, rest)`` view: long rows use one broadcast matmul, the last qubits a matmul
+    of the ``(B, 2**q, d)`` rows by the transpose, the middle ground an einsum.
+    """
+    d = 2**width
+    rest = 2 ** (n_qubits - qubit - width)
+    shared = matrix.shape.rank == 2
+    if rest == 1:
+        rows = tf.reshape(state, [-1, d] if shared else [tf.shape(state)[0], -1, d])
+        return tf.reshape(tf.matmul(rows, matrix, transpose_b=True), [-1, 2**n_qubits])
+    view = tf.reshape(state, [-1, 2**qubit, d, rest])
+    if rest >= _MATMUL_MIN_REST:
+        out = tf.matmul(matrix if shared else matrix[:, None], view)
+    else:
+        out = tf.einsum("ij,bajc->baic" if shared else "bij,bajc->baic", matrix, view)
+    return tf.reshape(out, [-1, 2**n_qubits])
+
+
+def _moved_axes(qubits: Sequence[int], n_qubits: int) -> list[int]:
+    others = [q for q in range(n_qubits) if q not in qubits]
+    return [0, *(1 + q for q in qubits), *(1 + q for q in others)]
+
+
+def _apply_dense(state: tf.Tensor, matrix: tf.Tensor, qubits: Sequence[int], n_qubits: int) -> tf.Tensor:
+    """A ``(B, d, d)`` matrix on ``qubits`` (first most significant): move them first, one matmul."""
+    k = len(qubits)
+    perm = _moved_axes(qubits, n_qubits)
+    moved = tf.transpose(tf.reshape(state, [-1] + [2] * n_qubits), perm)
+    out = tf.matmul(matrix, tf.reshape(moved, [-1, 2**k, 2 ** (n_qubits - k)]))
+    out = tf.transpose(tf.reshape(out, [-1] + [2] * n_qubits), np.argsort(perm))
+    return tf.reshape(out, [-1, 2**n_qubits])
+
+
+def _permute(state: tf.Tensor, step: Permutation) -> tf.Tensor:
+    """``new[i] = phase[i] · old[perm[i]]``."""
+    out = tf.gather(state, step.perm, axis=1)
+    return out if step.phase is None else out * tf.constant(step.phase, dtype=state.dtype)
+
+
+def _prepare(state: tf.Tensor, amplitudes: tf.Tensor, qubits: Sequence[int], n_qubits: int) -> tf.Tensor:
+    """Load ``(B, 2**k)`` amplitudes into ``qubits``, which no earlier gate has touched."""
+    k = len(qubits)
+    amplitudes = tf.cast(amplitudes, state.dtype)
+    if tuple(qubits) == tuple(range(n_qubits)):
+        return amplitudes * state[:, :1]
+    perm = _moved_axes(qubits, n_qubits)
+    moved = tf.transpose(tf.reshape(state, [-1] + [2] * n_qubits), perm)
+    rest = tf.reshape(moved, [-1, 2**k, 2 ** (n_qubits - k)])[:, :1, :]
+    out = tf.reshape(amplitudes[:, :, None] * rest, [-1] + [2] * n_qubits)
+    return tf.reshape(tf.transpose(out, np.argsort(perm)), [-1, 2**n_qubits])
 
 
 def probabilities(state: tf.Tensor) -> tf.Tensor:
@@ -232,67 +228,25 @@ def probabilities(state: tf.Tensor) -> tf.Tensor:
     return tf.math.square(tf.math.real(state)) + tf.math.square(tf.math.imag(state))
 
 
-@functools.lru_cache(maxsize=64)
-def _expectation_plan(
-    observables: tuple[Observable, ...], n_qubits: int
-) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
-    """Diagonal readout matrix ``(2**n, n_obs)``, off-diagonal Pauli gathers with their weights, constants."""
-    bits = _bits(n_qubits)
-    diagonal = np.zeros((2**n_qubits, len(observables)))
-    constant = np.zeros(len(observables))
-    terms: dict[tuple[tuple[int, str], ...], int] = {}
-    plans: list[tuple[np.ndarray, np.ndarray]] = []
-    weights: list[np.ndarray] = []
-    for j, obs in enumerate(observables):
-        for term in obs.terms:
-            if not term.paulis:
-                constant[j] += term.coeff
-            elif term.is_diagonal:
-                diagonal[:, j] += term.coeff * (1 - 2 * (bits[:, list(term.qubits)].sum(axis=1) % 2))
-            else:
-                if term.paulis not in terms:
-                    terms[term.paulis] = len(plans)
-                    plans.append(_pauli_plan(term.paulis, bits, n_qubits))
-                    weights.append(np.zeros(len(observables)))
-                weights[terms[term.paulis]][j] += term.coeff
-    off = np.stack(weights) if weights else np.zeros((0, len(observables)))
-    return diagonal, plans, off, constant
+def readout_expectations(readout: Readout, state: tf.Tensor) -> tf.Tensor:
+    """``(B, n_observables)`` expectations of a ``(B, 2**n)`` batch, in the state's real dtype.
 
-
-def _pauli_plan(
-    paulis: tuple[tuple[int, str], ...], bits: np.ndarray, n_qubits: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(Pψ)[y] = phase[y] · ψ[source[y]]`` for a Pauli string with X or Y factors."""
-    mask = sum(1 << (n_qubits - 1 - q) for q, p in paulis if p != "Z")
-    source = np.arange(2**n_qubits) ^ mask
-    phase = np.ones(2**n_qubits, dtype=complex)
-    for q, p in paulis:
-        bit = bits[source, q]
-        if p == "Y":
-            phase *= np.where(bit == 0, 1j, -1j)
-        elif p == "Z":
-            phase *= np.where(bit == 0, 1, -1)
-    return source.astype(np.int32), phase
+    The all-Z group is one product ``|ψ|² @ signs``, each other X/Y mask one gather and one
+    product; sums over the ``2**n`` amplitudes run in float64 whatever the state's precision.
+    """
+    columns = []
+    for group in readout.groups:
+        if group.mask == 0:
+            probs = tf.cast(probabilities(state), tf.float64)
+            columns.append(tf.matmul(probs, tf.constant(group.phases, tf.float64)))
+        else:
+            overlap = tf.cast(tf.math.conj(state) * tf.gather(state, group.partner, axis=1), tf.complex128)
+            columns.append(tf.math.real(tf.matmul(overlap, tf.constant(group.phases, tf.complex128))))
+    terms = tf.gather(tf.concat(columns, axis=1), readout.order, axis=1)
+    values = tf.matmul(terms, tf.constant(readout.coeffs, tf.float64))
+    return tf.cast(values, real_dtype(state.dtype))
 
 
 def expectations(state: tf.Tensor, observables: Sequence[Observable], n_qubits: int) -> tf.Tensor:
-    """Exact ``(B, n_obs)`` expectations; diagonal terms by one matmul with the probabilities.
-
-    Sums over the ``2**n`` amplitudes run in float64 for complex64 states too: a float32 reduction
-    drifts by about ``2**n`` ulps, far more than the single-precision amplitudes' own error.
-    """
-    diagonal, plans, off, constant = _expectation_plan(tuple(observables), n_qubits)
-    probs = tf.cast(probabilities(state), tf.float64)
-    out = tf.matmul(probs, tf.constant(diagonal, dtype=tf.float64)) + tf.constant(constant, tf.float64)
-    if plans:
-        conj = tf.cast(tf.math.conj(state), tf.complex128)
-        rows = [
-            tf.math.real(
-                tf.reduce_sum(
-                    conj * tf.cast(tf.gather(state, source, axis=1), tf.complex128) * tf.constant(phase), 1
-                )
-            )
-            for source, phase in plans
-        ]
-        out = out + tf.matmul(tf.stack(rows, axis=1), tf.constant(off, dtype=tf.float64))
-    return tf.cast(out, real_dtype(state.dtype))
+    """Exact ``(B, n_obs)`` expectations of ``observables`` (compiled once by the core readout plan)."""
+    return readout_expectations(compile_readout(tuple(observables), n_qubits), state)

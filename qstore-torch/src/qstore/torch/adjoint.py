@@ -1,9 +1,9 @@
 """Adjoint differentiation as a `torch.autograd.Function`: O(state) memory for any circuit depth.
 
 The forward pass keeps only the final state. The backward pass starts from
-``|λ> = Σ_o cotangent_o · O_o|ψ>`` and walks the plan's steps in reverse, un-applying each step to
-``|ψ>`` and ``|λ>``; a parametric step's matrix ``M`` then gets the cotangent
-``2·Σ λ ψ_beforeᴴ`` (torch's convention for complex tensors). Those small per-step cotangents
+``|λ> = Σ_o cotangent_o · O_o|ψ>`` and walks the plan's steps in reverse with the core's shared
+`qstore.core.plan_adjoint.reverse_sweep` (torch kernels), so a parametric step's matrix ``M`` gets
+the cotangent ``2·Σ λ ψ_beforeᴴ`` (torch's convention for complex tensors). Those small per-step cotangents
 are pushed through the angle → matrix construction by autograd, which is cheap: it touches
 ``O(B × gates)`` numbers, never a statevector.
 """
@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 from qstore.core.errors import GradientError
-from qstore.core.plan import Fused, Plan, Prepare
+from qstore.core.plan import Plan, Prepare
+from qstore.core.plan_adjoint import reverse_sweep
 from qstore.core.plan_readout import Readout
 from qstore.torch import readout as ro
 from qstore.torch.engine import amplitude_grad, apply_step, matrices, matrix_grad, simulate
@@ -52,30 +53,29 @@ def adjoint_sweep(
     with torch.enable_grad():
         leaf = values.detach().requires_grad_(True)
         m = matrices(plan, leaf, dtype)
-    psi = state.detach()
-    lam = ro.weighted_apply(readout, psi, cotangent)
-    block_grads: list[torch.Tensor | None] = [None] * len(m.blocks)
-    other_grads: list[torch.Tensor | None] = [None] * len(m.others)
-    vector_out: dict[str, torch.Tensor] = {}
-    for step in reversed(plan.steps):
-        if isinstance(step, Prepare):
-            if vector_grads:
-                vector_out[step.input] = amplitude_grad(step, lam)
-            continue
-        psi = apply_step(step, psi, m, inverse=True)
-        if step.trainable:
-            grads_of = block_grads if isinstance(step, Fused) else other_grads
-            grads_of[step.index] = matrix_grad(step, lam, psi)
-        lam = apply_step(step, lam, m, inverse=True)
+    lam = ro.weighted_apply(readout, state.detach(), cotangent)
+    sweep = reverse_sweep(
+        plan, state.detach(), lam, lambda step, x, inverse: apply_step(step, x, m, inverse), matrix_grad
+    )
+    prepares = {s.input: s for s in plan.steps if isinstance(s, Prepare)}
+    vector_out = (
+        {name: amplitude_grad(prepares[name], lam_at) for name, lam_at in sweep.prepared.items()}
+        if vector_grads
+        else {}
+    )
     outputs, grads = [], []
-    for matrix, g in zip(m.blocks + m.others, block_grads + other_grads, strict=True):
-        if g is not None and matrix.requires_grad:
-            outputs.append(matrix)
-            grads.append(g)
+    for matrices_of, grads_of in (
+        (m.blocks, sweep.blocks),
+        (m.others, sweep.others),
+        (m.phases, sweep.phases),
+    ):
+        for index, g in grads_of.items():
+            if matrices_of[index].requires_grad:
+                outputs.append(matrices_of[index])
+                grads.append(g)
+    values_grad = None
     if outputs:
         (values_grad,) = torch.autograd.grad(outputs, [leaf], grads, allow_unused=True)
-    else:
-        values_grad = None
     if values_grad is None:
         values_grad = torch.zeros_like(values)
     return values_grad, vector_out

@@ -206,5 +206,9 @@ class TorchBackend(Backend):
         out = grads.double().cpu().numpy()
         return {name: out[:, column[name]] for name in wrt}
 
+    def native_array(self, array: np.ndarray) -> torch.Tensor:
+        """``array`` as a tensor on this backend's device (no copy on CPU)."""
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
     def __repr__(self) -> str:
         return f"<TorchBackend {self.precision} precision on {self.device}>"

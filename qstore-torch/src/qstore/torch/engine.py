@@ -16,13 +16,25 @@ import numpy as np
 
 import torch
 from qstore.core.observables import Observable
-from qstore.core.plan import Dense, Diagonal, Fused, Permutation, Plan, Prepare, Step, target_index
+from qstore.core.plan import (
+    Dense,
+    Diagonal,
+    Fused,
+    Monomial,
+    Monomials,
+    Permutation,
+    Phase,
+    Plan,
+    Prepare,
+    Step,
+)
 from qstore.core.plan_readout import basis_rotations, measurement_settings
 from qstore.torch.matrices import gate_matrices
 
 __all__ = [
     "Matrices",
     "apply_step",
+    "grouped",
     "matrices",
     "matrix_grad",
     "on_device",
@@ -58,10 +70,13 @@ def on_device(
 
 
 class Matrices(NamedTuple):
-    """The batch's step matrices: one per `Fused` block, one per `Dense` / `Diagonal` step."""
+    """The batch's step matrices: one per `Fused` block (``(d, d)`` when not trainable), one per
+    `Dense` / `Diagonal` step, and the
+    ``(B, 2**n)`` phase factor of each `Phase` step."""
 
     blocks: tuple[torch.Tensor, ...]
     others: tuple[torch.Tensor, ...]
+    phases: tuple[torch.Tensor, ...]
 
 
 def matrices(plan: Plan, values: torch.Tensor, dtype: torch.dtype) -> Matrices:
@@ -87,12 +102,28 @@ def matrices(plan: Plan, values: torch.Tensor, dtype: torch.dtype) -> Matrices:
                 for chain in step.chains[1:]:
                     d = block.shape[-1] * 2
                     block = torch.einsum("bij,bkl->bikjl", block, fused[:, chain]).reshape(b, d, d)
-                blocks.append(block)
+                blocks.append(block if step.trainable else block[0])
     others = []
     for name, cols, diagonal in plan.others:
         m = gate_matrices(name, angles[:, cols], dtype).expand(b, -1, -1)
         others.append(torch.diagonal(m, dim1=-2, dim2=-1) if diagonal else m)
-    return Matrices(tuple(blocks), tuple(others))
+    phases = [_phase_factor(step, angles, dtype, plan.n_qubits) for step in plan.phases]
+    return Matrices(tuple(blocks), tuple(others), tuple(phases))
+
+
+def _phase_factor(step: Phase, angles: torch.Tensor, dtype: torch.dtype, n: int) -> torch.Tensor:
+    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: the outer product of its terms' small tables."""
+    b, device, rdt = angles.shape[0], angles.device, angles.dtype
+    factor = None
+    for k, term in enumerate(step.terms):
+        cols = on_device(step, f"cols{k}", term.cols, device)
+        phi = angles[:, cols] @ on_device(step, f"weights{k}", term.weights, device, rdt)
+        phi = phi + on_device(step, f"const{k}", term.const, device, rdt)
+        table = torch.polar(torch.ones_like(phi), phi).to(dtype)
+        view = table.reshape((b, *(2 if q in term.qubits else 1 for q in range(n))))
+        factor = view if factor is None else factor * view
+    assert factor is not None
+    return factor.expand((b,) + (2,) * n).reshape(b, -1)
 
 
 def zero_state(n_qubits: int, batch_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -117,10 +148,12 @@ def simulate(
 
 
 def apply_step(
-    step: Fused | Dense | Diagonal | Permutation, state: torch.Tensor, m: Matrices, inverse: bool = False
+    step: Fused | Dense | Diagonal | Phase | Permutation | Monomials,
+    state: torch.Tensor,
+    m: Matrices,
+    inverse: bool = False,
 ) -> torch.Tensor:
     """Apply one gate step to ``state`` (or undo it, with ``inverse``)."""
-    n = state.shape[1].bit_length() - 1
     if isinstance(step, Fused):
         block = m.blocks[step.index]
         return apply_block(state, block.mH if inverse else block, step.qubit, step.width)
@@ -128,8 +161,23 @@ def apply_step(
         matrix = m.others[step.index]
         return _restore(state, (matrix.mH if inverse else matrix) @ _moved(state, step.qubits), step.qubits)
     if isinstance(step, Diagonal):
-        phases = m.others[step.index][:, _sub(step, n, state.device)]
-        return state * (phases.conj() if inverse else phases)
+        phases = m.others[step.index]
+        return _diagonal(state, phases.conj() if inverse else phases, step.qubits)
+    if isinstance(step, Monomials):
+        for gate in reversed(step.gates) if inverse else step.gates:
+            state = apply_monomial(state, gate.inverse() if inverse else gate)
+        return state
+    if isinstance(step, Phase):
+        factor = m.phases[step.index]
+        if inverse:
+            out = state * factor.conj()
+            return (
+                out
+                if step.inverse_perm is None
+                else out[:, on_device(step, "inverse", step.inverse_perm, out.device)]
+            )
+        out = state if step.perm is None else state[:, on_device(step, "perm", step.perm, state.device)]
+        return out * factor
     perm, phase = (step.inverse_perm, step.inverse_phase) if inverse else (step.perm, step.phase)
     name = "inverse" if inverse else "perm"
     out = state[:, on_device(step, name, perm, state.device)]
@@ -141,9 +189,13 @@ def apply_step(
 def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
     """Torch-convention gradient of ``2·Re<λ|M ψ>`` with respect to the step's matrix ``M``.
 
-    ``(B, d, d)`` for blocks and dense gates, ``(B, 2**k)`` for a diagonal's phases.
+    ``(B, d, d)`` for blocks and dense gates, ``(B, 2**k)`` for a diagonal's phases, ``(B, 2**n)``
+    for a `Phase` step's factor.
     """
     b = lam.shape[0]
+    if isinstance(step, Phase):
+        moved = psi if step.perm is None else psi[:, on_device(step, "perm", step.perm, psi.device)]
+        return 2 * lam * moved.conj()
     if isinstance(step, Fused):
         d = 2**step.width
         lv, pv = lam.view(b, 2**step.qubit, d, -1), psi.view(b, 2**step.qubit, d, -1)
@@ -155,9 +207,10 @@ def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tenso
     if isinstance(step, Dense):
         return 2 * _moved(lam, step.qubits) @ _moved(psi, step.qubits).mH
     assert isinstance(step, Diagonal)
-    n = lam.shape[1].bit_length() - 1
-    out = torch.zeros(b, 2 ** len(step.qubits), dtype=lam.dtype, device=lam.device)
-    return out.index_add_(1, _sub(step, n, lam.device), 2 * lam * psi.conj())
+    view, axes = grouped(2 * lam * psi.conj(), step.qubits)
+    summed = view.sum(dim=[a for a in range(1, view.dim()) if a not in axes.values()])
+    rank = {q: r for r, q in enumerate(sorted(step.qubits))}
+    return summed.permute(0, *(1 + rank[q] for q in step.qubits)).reshape(b, -1)
 
 
 def apply_block(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int) -> torch.Tensor:
@@ -174,7 +227,8 @@ def apply_block(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: in
         m = matrix if matrix.dim() == 2 else matrix[:, None]
         return torch.matmul(m, view).reshape(b, -1)
     if rest == 1:
-        return torch.matmul(view.view(b, -1, 2**width), matrix.mT).reshape(b, -1)
+        rows = view.reshape(-1, 2**width) if matrix.dim() == 2 else view.view(b, -1, 2**width)
+        return torch.matmul(rows, matrix.mT).reshape(b, -1)
     if matrix.dim() == 2:
         return torch.einsum("ij,bajc->baic", matrix, view).reshape(b, -1)
     return torch.einsum("bij,bajc->baic", matrix, view).reshape(b, -1)
@@ -194,8 +248,49 @@ def amplitude_grad(step: Prepare, lam: torch.Tensor) -> torch.Tensor:
     return 2 * _moved(lam, step.qubits)[:, :, 0]
 
 
-def _sub(step: Diagonal, n_qubits: int, device: torch.device) -> torch.Tensor:
-    return on_device(step, "sub", target_index(n_qubits, step.qubits), device)
+def grouped(state: torch.Tensor, qubits: Sequence[int]) -> tuple[torch.Tensor, dict[int, int]]:
+    """A view of a flat ``(B, 2**n)`` batch with one axis of size 2 per qubit of ``qubits`` and one
+    axis per run of other qubits between them (``2k + 2`` dimensions, no copy), and each qubit's axis."""
+    n = state.shape[1].bit_length() - 1
+    shape, axes, previous = [state.shape[0]], {}, -1
+    for q in sorted(qubits):
+        shape += [2 ** (q - previous - 1), 2]
+        axes[q] = len(shape) - 1
+        previous = q
+    shape.append(2 ** (n - previous - 1))
+    return state.view(shape), axes
+
+
+def _diagonal(state: torch.Tensor, phases: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
+    """Multiply by ``(B, 2**k)`` diagonal phases on ``qubits`` by broadcasting on a strided view."""
+    view, axes = grouped(state, qubits)
+    rank = sorted(range(len(qubits)), key=lambda j: qubits[j])
+    p = phases.reshape((phases.shape[0],) + (2,) * len(qubits)).permute(0, *(1 + j for j in rank))
+    shape = [phases.shape[0]] + [1] * (view.dim() - 1)
+    for q in qubits:
+        shape[axes[q]] = 2
+    return (view * p.reshape(shape)).reshape(state.shape)
+
+
+def apply_monomial(state: torch.Tensor, gate: Monomial) -> torch.Tensor:
+    """``new[s] = phase[s] · old[source[s]]`` on the gate's bits: ``2**k`` strided slice copies, one
+    output state and no index array (the kernel of wide circuits' `Monomials`)."""
+    view, axes = grouped(state, gate.qubits)
+    out = torch.empty_like(view)
+    k = len(gate.qubits)
+
+    def select(s: int) -> tuple[object, ...]:
+        index: list[object] = [slice(None)] * view.dim()
+        for j, q in enumerate(gate.qubits):
+            index[axes[q]] = (s >> (k - 1 - j)) & 1
+        return tuple(index)
+
+    for s, source in enumerate(gate.source.tolist()):
+        part = view[select(source)]
+        if gate.phase is not None and gate.phase[s] != 1:
+            part = part * complex(gate.phase[s])
+        out[select(s)] = part
+    return out.reshape(state.shape)
 
 
 def _moved(state: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:

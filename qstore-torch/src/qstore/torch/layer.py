@@ -181,7 +181,7 @@ class QuantumLayer(nn.Module):
         x = self._check_input(x)
         out = self.spec.output
         if x.shape[0] == 0:
-            return self.theta.new_zeros((0, self.n_outputs)) + 0 * self.theta.sum()
+            return self.theta.new_zeros((0, self.spec.n_outputs)) + 0 * self.theta.sum()
         if self._weights_pick_engine:
             self._call.backend = self._engine()
         if not out.differentiable:
@@ -197,7 +197,7 @@ class QuantumLayer(nn.Module):
             else torch.as_tensor(out.walsh, dtype=measured.dtype, device=measured.device)
         )
         blocks = measured.reshape(x.shape[0], len(self.spec.shot_counts), -1)
-        return out.finish(blocks, walsh).reshape(x.shape[0], self.n_outputs)
+        return out.finish(blocks, walsh).reshape(x.shape[0], self.spec.n_outputs)
 
     def _measured(self, x: torch.Tensor) -> torch.Tensor:
         """Expectations of the measured observables, in graph or through the backend."""
@@ -221,11 +221,10 @@ class QuantumLayer(nn.Module):
 
     def _bytes_per_row(self, method: str, dtype: torch.dtype) -> int:
         """Working memory of one row: every step's states for backprop, a few states for adjoint."""
-        states = (
-            _STATES_PER_STEP * len(compile_plan(self.spec.circuit.circuit).steps)
-            if method == "backprop"
-            else 4
-        )
+        circuit = self.spec.circuit.circuit
+        if circuit.has_noise:  # density matrices (4**n entries), every operation kept by autograd
+            return _STATES_PER_STEP * len(circuit.operations) * 4**self.n_qubits * dtype.itemsize
+        states = _STATES_PER_STEP * len(compile_plan(circuit).steps) if method == "backprop" else 4
         return states * 2**self.n_qubits * dtype.itemsize
 
     def _in_graph(self, x: torch.Tensor, engine: TorchBackend, method: str) -> torch.Tensor:

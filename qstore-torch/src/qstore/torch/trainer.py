@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 import torch
+from qstore.core.errors import ArgumentError
 from qstore.core.routing import AutoBackend
 from qstore.core.runs import Run
 from qstore.core.storage import Checkpoint
@@ -103,7 +104,7 @@ def restore_training_state(
     random.setstate((py_version, tuple(int(v) for v in arrays["rng.python"]), py_gauss))
     layers = _quantum_layers(model)
     if len(layers) != len(meta["layer_calls"]):
-        raise ValueError(
+        raise ArgumentError(
             f"checkpoint {checkpoint.name!r} was saved from a model with {len(meta['layer_calls'])} "
             f"quantum layers; this model has {len(layers)}"
         )
@@ -234,7 +235,7 @@ class Trainer:
     ) -> None:
         for option, value in (("batch_size", batch_size), ("checkpoint_every", checkpoint_every or 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{option} must be a positive integer, got {value!r}")
+                raise ArgumentError(f"{option} must be a positive integer, got {value!r}")
         self.model, self.optimizer, self.loss, self.run = model, optimizer, loss, run
         self.batch_size, self.seed, self.checkpoint_every = batch_size, seed, checkpoint_every
         self.metrics = dict(metrics) if metrics is not None else {"accuracy": accuracy}
@@ -271,7 +272,7 @@ class Trainer:
             return 0, 0, 0
         meta = restore_training_state(checkpoint, self.model, self.optimizer)
         if (meta["seed"], meta["batch_size"]) != (self.seed, self.batch_size):
-            raise ValueError(
+            raise ArgumentError(
                 f"checkpoint {checkpoint.name!r} was trained with seed={meta['seed']}, batch_size="
                 f"{meta['batch_size']}; resume with the same values (got {self.seed}, {self.batch_size})"
             )
@@ -307,7 +308,7 @@ class Trainer:
         from its position; the result is bit-identical to an uninterrupted fit on CPU.
         """
         if len(x) != len(y):
-            raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
+            raise ArgumentError(f"x has {len(x)} rows but y has {len(y)}")
         start_epoch, start_batch, step = self._resume() if resume else (0, 0, 0)
         n_batches = -(-len(x) // self.batch_size)
         history = []

@@ -2,8 +2,9 @@
 
 On a backend that gives statevectors, each sample is simulated once (batched, through the public
 backend API, see `backend_states`) and the kernel is one tiled complex matrix product: N simulations,
-not N² circuits, in the precision of the backend's states (a backend named by string is built
-with the kernel's ``precision``). On a backend that only samples, the kernel is estimated from
+not N² circuits, in the precision of the backend's states (a backend named by string is built with
+the kernel's ``precision``) and in its framework (`Backend.native_array`: torch tensors on the torch
+backend's device). On a backend that only samples, the kernel is estimated from
 overlap circuits with shots.
 
     qk = QuantumKernel(zz_feature_map(8, reps=2, entanglement="linear"))
@@ -235,8 +236,8 @@ class QuantumKernel:
             + gram.gram_tiles(len(left), n_right, self.tile)
         )
         progress = Progress(total, "quantum kernel", self.progress, cancel)
-        states_left = self._states(left, progress)
-        states_right = None if right is None else self._states(right, progress)
+        states_left = self.backend.native_array(self._states(left, progress))
+        states_right = None if right is None else self.backend.native_array(self._states(right, progress))
         return gram.fidelity_gram(states_left, states_right, tile=self.tile, progress=progress)
 
     def _overlap_kernel(

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from qstore.core.errors import CorruptDataError
+from qstore.core.errors import ArgumentTypeError, CorruptDataError
 
 __all__ = ["FORMAT", "STATUSES", "Manifest", "package_versions", "plain", "read_manifest", "write_manifest"]
 
@@ -58,11 +58,11 @@ def plain(what: str, value: Any) -> dict[str, Any]:
     """``value`` (a mapping or an object with ``to_dict()``) as a JSON-compatible dict."""
     data = value.to_dict() if hasattr(value, "to_dict") else value
     if not isinstance(data, Mapping):
-        raise TypeError(f"{what} must be a mapping or have to_dict(), got {type(value).__name__}")
+        raise ArgumentTypeError(f"{what} must be a mapping or have to_dict(), got {type(value).__name__}")
     try:
         return dict(json.loads(json.dumps(dict(data), allow_nan=True)))
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be JSON-serialisable: {exc}") from None
+        raise ArgumentTypeError(f"{what} must be JSON-serialisable: {exc}") from None
 
 
 @attrs.define

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from qstore.core.errors import NotStoredError, StorageError
+from qstore.core.errors import ArgumentError, NotStoredError, StorageError
 from qstore.core.plugins import default_registry
 from qstore.core.runs.ledger import Charge, append_charge, read_ledger
 from qstore.core.runs.manifest import Manifest, plain, read_manifest, write_manifest
@@ -77,7 +77,7 @@ def _choose_drivers(storage: str) -> dict[str, str]:
         return dict.fromkeys(_DISK, "memory")
     if storage == "auto":
         return {kind: driver if _usable(driver) else "memory" for kind, driver in _DISK.items()}
-    raise ValueError(f"storage must be 'auto' (disk drivers when installed) or 'memory', got {storage!r}")
+    raise ArgumentError(f"storage must be 'auto' (disk drivers when installed) or 'memory', got {storage!r}")
 
 
 def _open_store(kind: str, driver: str, folder: Path, **options: Any) -> Any:
@@ -149,7 +149,7 @@ class Run:
         manifest (its ``config``, ``seed`` and drivers win) and records the resume.
         """
         if not isinstance(name, str) or not _NAME.match(name):
-            raise ValueError(f"run name {name!r} is invalid: use letters, digits and '._-'")
+            raise ArgumentError(f"run name {name!r} is invalid: use letters, digits and '._-'")
         folder = Path(root) / name
         if (folder / "manifest.json").exists():
             if not resume:
@@ -210,7 +210,7 @@ class Run:
     ) -> None:
         """Queue one metrics row for ``step``; names of `SCHEMA` and any others, real numbers."""
         if phase not in PHASES:
-            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+            raise ArgumentError(f"phase must be one of {PHASES}, got {phase!r}")
         row: dict[str, float] = {"phase": float(PHASES.index(phase)), "time": time.time()}
         if epoch is not None:
             row["epoch"] = float(epoch)
@@ -274,7 +274,7 @@ class Run:
         """Queue quantum-layer outputs ``(n, dim)`` of samples ``ids`` for `nearest` (faiss store)."""
         array = np.array(vectors, dtype=np.float64, copy=True)
         if array.ndim != 2:
-            raise ValueError(f"embeddings must have shape (n, dim), got {array.shape}")
+            raise ArgumentError(f"embeddings must have shape (n, dim), got {array.shape}")
         if self._vectors is None:
             self._vectors = _open_store("vectors", self.manifest.storage["vectors"], self.folder)
         store, keys = self._vectors, list(ids)

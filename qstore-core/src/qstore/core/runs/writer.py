@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from qstore.core.errors import StorageError
+from qstore.core.errors import ArgumentError, StorageError
 
 __all__ = ["RunWriter"]
 
@@ -32,7 +32,7 @@ class RunWriter:
 
     def __init__(self, queue_size: int = 256, on_idle: Callable[[], None] | None = None) -> None:
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
-            raise ValueError(f"queue_size must be a positive integer, got {queue_size!r}")
+            raise ArgumentError(f"queue_size must be a positive integer, got {queue_size!r}")
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._on_idle = on_idle
         self._error: BaseException | None = None

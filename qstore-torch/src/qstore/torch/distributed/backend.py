@@ -117,7 +117,7 @@ class DistributedBackend(Backend):
     # -- state mode ------------------------------------------------------------------------------
 
     def _simulate(self, request: Request, comm: Comm) -> tuple[Sharded, object]:
-        plan = compile_plan(request.circuit)
+        plan = compile_plan(request.circuit, per_gate=True)
         self._check_memory(plan.n_qubits, request.size, comm.world)
         values, vectors = self.engine.tensors(request.batch)
         m = matrices(plan, values, self.dtype)

@@ -1,7 +1,7 @@
 """The core plan lowered for a sharded state: ops with the qubits they need local, run and undone.
 
 `lower` turns the steps of `qstore.core.plan.Plan` into ops: a `Fused` block, a `Dense` gate and a
-`Prepare` need all their qubits local; a `Diagonal` needs none; a `Permutation` run becomes its
+`Prepare` need all their qubits local; a `Diagonal` needs none; a `Monomials` run (plans compiled with ``per_gate=True``) becomes its
 fixed gates, each needing local only the qubits it flips (a CNOT's control or a CZ stays global).
 `forward` runs the ops with the exchanges of `qstore.torch.distributed.layout.schedule`;
 `adjoint_grads` walks them back on ``|ψ>`` and ``|λ>`` (two shards, no autograd graph) and sums the
@@ -18,8 +18,7 @@ import numpy as np
 
 import torch
 from qstore.core.errors import GradientError
-from qstore.core.gate_fourier import fourier_coefficients
-from qstore.core.plan import Dense, Diagonal, Fused, Permutation, Plan, Prepare, Step
+from qstore.core.plan import Dense, Diagonal, Fused, Monomials, Plan, Prepare, Step
 from qstore.torch.distributed.layout import Schedule, initial_layout, schedule
 from qstore.torch.distributed.shards import Sharded
 from qstore.torch.engine import Matrices, on_device
@@ -29,7 +28,7 @@ __all__ = ["Op", "adjoint_grads", "forward", "lower", "plan_schedule"]
 
 @attrs.frozen(eq=False)
 class Op:
-    """One unit of the sharded sweep: a plan step, or one fixed gate of a `Permutation` step."""
+    """One unit of the sharded sweep: a plan step, or one fixed gate of a `Monomials` step."""
 
     step: Step
     qubits: tuple[int, ...]
@@ -58,10 +57,10 @@ def lower(plan: Plan) -> tuple[Op, ...]:
         elif isinstance(step, Diagonal):
             ops.append(Op(step, step.qubits, frozenset()))
         else:
-            assert isinstance(step, Permutation)
-            for gate, qubits in step.gates:
-                matrix = fourier_coefficients(gate)[0]
-                ops.append(Op(step, qubits, _flipped(matrix, qubits), matrix))
+            assert isinstance(step, Monomials), "the sharded engine runs plans compiled with per_gate=True"
+            for gate in step.gates:
+                matrix = gate.matrix()
+                ops.append(Op(step, gate.qubits, _flipped(matrix, gate.qubits), matrix))
     return tuple(ops)
 
 
