@@ -48,3 +48,12 @@ def test_random_circuits_on_many_qubits_equal_the_reference(seed: int) -> None:
     values = torch.tensor(np.stack([bindings[s] for s in circuit.symbols], axis=1))
     got = simulate(compile_plan(circuit), values, {}, torch.complex128)
     np.testing.assert_allclose(got.numpy(), want, atol=1e-10)
+
+
+@pytest.mark.slow
+def test_sampling_beyond_24_qubits_follows_the_probabilities() -> None:
+    # torch.multinomial refuses more than 2**24 categories; 25 qubits sample by inverse CDF
+    result = TorchBackend().run(Circuit(25).x(0).h(24), shots=4000, seed=3)
+    counts = result.counts()
+    assert set(counts) == {"1" + "0" * 24, "1" + "0" * 23 + "1"}
+    assert abs(counts["1" + "0" * 24] / 4000 - 0.5) < 5 * np.sqrt(0.25 / 4000)

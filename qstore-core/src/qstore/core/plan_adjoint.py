@@ -27,13 +27,19 @@ class StepMatrices(Protocol):
     """The batch's step matrices as an engine holds them (blocks, others, phases in plan order)."""
 
     @property
-    def blocks(self) -> Any: ...
+    def blocks(self) -> Any:
+        """Fused one-qubit blocks, one matrix stack per `Fused` step."""
+        ...
 
     @property
-    def others(self) -> Any: ...
+    def others(self) -> Any:
+        """Dense and diagonal gate matrices, one per `Dense`/`Diagonal` step."""
+        ...
 
     @property
-    def phases(self) -> Any: ...
+    def phases(self) -> Any:
+        """Phase factors, one per `Phase` step."""
+        ...
 
 
 class Sweep:

@@ -309,9 +309,21 @@ def _restore(like: torch.Tensor, moved: torch.Tensor, qubits: Sequence[int]) -> 
     return t.movedim(list(range(1, k + 1)), [1 + q for q in qubits]).reshape(b, -1)
 
 
+_MULTINOMIAL_MAX_CATEGORIES = 2**24
+
+
 def sample(probs: torch.Tensor, shots: int, generator: torch.Generator) -> torch.Tensor:
-    """``(B, shots)`` basis-state indices drawn from each row of ``probs``."""
-    return torch.multinomial(probs, shots, replacement=True, generator=generator)
+    """``(B, shots)`` basis-state indices drawn from each row of ``probs``.
+
+    Up to 2**24 outcomes (24 qubits) `torch.multinomial` draws them; beyond its category limit, by
+    inverse CDF: a float64 cumulative sum searched with sorted uniform draws.
+    """
+    if probs.shape[1] <= _MULTINOMIAL_MAX_CATEGORIES:
+        return torch.multinomial(probs, shots, replacement=True, generator=generator)
+    cdf = torch.cumsum(probs.double(), dim=1)
+    u = torch.rand(probs.shape[0], shots, generator=generator, dtype=torch.float64, device=probs.device)
+    draws = torch.searchsorted(cdf, u * cdf[:, -1:])
+    return draws.clamp_(max=probs.shape[1] - 1)
 
 
 def shot_expectations(

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from qstore.core.backend import check_seed
 from qstore.core.errors import ArgumentError, NotFittedError
 from qstore.core.kernels.kernel import QuantumKernel
 
@@ -50,7 +51,7 @@ class Nystrom:
             raise ArgumentError(f"n_components must be a positive integer, got {n_components!r}")
         self.kernel = kernel
         self.n_components = n_components
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.error_rows = error_rows
         self.rcond = rcond
 
