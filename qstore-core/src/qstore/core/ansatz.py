@@ -17,6 +17,7 @@ import numpy as np
 from qstore.core.circuit import Circuit, StatePreparation
 from qstore.core.errors import BindingError, CircuitError
 from qstore.core.observables import Observable, ObservableLike, as_observables, readouts
+from qstore.core.specs import CircuitSpecs
 
 __all__ = ["ENCODINGS", "ENTANGLEMENTS", "LayerCircuit", "entangling_pairs", "layer_circuit"]
 
@@ -102,6 +103,14 @@ class LayerCircuit:
     def n_weights(self) -> int:
         """Number of trainable angles."""
         return len(self.weights)
+
+    def draw(self, width: int | None = None) -> str:
+        """The circuit as text, wrapped to ``width`` (default: the terminal), readouts at the right."""
+        return self.circuit.draw(width, self.observables)
+
+    def specs(self) -> CircuitSpecs:
+        """Resource report of the circuit; the input symbols count as inputs."""
+        return self.circuit.specs(self.inputs)
 
     def input_bindings(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Bindings for a ``(B, n_features)`` array of inputs (NumPy; adapters mirror this)."""

@@ -100,13 +100,11 @@ class _CircuitLayer(keras.layers.Layer):
 
     def draw(self, width: int | None = None) -> str:
         """The layer's circuit as text, wrapped to ``width`` (default: the terminal), readouts at the right."""
-        lc = self.spec.circuit
-        return lc.circuit.draw(width, lc.observables)
+        return self.spec.circuit.draw(width)
 
     def specs(self) -> CircuitSpecs:
         """Resource report of the layer's circuit; the layer's input symbols count as inputs."""
-        lc = self.spec.circuit
-        return lc.circuit.specs(lc.inputs)
+        return self.spec.circuit.specs()
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Check the feature dimension and create the ``theta`` weight."""

@@ -168,13 +168,11 @@ class QuantumLayer(nn.Module):
 
     def draw(self, width: int | None = None) -> str:
         """The layer's circuit as text, wrapped to ``width`` (default: the terminal), readouts at the right."""
-        lc = self.spec.circuit
-        return lc.circuit.draw(width, lc.observables)
+        return self.spec.circuit.draw(width)
 
     def specs(self) -> CircuitSpecs:
         """Resource report of the layer's circuit; the layer's input symbols count as inputs."""
-        lc = self.spec.circuit
-        return lc.circuit.specs(lc.inputs)
+        return self.spec.circuit.specs()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, n_features)`` inputs to ``(B, n_outputs)`` outputs (see ``output``)."""
