@@ -172,3 +172,26 @@ def test_registered_through_the_torch_plugin() -> None:
     assert "torch.distributed" in list_backends()
     with pytest.raises(CapabilityError, match="initialised process group"):
         get_backend("torch.distributed")
+
+
+@pytest.mark.slow
+def test_the_torchrun_example_agrees_with_the_single_process_engine() -> None:
+    import ast
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "distributed_statevector.py"
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun is not None
+    result = subprocess.run(
+        [torchrun, "--nproc-per-node", "2", str(example), "--qubits", "10", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert line["ranks"] == 2 and line["exchanges"] >= 1
+    assert abs(line["z0"] - line["single_process_z0"]) < 1e-5
