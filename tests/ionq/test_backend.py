@@ -189,3 +189,17 @@ def test_samples_and_counts_without_a_z_observable(make_backend, fake) -> None:
     exact = NumpyBackend().run(circuit, {"t": thetas}, ["X0 X1", "Y1"]).expectations
     assert np.all(np.abs(result.expectations - exact) < 5 / np.sqrt(400))
     assert len(fake.bodies[-1]["input"]["circuits"]) == 2 * 3  # computational, X0X1, Y1 settings
+
+
+def test_expectations_only_runs_send_and_charge_no_unrotated_circuit(make_backend, fake) -> None:
+    backend = make_backend()
+    circuit = Circuit(2).ry("t", 0).cnot(0, 1)
+    thetas = np.array([0.3, 2.0])
+    result = backend.run(circuit, {"t": thetas}, ["X0 X1", "Y1"], shots=400, seed=7, outputs=())
+    assert result.samples is None
+    assert len(fake.bodies[-1]["input"]["circuits"]) == 2 * 2  # X0X1 and Y1 settings only
+    exact = NumpyBackend().run(circuit, {"t": thetas}, ["X0 X1", "Y1"]).expectations
+    assert np.all(np.abs(result.expectations - exact) < 5 / np.sqrt(400))
+    with_z = backend.run(circuit, {"t": thetas}, ["Z0", "X1"], shots=400, seed=7, outputs=())
+    assert len(fake.bodies[-1]["input"]["circuits"]) == 2 * 2  # Z0 reads the computational basis
+    assert with_z.samples is not None  # which was measured anyway, so its samples come along

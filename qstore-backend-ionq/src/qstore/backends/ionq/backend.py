@@ -242,7 +242,8 @@ class IonQBackend(Backend):
         def finish(result: Result) -> Result:
             return self.stamp(request, result, time.perf_counter() - started)
 
-        return self._start(request.batch, request.observables, request.shots, request.seed, finish)
+        settings = measurement_settings(request.observables, samples=request.wants("samples"))
+        return self._start(request.batch, settings, request.observables, request.shots, request.seed, finish)
 
     def execute(self, request: Request) -> Result:
         """Run as one IonQ job (or several parts) and wait up to ``timeout`` for the result."""
@@ -283,12 +284,12 @@ class IonQBackend(Backend):
     def _start(
         self,
         batch: Batch,
+        settings: Settings,
         observables: tuple[Observable, ...],
         shots: int,
         seed: int | None,
         finish: Callable[[Result], Result],
     ) -> IonQJob:
-        settings = measurement_settings(observables)
         compiled = self._compile(batch, settings)
         counts = {"1q": 0, "2q": 0}
         for c in compiled:
@@ -583,5 +584,5 @@ def decode(raw: list[Mapping[str, float]], plan: _Plan) -> Result:
     return Result(
         info={"circuits": len(raw), "native_gates": plan.native_counts},
         expectations=expectations,
-        samples=samples[:, 0, :],
+        samples=samples[:, 0, :] if plan.settings.computational else None,
     )

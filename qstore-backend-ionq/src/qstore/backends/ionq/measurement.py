@@ -2,9 +2,9 @@
 
 Observables are measured by rotating qubits into the Z basis before readout: terms that commute
 qubit-wise share one *setting* (one circuit per batch element). Setting 0 is always the
-computational basis: pure-Z terms are read from it, and its samples are the result's ``samples``,
-which every backend returns when shots are given (so a run measuring only X or Y terms also
-sends the unrotated circuit).
+computational basis when samples are asked for or pure-Z terms need it: its samples are the
+result's ``samples``. A run that asks only for expectations of X/Y terms sends no unrotated
+circuit, so it is not charged for one.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ __all__ = ["Settings", "estimate_expectations", "ionq_to_qstore_index", "measure
 
 @attrs.frozen
 class Settings:
-    """Bases to measure (``{qubit: "X"|"Y"|"Z"}`` per setting; setting 0 is ``{}``, the computational
-    basis) and which setting reads each term."""
+    """Bases to measure (``{qubit: "X"|"Y"|"Z"}`` per setting; when ``computational``, setting 0 is
+    ``{}``, the computational basis) and which setting reads each term."""
 
     bases: tuple[dict[int, str], ...]
     term_setting: dict[PauliString, int]
+    computational: bool = True
 
     def rotated(self, circuit: Circuit, index: int) -> Circuit:
         """``circuit`` followed by the basis change of setting ``index`` (H for X, S†·H for Y)."""
@@ -39,8 +40,9 @@ class Settings:
         return circuit.append(*ops)
 
 
-def measurement_settings(observables: Sequence[Observable]) -> Settings:
-    """Group the observables' terms into qubit-wise commuting settings (greedy, first fit)."""
+def measurement_settings(observables: Sequence[Observable], samples: bool = True) -> Settings:
+    """Group the observables' terms into qubit-wise commuting settings (greedy, first fit); the
+    computational basis is measured when ``samples`` are wanted or a pure-Z term reads it."""
     terms = list(dict.fromkeys(t for o in observables for t in o.terms if t.paulis))
     bases: list[dict[int, str]] = [{}]
     term_setting: dict[PauliString, int] = {}
@@ -56,7 +58,9 @@ def measurement_settings(observables: Sequence[Observable]) -> Settings:
         else:
             bases.append(dict(term.paulis))
             term_setting[term] = len(bases) - 1
-    return Settings(tuple(bases), term_setting)
+    if samples or 0 in term_setting.values() or len(bases) == 1:
+        return Settings(tuple(bases), term_setting)
+    return Settings(tuple(bases[1:]), {t: s - 1 for t, s in term_setting.items()}, computational=False)
 
 
 def estimate_expectations(
