@@ -29,7 +29,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from torch import nn
-from tqdm import tqdm
+from torch_digits import fit, matching_hidden, n_parameters
 
 from qstore.torch import (
     DecodingLayer,
@@ -106,46 +106,6 @@ def classical_model(hidden: int) -> nn.Module:
     )
 
 
-def n_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def matching_hidden(target: int) -> int:
-    """The MLP width whose parameter count (19·h + 10) is closest to ``target``."""
-    return max(1, round((target - 10) / 19))
-
-
-def fit(
-    model: nn.Module, data: tuple[torch.Tensor, ...], epochs: int, batch_size: int, lr: float, label: str
-) -> float:
-    """Train with Adam on the negative log-likelihood; returns test accuracy."""
-    x_train, y_train, x_test, y_test = data
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.NLLLoss()
-    bar = tqdm(range(epochs), desc=label, unit="epoch")
-    for _ in bar:
-        model.train()
-        order = torch.randperm(len(x_train))
-        total = 0.0
-        for start in range(0, len(x_train), batch_size):
-            idx = order[start : start + batch_size]
-            opt.zero_grad()
-            loss = loss_fn(model(x_train[idx]), y_train[idx])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        bar.set_postfix(loss=f"{total / len(x_train):.3f}")
-    return accuracy(model, x_test, y_test)
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of correct argmax predictions."""
-    model.eval()
-    with torch.no_grad():
-        return float((model(x).argmax(dim=1) == y).float().mean())
-
-
 def main() -> None:
     """Train the three models and print parameters, test accuracies and training time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -168,7 +128,7 @@ def main() -> None:
         (f"MLP 8-{hidden}-10 (tanh)", classical),
     ):
         start = time.perf_counter()
-        acc = fit(model, data, args.epochs, args.batch_size, args.lr, label)
+        acc = fit(model, data, args.epochs, args.batch_size, args.lr, label, nn.NLLLoss())
         rows.append((label, n_parameters(model), acc, time.perf_counter() - start))
     print(f"{'model':<32}{'parameters':>11}{'test accuracy':>15}{'train s':>9}")
     for label, params, acc, seconds in rows:

@@ -72,11 +72,12 @@ def fit(
     batch_size: int,
     lr: float,
     label: str,
+    loss_fn: nn.Module | None = None,
 ) -> float:
-    """Train with Adam and cross-entropy; returns test accuracy."""
+    """Train with Adam on ``loss_fn`` (default cross-entropy); returns test accuracy."""
     x_train, y_train, x_test, y_test = data
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
     bar = tqdm(range(epochs), desc=label, unit="epoch")
     for _ in bar:
         model.train()
