@@ -253,8 +253,9 @@ def test_a_batch_too_big_for_memory_runs_in_chunks_with_identical_results() -> N
         per_row = layer._bytes_per_row("backprop", torch.complex128)
         assert per_row * 1024 > 0.5 * available_memory(), "the limit must force chunking"
         got = run()
-        for a, b in zip(got, want):  # equal up to float64 rounding of reordered batched products
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        # equal up to float64 rounding: the weight gradient sums 1024 rows in another order
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
         print("chunked ok")
         """
     )

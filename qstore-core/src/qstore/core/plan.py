@@ -200,6 +200,8 @@ class Plan:
     order plus a trailing identity, form the table whose rows ``chains`` (``(n_chains, L)``, padded
     with the identity's row) multiplies, first column first, into per-qubit ``2×2`` products.
     ``others`` gives each `Dense` / `Diagonal` step's ``(gate, angle columns, diagonal)``.
+    ``prefix`` counts the leading `Fused` steps on distinct qubits: they act on ``|0…0>``, so an engine
+    may build the state after them as the Kronecker product of their chains' first columns.
     """
 
     n_qubits: int
@@ -210,6 +212,7 @@ class Plan:
     chains: np.ndarray
     others: tuple[tuple[str, np.ndarray, bool], ...]
     steps: tuple[Step, ...]
+    prefix: int = 0
 
     @property
     def last_prepare(self) -> int:
@@ -579,8 +582,29 @@ class _Compiler:
             for g in order
         )
         return Plan(
-            self.n, symbols, angle_map, angle_const, groups, chain_array, tuple(self.others), tuple(steps)
+            self.n,
+            symbols,
+            angle_map,
+            angle_const,
+            groups,
+            chain_array,
+            tuple(self.others),
+            tuple(steps),
+            _product_prefix(steps),
         )
+
+
+def _product_prefix(steps: Sequence[Step]) -> int:
+    """How many leading steps are `Fused` blocks on qubits no earlier step touched."""
+    seen: set[int] = set()
+    for count, step in enumerate(steps):
+        if not isinstance(step, Fused):
+            return count
+        qubits = set(range(step.qubit, step.qubit + step.width))
+        if qubits & seen:
+            return count
+        seen |= qubits
+    return len(steps)
 
 
 def _runs(

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 import torch
 from qstore.core.errors import GradientError
 from qstore.core.plan import Plan, Prepare
@@ -32,12 +34,14 @@ def adjoint_sweep(
     cotangent: torch.Tensor,
     dtype: torch.dtype,
     vector_grads: bool,
+    shared: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Gradients of ``Σ cotangent · expectations`` for ``values`` ``(B, S)`` and (optionally) the
     amplitudes of state preparations, keyed by input name.
 
     ``state`` is the final state of the forward pass. Amplitude gradients need a single state
-    preparation before every gate (as in amplitude encoding).
+    preparation before every gate (as in amplitude encoding). ``shared`` marks symbols equal in
+    every row (see `qstore.torch.engine.matrices`).
     """
     last_prep = plan.last_prepare
     if any(step.trainable for step in plan.steps[: max(last_prep, 0)]):
@@ -52,10 +56,14 @@ def adjoint_sweep(
         )
     with torch.enable_grad():
         leaf = values.detach().requires_grad_(True)
-        m = matrices(plan, leaf, dtype)
+        m = matrices(plan, leaf, dtype, shared)
     lam = ro.weighted_apply(readout, state.detach(), cotangent)
     sweep = reverse_sweep(
-        plan, state.detach(), lam, lambda step, x, inverse: apply_step(step, x, m, inverse), matrix_grad
+        plan,
+        state.detach(),
+        lam,
+        lambda step, x, inverse: apply_step(step, x, m, inverse),
+        lambda step, lam_at, psi: matrix_grad(step, lam_at, psi, m),
     )
     prepares = {s.input: s for s in plan.steps if isinstance(s, Prepare)}
     vector_out = (
@@ -90,28 +98,29 @@ class _AdjointExpectations(torch.autograd.Function):
         plan: Plan,
         readout: Readout,
         dtype: torch.dtype,
+        shared: np.ndarray | None,
         names: tuple[str, ...],
         values: torch.Tensor,
         *vectors: torch.Tensor,
     ) -> torch.Tensor:
         bound = dict(zip(names, vectors, strict=True))
-        state = simulate(plan, values, bound, dtype)
-        ctx.plan, ctx.readout, ctx.dtype, ctx.names = plan, readout, dtype, names
+        state = simulate(plan, values, bound, dtype, shared)
+        ctx.plan, ctx.readout, ctx.dtype, ctx.shared, ctx.names = plan, readout, dtype, shared, names
         ctx.save_for_backward(values, state, *vectors)
         return ro.expectations(readout, state)
 
     @staticmethod
     def backward(ctx: Any, cotangent: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         values, state, *vectors = ctx.saved_tensors
-        want_vectors = any(ctx.needs_input_grad[5:])
+        want_vectors = any(ctx.needs_input_grad[6:])
         values_grad, vector_grads = adjoint_sweep(
-            ctx.plan, ctx.readout, values, state, cotangent, ctx.dtype, want_vectors
+            ctx.plan, ctx.readout, values, state, cotangent, ctx.dtype, want_vectors, ctx.shared
         )
         vector_out = []
         for name, vec in zip(ctx.names, vectors, strict=True):
             g = vector_grads.get(name)
             vector_out.append(None if g is None else (g if vec.is_complex() else g.real).to(vec.dtype))
-        return (None, None, None, None, values_grad if ctx.needs_input_grad[4] else None, *vector_out)
+        return (None, None, None, None, None, values_grad if ctx.needs_input_grad[5] else None, *vector_out)
 
 
 def adjoint_expectations(
@@ -120,7 +129,10 @@ def adjoint_expectations(
     values: torch.Tensor,
     vectors: Mapping[str, torch.Tensor],
     dtype: torch.dtype,
+    shared: np.ndarray | None = None,
 ) -> torch.Tensor:
     """``(B, n_obs)`` expectations, differentiable in ``values`` and ``vectors`` by the adjoint method."""
     names = tuple(vectors)
-    return _AdjointExpectations.apply(plan, readout, dtype, names, values, *(vectors[n] for n in names))
+    return _AdjointExpectations.apply(
+        plan, readout, dtype, shared, names, values, *(vectors[n] for n in names)
+    )

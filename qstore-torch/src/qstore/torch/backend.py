@@ -45,24 +45,27 @@ def expectations(
     observables: ObservableLike | Sequence[ObservableLike],
     dtype: torch.dtype = torch.complex64,
     method: str = "backprop",
+    shared: np.ndarray | None = None,
 ) -> torch.Tensor:
     """``(B, n_obs)`` exact expectations as a differentiable tensor.
 
     ``values`` is ``(B, S)`` in the order of ``circuit.symbols``; ``vectors`` maps state-preparation
     inputs to ``(B, 2**k)`` amplitudes; ``observables`` are objects or strings like ``"Z0 Z1"``.
     ``method`` is ``"backprop"`` (autograd through every step) or ``"adjoint"`` (O(state) memory,
-    see `qstore.torch.adjoint`). Noisy circuits run on density matrices (`qstore.torch.density`) and
-    always differentiate by autograd.
+    see `qstore.torch.adjoint`). ``shared`` marks symbols (a boolean per ``circuit.symbols``) whose
+    value is the same in every row, such as a layer's weights: the engine reads them from the first
+    row and builds their matrices once. Noisy circuits run on density matrices
+    (`qstore.torch.density`) and always differentiate by autograd.
     """
     if circuit.has_noise:
         return density.expectations(circuit, values, vectors, as_observables(observables), dtype)
     plan = compile_plan(circuit)
     readout = compile_readout(as_observables(observables), circuit.n_qubits)
     if method == "adjoint":
-        return adjoint_expectations(plan, readout, values, vectors, dtype)
+        return adjoint_expectations(plan, readout, values, vectors, dtype, shared)
     if method != "backprop":
         raise GradientError(f"torch engine differentiates by 'backprop' or 'adjoint', not {method!r}")
-    return ro.expectations(readout, simulate(plan, values, vectors, dtype))
+    return ro.expectations(readout, simulate(plan, values, vectors, dtype, shared))
 
 
 class TorchBackend(Backend):

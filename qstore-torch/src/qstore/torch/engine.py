@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import attrs
 import numpy as np
 
 import torch
@@ -33,11 +34,16 @@ from qstore.torch.matrices import gate_matrices
 
 __all__ = [
     "Matrices",
+    "apply_block",
     "apply_step",
+    "block_kernel",
+    "block_outer",
     "grouped",
     "matrices",
     "matrix_grad",
     "on_device",
+    "permute",
+    "product_state",
     "real_dtype",
     "sample",
     "shot_expectations",
@@ -70,45 +76,147 @@ def on_device(
 
 
 class Matrices(NamedTuple):
-    """The batch's step matrices: one per `Fused` block (``(d, d)`` when not trainable), one per
-    `Dense` / `Diagonal` step, and the
-    ``(B, 2**n)`` phase factor of each `Phase` step."""
+    """The batch's step matrices: one per `Fused` block (``(d, d)`` when it depends on no per-row
+    symbol, else ``(B, d, d)``; None for the product prefix when `matrices` was asked for ``prefix``),
+    one ``(B, …)`` per `Dense` / `Diagonal` step, the ``(B or 1, 2**n)`` factor of each `Phase`
+    step, and the prefix chains' first columns ``(B or 1, k, 2)`` (None without ``prefix``)."""
 
-    blocks: tuple[torch.Tensor, ...]
+    blocks: tuple[torch.Tensor | None, ...]
     others: tuple[torch.Tensor, ...]
     phases: tuple[torch.Tensor, ...]
+    prefix: torch.Tensor | None = None
 
 
-def matrices(plan: Plan, values: torch.Tensor, dtype: torch.dtype) -> Matrices:
-    """Every step matrix for the batch, differentiable in ``values`` ``(B, S)``."""
+@attrs.frozen(eq=False)
+class _Table:
+    """Which one-qubit gates to evaluate (``(gate, angle columns)``) and the chains over them."""
+
+    groups: tuple[tuple[str, np.ndarray], ...]
+    chains: np.ndarray
+
+
+class _Layout(NamedTuple):
+    """How a plan's matrices split between per-row symbols and symbols shared by every row."""
+
+    rows: _Table
+    shared: _Table
+    chain_slot: tuple[tuple[bool, int], ...]
+    others_rows: tuple[bool, ...]
+    phases_rows: tuple[bool, ...]
+
+
+_LAYOUTS: weakref.WeakKeyDictionary[Plan, dict[bytes, _Layout]] = weakref.WeakKeyDictionary()
+
+
+def _layout(plan: Plan, shared: np.ndarray) -> _Layout:
+    """The plan's split for the ``shared`` symbol mask (cached per plan and mask)."""
+    cache = _LAYOUTS.setdefault(plan, {})
+    key = shared.tobytes()
+    if key not in cache:
+        per_row = plan.angle_map[~shared].any(axis=0)
+        gate_rows = [(name, cols[i]) for name, cols in plan.one_qubit for i in range(len(cols))]
+        dep = np.array([bool(per_row[cols].any()) for _, cols in gate_rows] + [False])
+        chain_rows = dep[plan.chains].any(axis=1) if plan.chains.size else np.zeros(len(plan.chains), bool)
+        tables, slot = {}, [(False, 0)] * len(plan.chains)
+        for flag in (True, False):
+            ids = np.flatnonzero(chain_rows == flag)
+            for position, cid in enumerate(ids):
+                slot[cid] = (flag, position)
+            tables[flag] = _sub_table(gate_rows, plan.chains[ids])
+        cache[key] = _Layout(
+            tables[True],
+            tables[False],
+            tuple(slot),
+            tuple(bool(per_row[cols].any()) for _, cols, _ in plan.others),
+            tuple(any(bool(per_row[t.cols].any()) for t in p.terms) for p in plan.phases),
+        )
+    return cache[key]
+
+
+def _sub_table(gate_rows: list[tuple[str, np.ndarray]], chains: np.ndarray) -> _Table:
+    """The gates ``chains`` use (grouped by gate), and ``chains`` renumbered into that table."""
+    identity = len(gate_rows)
+    used = [int(r) for r in np.unique(chains) if r != identity]
+    by_gate: dict[str, list[int]] = {}
+    for r in used:
+        by_gate.setdefault(gate_rows[r][0], []).append(r)
+    order = [r for rows in by_gate.values() for r in rows]
+    renumber = np.full(identity + 1, len(order), dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    groups = tuple((g, np.stack([gate_rows[r][1] for r in rows])) for g, rows in by_gate.items())
+    return _Table(groups, renumber[chains])
+
+
+def _chain_products(table: _Table, angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(b, n_chains, 2, 2)`` products of ``table``'s chains for ``angles`` ``(b, A)``."""
+    b, device = angles.shape[0], angles.device
+    parts = [gate_matrices(name, angles[:, cols], dtype) for name, cols in table.groups]
+    eye = torch.eye(2, dtype=dtype, device=device).expand(b, 1, 2, 2)
+    gates = torch.cat([p.expand(b, *p.shape[1:]) for p in parts] + [eye], dim=1)
+    chains = on_device(table, "chains", table.chains, device)
+    fused = gates[:, chains[:, 0]]
+    for level in range(1, table.chains.shape[1]):
+        fused = gates[:, chains[:, level]] @ fused
+    return fused
+
+
+def matrices(
+    plan: Plan,
+    values: torch.Tensor,
+    dtype: torch.dtype,
+    shared: np.ndarray | None = None,
+    prefix: bool = False,
+) -> Matrices:
+    """Every step matrix for the batch, differentiable in ``values`` ``(B, S)``.
+
+    ``shared`` marks symbols whose value is the same in every row (a layer's weights): matrices that
+    depend on no other symbol are computed once, from the first row, and applied to every row.
+    With ``prefix`` the plan's product-prefix blocks are not built; their chains' first columns are.
+    """
     b, device, rdt = values.shape[0], values.device, values.dtype
+    mask = np.zeros(len(plan.symbols), bool) if shared is None else shared
+    layout = _layout(plan, mask)
     const = on_device(plan, "const", plan.angle_const, device, rdt)
     if plan.symbols:
         angles = torch.addmm(const, values, on_device(plan, "map", plan.angle_map, device, rdt))
     else:
         angles = const.expand(b, -1)
-    blocks: list[torch.Tensor] = []
-    if len(plan.chains):
-        parts = [gate_matrices(name, angles[:, cols], dtype) for name, cols in plan.one_qubit]
-        eye = torch.eye(2, dtype=dtype, device=device).expand(b, 1, 2, 2)
-        table = torch.cat([p.expand(b, *p.shape[1:]) for p in parts] + [eye], dim=1)
-        chains = on_device(plan, "chains", plan.chains, device)
-        fused = table[:, chains[:, 0]]
-        for level in range(1, plan.chains.shape[1]):
-            fused = table[:, chains[:, level]] @ fused
-        for step in plan.steps:
-            if isinstance(step, Fused):
-                block = fused[:, step.chains[0]]
-                for chain in step.chains[1:]:
-                    d = block.shape[-1] * 2
-                    block = torch.einsum("bij,bkl->bikjl", block, fused[:, chain]).reshape(b, d, d)
-                blocks.append(block if step.trainable else block[0])
+    first = angles[:1]
+    products = {
+        flag: _chain_products(table, angles if flag else first, dtype)
+        for flag, table in ((True, layout.rows), (False, layout.shared))
+        if len(table.chains)
+    }
+
+    def chain(cid: int, batch: bool) -> torch.Tensor:
+        flag, position = layout.chain_slot[cid]
+        m = products[flag][:, position]
+        return m.expand(b, 2, 2) if batch else m
+
+    skip = plan.prefix if prefix else 0
+    blocks: list[torch.Tensor | None] = [None] * skip
+    for step in plan.steps[skip:]:
+        if isinstance(step, Fused):
+            per_row = any(layout.chain_slot[c][0] for c in step.chains)
+            block = chain(step.chains[0], per_row)
+            for cid in step.chains[1:]:
+                d = block.shape[-1] * 2
+                block = torch.einsum("bij,bkl->bikjl", block, chain(cid, per_row)).reshape(-1, d, d)
+            blocks.append(block if per_row else block[0])
+    vectors = None
+    if skip:
+        ids = [c for step in plan.steps[:skip] for c in step.chains]  # type: ignore[union-attr]
+        per_row = any(layout.chain_slot[c][0] for c in ids)
+        vectors = torch.stack([chain(c, per_row)[..., 0] for c in ids], dim=1)
     others = []
-    for name, cols, diagonal in plan.others:
-        m = gate_matrices(name, angles[:, cols], dtype).expand(b, -1, -1)
+    for (name, cols, diagonal), per_row in zip(plan.others, layout.others_rows, strict=True):
+        m = gate_matrices(name, (angles if per_row else first)[:, cols], dtype).expand(b, -1, -1)
         others.append(torch.diagonal(m, dim1=-2, dim2=-1) if diagonal else m)
-    phases = [_phase_factor(step, angles, dtype, plan.n_qubits) for step in plan.phases]
-    return Matrices(tuple(blocks), tuple(others), tuple(phases))
+    phases = [
+        _phase_factor(step, angles if per_row else first, dtype, plan.n_qubits)
+        for step, per_row in zip(plan.phases, layout.phases_rows, strict=True)
+    ]
+    return Matrices(tuple(blocks), tuple(others), tuple(phases), vectors)
 
 
 def _phase_factor(step: Phase, angles: torch.Tensor, dtype: torch.dtype, n: int) -> torch.Tensor:
@@ -133,13 +241,41 @@ def zero_state(n_qubits: int, batch_size: int, dtype: torch.dtype, device: torch
     return state
 
 
+def product_state(plan: Plan, columns: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``(B, 2**n)`` state after the plan's product prefix: the Kronecker product of its chains'
+    first columns ``(B or 1, k, 2)`` (qubits outside the prefix stay in ``|0>``)."""
+    qubit_column = {
+        q: j
+        for j, q in enumerate(
+            q for step in plan.steps[: plan.prefix] for q in range(step.qubit, step.qubit + step.width)
+        )
+    }
+    zero = torch.tensor([1, 0], dtype=columns.dtype, device=columns.device)
+    state = torch.ones(1, 1, dtype=columns.dtype, device=columns.device)
+    for q in range(plan.n_qubits):
+        v = columns[:, qubit_column[q]] if q in qubit_column else zero.expand(1, 2)
+        state = (state[:, :, None] * v[:, None, :]).reshape(max(state.shape[0], v.shape[0]), -1)
+    if state.shape[0] != batch_size:
+        state = state.expand(batch_size, -1).contiguous()
+    return state
+
+
 def simulate(
-    plan: Plan, values: torch.Tensor, vectors: Mapping[str, torch.Tensor], dtype: torch.dtype
+    plan: Plan,
+    values: torch.Tensor,
+    vectors: Mapping[str, torch.Tensor],
+    dtype: torch.dtype,
+    shared: np.ndarray | None = None,
 ) -> torch.Tensor:
-    """Final ``(B, 2**n)`` states for symbol ``values`` ``(B, S)`` and state-preparation ``vectors``."""
-    m = matrices(plan, values, dtype)
-    state = zero_state(plan.n_qubits, values.shape[0], dtype, values.device)
-    for step in plan.steps:
+    """Final ``(B, 2**n)`` states for symbol ``values`` ``(B, S)`` and state-preparation ``vectors``;
+    ``shared`` marks symbols equal in every row (see `matrices`)."""
+    m = matrices(plan, values, dtype, shared, prefix=True)
+    b = values.shape[0]
+    if m.prefix is not None:
+        state = product_state(plan, m.prefix, b)
+    else:
+        state = zero_state(plan.n_qubits, b, dtype, values.device)
+    for step in plan.steps[plan.prefix :]:
         if isinstance(step, Prepare):
             state = load(state, step, plan.n_qubits, vectors[step.input])
         else:
@@ -171,39 +307,56 @@ def apply_step(
         factor = m.phases[step.index]
         if inverse:
             out = state * factor.conj()
-            return (
-                out
-                if step.inverse_perm is None
-                else out[:, on_device(step, "inverse", step.inverse_perm, out.device)]
-            )
-        out = state if step.perm is None else state[:, on_device(step, "perm", step.perm, state.device)]
+            return out if step.perm is None else permute(out, step, inverse=True)
+        out = state if step.perm is None else permute(state, step)
         return out * factor
-    perm, phase = (step.inverse_perm, step.inverse_phase) if inverse else (step.perm, step.phase)
+    out = permute(state, step, inverse)
+    phase = step.inverse_phase if inverse else step.phase
     name = "inverse" if inverse else "perm"
-    out = state[:, on_device(step, name, perm, state.device)]
     if phase is not None:
         out = out * on_device(step, name + "_phase", phase, state.device, state.dtype)
     return out
 
 
-def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-    """Torch-convention gradient of ``2·Re<λ|M ψ>`` with respect to the step's matrix ``M``.
+class _Gather(torch.autograd.Function):
+    """``state[:, perm]`` whose backward is the gather by the inverse permutation (no scatter).
 
-    ``(B, d, d)`` for blocks and dense gates, ``(B, 2**k)`` for a diagonal's phases, ``(B, 2**n)``
-    for a `Phase` step's factor.
+    `torch.gather` with the index broadcast over rows is several times faster than indexing."""
+
+    @staticmethod
+    def forward(ctx: Any, state: torch.Tensor, perm: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.inverse = inverse
+        return torch.gather(state, 1, perm.expand(state.shape[0], -1))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        return torch.gather(grad, 1, ctx.inverse.expand(grad.shape[0], -1)), None, None
+
+
+def permute(state: torch.Tensor, step: Permutation | Phase, inverse: bool = False) -> torch.Tensor:
+    """The step's gather ``state[:, perm]`` (or its inverse), differentiable by the inverse gather."""
+    device = state.device
+    perm = on_device(step, "perm", step.perm, device)
+    back = on_device(step, "inverse", step.inverse_perm, device)
+    return _Gather.apply(state, back, perm) if inverse else _Gather.apply(state, perm, back)
+
+
+def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor, m: Matrices) -> torch.Tensor:
+    """Torch-convention gradient of ``2·Re<λ|M ψ>`` with respect to the step's matrix ``M`` in ``m``.
+
+    Shaped like that matrix: ``(d, d)`` or ``(B, d, d)`` for blocks, ``(B, d, d)`` for dense gates,
+    ``(B, 2**k)`` for a diagonal's phases, ``(B or 1, 2**n)`` for a `Phase` step's factor (a shared
+    matrix's gradient is summed over the rows).
     """
     b = lam.shape[0]
     if isinstance(step, Phase):
-        moved = psi if step.perm is None else psi[:, on_device(step, "perm", step.perm, psi.device)]
-        return 2 * lam * moved.conj()
+        moved = psi if step.perm is None else permute(psi, step)
+        grad = 2 * lam * moved.conj()
+        return grad if m.phases[step.index].shape[0] == b else grad.sum(dim=0, keepdim=True)
     if isinstance(step, Fused):
-        d = 2**step.width
-        lv, pv = lam.view(b, 2**step.qubit, d, -1), psi.view(b, 2**step.qubit, d, -1)
-        if lv.shape[-1] >= _MATMUL_MIN_REST:
-            return 2 * (lv @ pv.mH).sum(dim=1)
-        if lv.shape[-1] == 1:
-            return 2 * lv.view(b, -1, d).mT @ pv.view(b, -1, d).conj()
-        return 2 * torch.einsum("baic,bajc->bij", lv, pv.conj())
+        shared = m.blocks[step.index].dim() == 2  # type: ignore[union-attr]
+        return 2 * block_outer(lam, psi, step.qubit, step.width, shared)
     if isinstance(step, Dense):
         return 2 * _moved(lam, step.qubits) @ _moved(psi, step.qubits).mH
     assert isinstance(step, Diagonal)
@@ -213,7 +366,49 @@ def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tenso
     return summed.permute(0, *(1 + rank[q] for q in step.qubits)).reshape(b, -1)
 
 
+def block_outer(lam: torch.Tensor, psi: torch.Tensor, qubit: int, width: int, shared: bool) -> torch.Tensor:
+    """``Σ λ ψᴴ`` over the amplitudes a block on ``qubit …`` pairs: ``(B, d, d)``, or summed over the
+    rows too (``(d, d)``, one matmul) for a ``shared`` block."""
+    b, d = lam.shape[0], 2**width
+    lv, pv = lam.view(b, 2**qubit, d, -1), psi.view(b, 2**qubit, d, -1)
+    if shared:
+        return lv.movedim(2, 0).reshape(d, -1) @ pv.movedim(2, 0).reshape(d, -1).mH
+    if lv.shape[-1] >= _MATMUL_MIN_REST:
+        return (lv @ pv.mH).sum(dim=1)
+    if lv.shape[-1] == 1:
+        return lv.view(b, -1, d).mT @ pv.view(b, -1, d).conj()
+    return torch.einsum("baic,bajc->bij", lv, pv.conj())
+
+
+class _Block(torch.autograd.Function):
+    """A fused block applied by `block_kernel`, with a backward of two kernels and no copies of
+    autograd's generic matmul backward."""
+
+    @staticmethod
+    def forward(ctx: Any, state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(state, matrix)
+        ctx.qubit, ctx.width = qubit, width
+        return block_kernel(state, matrix, qubit, width)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:  # type: ignore[override]
+        state, matrix = ctx.saved_tensors
+        grad_state = block_kernel(grad, matrix.mH, ctx.qubit, ctx.width) if ctx.needs_input_grad[0] else None
+        grad_matrix = None
+        if ctx.needs_input_grad[1]:
+            grad_matrix = block_outer(grad, state, ctx.qubit, ctx.width, matrix.dim() == 2)
+        return grad_state, grad_matrix, None, None
+
+
 def apply_block(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int) -> torch.Tensor:
+    """``matrix`` (``(d, d)`` or ``(B, d, d)``) on qubits ``qubit …``, differentiable by `_Block`."""
+    if torch.is_grad_enabled() and (state.requires_grad or matrix.requires_grad):
+        return _Block.apply(state, matrix, qubit, width)
+    return block_kernel(state, matrix, qubit, width)
+
+
+def block_kernel(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int) -> torch.Tensor:
     """``matrix`` (``(d, d)`` or ``(B, d, d)``) on qubits ``qubit …`` with the copy-free kernel.
 
     On the ``(B, 2**q, d, rest)`` view: long rows (``rest >= 32``) use one broadcast matmul

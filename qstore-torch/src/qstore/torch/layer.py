@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 import torch
 from qstore.core.adapter import (
     DIFF_METHODS,
@@ -127,6 +129,8 @@ class QuantumLayer(nn.Module):
         self.theta = nn.Parameter(torch.empty(lc.weight_shape))
         (init or uniform_angles)(self.theta)
         self.register_buffer("_columns", _symbol_columns(lc), persistent=False)
+        weights = set(lc.weights)
+        self._shared = np.array([s in weights for s in lc.circuit.symbols], dtype=bool)
         self._amplitude_dim = _amplitude_dim(lc)
         self._engines: dict[tuple[str, str], TorchBackend] = {}
 
@@ -243,6 +247,7 @@ class QuantumLayer(nn.Module):
             lc.observables,
             engine.dtype,
             method,
+            self._shared,
         )
         return out.to(self.theta.dtype)
 

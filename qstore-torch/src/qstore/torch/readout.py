@@ -12,7 +12,10 @@ import torch
 from qstore.core.plan_readout import Readout, ReadoutGroup
 from qstore.torch.engine import grouped, on_device
 
-__all__ = ["expectations", "weighted_apply"]
+__all__ = ["SIGN_TABLE_MAX_QUBITS", "expectations", "weighted_apply"]
+
+SIGN_TABLE_MAX_QUBITS = 14
+"""Widest register whose all-Z readout is one matmul with a ``2**n × n_terms`` sign table."""
 
 
 def _partner(group: ReadoutGroup, state: torch.Tensor) -> torch.Tensor:
@@ -20,8 +23,10 @@ def _partner(group: ReadoutGroup, state: torch.Tensor) -> torch.Tensor:
 
 
 def _z_strings(group: ReadoutGroup, probs: torch.Tensor) -> torch.Tensor:
-    """``(B, n_terms)`` values of all-Z strings from the marginals of float64 ``probs`` on their qubits
-    (no ``2**n`` sign table)."""
+    """``(B, n_terms)`` values of all-Z strings of float64 ``probs``: one product with the sign table
+    up to `SIGN_TABLE_MAX_QUBITS`, beyond it from marginals on their qubits (no ``2**n`` table)."""
+    if group.n_qubits <= SIGN_TABLE_MAX_QUBITS:
+        return probs @ on_device(group, "phases", group.phases, probs.device, torch.float64)
     columns = []
     for paulis in group.paulis:
         qubits = tuple(q for q, _ in paulis)
