@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from qstore.core.kernels.cache import SharedCache, data_hash, kernel_key
+from qstore.core.kernels.estimate import KernelEstimate
 from qstore.core.kernels.feature_maps import (
     FeatureMap,
     PairProduct,
@@ -27,6 +28,7 @@ __all__ = [
     "QSVC",
     "FeatureMap",
     "KernelCancelledError",
+    "KernelEstimate",
     "Nystrom",
     "NystromError",
     "PairProduct",
