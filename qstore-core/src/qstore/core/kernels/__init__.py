@@ -23,10 +23,12 @@ from qstore.core.kernels.kernel import QuantumKernel
 from qstore.core.kernels.nystrom import Nystrom, NystromError
 from qstore.core.kernels.overlap import overlap_circuit
 from qstore.core.kernels.progress import KernelCancelledError
+from qstore.core.kernels.similarity import FidelityIndex
 
 __all__ = [
     "QSVC",
     "FeatureMap",
+    "FidelityIndex",
     "KernelCancelledError",
     "KernelEstimate",
     "Nystrom",
