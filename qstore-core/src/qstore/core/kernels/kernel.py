@@ -82,19 +82,19 @@ class QuantumKernel:
         store: a `KernelStore` (``get_storage("parquet-kernels", path=...)`` persists it): each
             entry is paid for once and reused by any block that contains it; ``last_stats`` says
             how many entries a call reused and computed. Exclusive with ``cache``.
+        progress: None (default) for a tqdm bar with rate and ETA on stderr when it is a terminal
+            and the computation takes over a second, True to show it on any stream, False for
+            silence, or a callable ``(done, total)``.
+        tile: rows per tile of the Gram product (working memory ``tile² × 16`` bytes).
+        batch_size: samples per simulation batch, or circuits per batch on the overlap path.
 
     ``cache`` and ``store`` are kept apart on purpose. The cache answers "this exact matrix
     again" with one hash and one lookup, which is what a simulator kernel needs (a repeated
     1000×1000 statevector kernel: about 1 ms from the cache, 0.4 s to recompute). The store
     answers "any entry ever paid for" by hashing every sample and looking up every pair, which
     costs far more than simulating on a CPU (2 s for the same repeated kernel, 13 s the first
-    time) and far less than one QPU circuit. Use ``cache`` for simulators, ``store`` when entries
+    time, on the numpy backend under load) and far less than one QPU circuit. Use ``cache`` for simulators, ``store`` when entries
     are paid circuits.
-        progress: None (default) for a tqdm bar with rate and ETA on stderr when it is a terminal
-            and the computation takes over a second, True to show it on any stream, False for
-            silence, or a callable ``(done, total)``.
-        tile: rows per tile of the Gram product (working memory ``tile² × 16`` bytes).
-        batch_size: samples per simulation batch, or circuits per batch on the overlap path.
     """
 
     def __init__(
@@ -242,7 +242,7 @@ class QuantumKernel:
         return estimate_block(kernel, (n_rows, n_rows if n_cols is None else n_cols), stats)
 
     def _on(self, backend: Backend | str) -> QuantumKernel:
-        """This kernel's configuration on another backend (its own precision)."""
+        """This kernel's configuration on another backend (in that backend's precision)."""
         return QuantumKernel(
             self.feature_map,
             backend,
