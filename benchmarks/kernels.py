@@ -13,7 +13,13 @@ Each peer line carries ``max_abs_diff`` against Q-Store's kernel; each ``summary
 speed-up over every peer and over the fastest one, and each backend's ratio to the fastest backend.
 ``--quick`` is W2 of the performance notes: N = 500 and the single circuit only.
 
-    python benchmarks/kernels.py [--quick] [--sizes 500 2000 5000] [--repeats 3] [--qiskit-max-n 2000]
+``reuse`` lines (always printed; ``--reuse-only`` prints nothing else): a 200×200 training kernel,
+then the 300×300 kernel containing it, with and without a kernel store, on the statevector and the
+overlap path of the numpy backend. Each line gives the second kernel's seconds and the circuits the
+backend ran for it (an overlap circuit per entry, or a state per sample), and ``max_abs_diff``
+between the two.
+
+    python benchmarks/kernels.py [--quick] [--reuse-only] [--sizes 500 2000 5000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -32,8 +38,11 @@ from typing import Any
 import numpy as np
 
 from qstore.core import get_backend, list_backends
+from qstore.core.backend import Request, Result
 from qstore.core.errors import CapabilityError
 from qstore.core.kernels import QuantumKernel, zz_feature_map
+from qstore.core.numpy_backend import NumpyBackend
+from qstore.core.storage import MemoryKernelStore
 
 N_FEATURES, REPS, ENTANGLEMENT = 8, 2, "linear"
 TARGETS = {500: 0.004, 5000: 0.15}
@@ -124,6 +133,42 @@ def single_circuit(
             print(json.dumps({**line, "n_qubits": N_FEATURES, "seconds": round(seconds, 6), **machine}))
 
 
+class CountingBackend(NumpyBackend):
+    """The numpy backend, counting the circuits (bindings) it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.circuits = 0
+
+    def execute(self, request: Request) -> Result:
+        self.circuits += request.size
+        return super().execute(request)
+
+
+def reuse(
+    fm: Any, machine: dict[str, Any], rng: np.random.Generator, first: int = 200, second: int = 300
+) -> None:
+    """The ``second``-sample kernel after the ``first``-sample one it contains, with and without a store."""
+    x = rng.uniform(0, 2 * np.pi, size=(second, N_FEATURES))
+    for method in ("statevector", "overlap"):
+        base = {"benchmark": "kernels", "reuse": True, "method": method, "n_first": first, "n_second": second}
+        kernels = {}
+        for label, store in (("no store", None), ("store", MemoryKernelStore())):
+            backend = CountingBackend()
+            qk = QuantumKernel(fm, backend, method=method, store=store, progress=False)  # type: ignore[arg-type]
+            qk(x[:first])
+            backend.circuits = 0
+            start = time.perf_counter()
+            kernels[label] = qk(x)
+            seconds = time.perf_counter() - start
+            line = {**base, "impl": f"qstore numpy {label}", "seconds": round(seconds, 5)}
+            line["circuits"] = backend.circuits
+            if qk.last_stats is not None:
+                line["reused_entries"] = qk.last_stats.reused
+            line["max_abs_diff"] = float(np.abs(kernels[label] - kernels["no store"]).max())
+            print(json.dumps({**line, **machine}), flush=True)
+
+
 def main() -> None:
     """Time every implementation at every size and print JSON lines with ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -135,6 +180,7 @@ def main() -> None:
         "--backend-max-n", type=int, default=2000, help="skip non-numpy backends above this N"
     )
     parser.add_argument("--quick", action="store_true", help="N = 500 and the single circuit only")
+    parser.add_argument("--reuse-only", action="store_true", help="only the kernel-store reuse lines")
     args = parser.parse_args()
     if args.quick:
         args.sizes = [500]
@@ -146,12 +192,15 @@ def main() -> None:
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
     fm = zz_feature_map(N_FEATURES, reps=REPS, entanglement=ENTANGLEMENT)
+    rng = np.random.default_rng(0)
+    reuse(fm, machine, rng)
+    if args.reuse_only:
+        return
     peers = {
         "qiskit-ml FidelityStatevectorKernel": (qiskit_kernel(), args.qiskit_max_n),
         "pennylane default.qubit": (pennylane_kernel(), args.pennylane_max_n),
     }
     backends = statevector_backends()
-    rng = np.random.default_rng(0)
     single_circuit(fm, backends, args.repeats, machine, rng)
     for n in args.sizes:
         x = rng.uniform(0, 2 * np.pi, size=(n, N_FEATURES))

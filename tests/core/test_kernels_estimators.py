@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -18,7 +19,22 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler  # noqa: E402
 from sklearn.svm import SVC  # noqa: E402
 
+from qstore.core.backend import Request, Result  # noqa: E402
+from qstore.core.errors import MissingDependencyError  # noqa: E402
 from qstore.core.kernels import QSVC, QKernelRidge, QuantumKernel, SharedCache, zz_feature_map  # noqa: E402
+from qstore.core.numpy_backend import NumpyBackend  # noqa: E402
+
+
+class CountingBackend(NumpyBackend):
+    """The numpy engine, counting the circuits (feature-map states) it simulates."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.circuits = 0
+
+    def execute(self, request: Request) -> Result:
+        self.circuits += request.size
+        return super().execute(request)
 
 
 def _classification(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +71,55 @@ def test_qsvc_in_grid_search_and_pipeline_with_cache() -> None:
     assert set(search.best_params_) == {"qsvc__C", "qsvc__scale"}
     assert search.score(x, y) > 0.6
     assert 0 < len(cache) < 2 * 3 * 2 * 2
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_qsvc_predicts_from_support_vectors_only(n_classes: int) -> None:
+    x, _ = _classification(90)
+    y = np.digitize(
+        x[:, 0] + 0.3 * np.sin(3 * x[:, 1]), np.quantile(x[:, 0], [1 / 3, 2 / 3])[: n_classes - 1]
+    )
+    train, test = x[:60], x[60:]
+    backend = CountingBackend()
+    model = QSVC(C=5.0, backend=backend).fit(train, y[:60])
+    qk = QuantumKernel(zz_feature_map(3, entanglement="linear"), progress=False)
+    ref = SVC(kernel="precomputed", C=5.0).fit(qk(train), y[:60])
+    np.testing.assert_array_equal(model.support_, ref.support_)
+    assert 0 < len(model.support_) < 60
+    np.testing.assert_array_equal(model.support_vectors_, train[ref.support_])
+    backend.circuits = 0
+    predicted = model.predict(test)
+    # One state per test row and one per support vector: |SV| columns, not 60.
+    assert backend.circuits == len(test) + len(ref.support_)
+    full = qk(test, train)
+    np.testing.assert_array_equal(predicted, ref.predict(full))
+    np.testing.assert_allclose(model.decision_function(test), ref.decision_function(full), atol=1e-12)
+
+
+def test_overlap_prediction_runs_one_circuit_per_test_row_and_support_vector() -> None:
+    x, y = _classification(50)
+    backend = CountingBackend()
+    model = QSVC(backend=backend, shots=None).fit(x[:40], y[:40])
+    model.kernel_.method = "overlap"
+    backend.circuits = 0
+    model.predict(x[40:])
+    assert backend.circuits == 10 * len(model.support_)
+
+
+def test_device_without_qstore_torch_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, y = _classification()
+    real = importlib.import_module
+
+    def no_torch(name: str, package: str | None = None) -> object:
+        if name.startswith("qstore.torch"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", no_torch)
+    with pytest.raises(MissingDependencyError, match="pip install qstore-torch"):
+        QSVC(device="cpu").fit(x, y)
+    with pytest.raises(ValueError, match="device must be"):
+        QKernelRidge(device="tpu").fit(x, y.astype(float))
 
 
 def test_qsvc_multiclass_and_other_maps() -> None:

@@ -10,6 +10,7 @@ import pytest
 from qstore.core.backend import Request, Result
 from qstore.core.errors import CapabilityError
 from qstore.core.kernels import KernelCancelledError, QuantumKernel, zz_feature_map
+from qstore.core.kernels import store as store_module
 from qstore.core.kernels.store import kernel_space, sample_hashes
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.storage import MemoryKernelStore, MemoryResultCache
@@ -185,3 +186,57 @@ def test_plan_predicts_what_evaluate_pays() -> None:
     assert qk.last_stats == plan and backend.circuits == plan.circuits
     with pytest.raises(CapabilityError, match="store="):
         QuantumKernel(FM).plan(X)
+
+
+class CrashingBackend(CountingBackend):
+    """Fails (as a lost connection would) on its ``fail_at``-th call."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.calls, self.fail_at = 0, fail_at
+
+    def execute(self, request: Request) -> Result:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise ConnectionError("backend went away")
+        return super().execute(request)
+
+
+def test_a_crashed_overlap_computation_resumes_without_recomputing_stored_entries() -> None:
+    X = data(40, 10)
+    store = MemoryKernelStore()
+    crashing = CrashingBackend(fail_at=4)
+    with pytest.raises(ConnectionError):
+        QuantumKernel(FM, crashing, method="overlap", batch_size=60, store=store, progress=False)(X)
+    assert store.count() == 3 * 60 == crashing.circuits
+    backend = CountingBackend()
+    qk = QuantumKernel(FM, backend, method="overlap", store=store, progress=False)
+    resumed = qk(X)
+    assert backend.circuits == 40 * 39 // 2 - 180
+    assert qk.last_stats is not None and qk.last_stats.reused == 180
+    np.testing.assert_allclose(resumed, QuantumKernel(FM, progress=False)(X), atol=1e-12)
+
+
+def test_an_interrupted_statevector_computation_resumes_from_its_stored_chunks() -> None:
+    X = data(500, 11)
+    pairs = 500 * 499 // 2
+    chunk = store_module._PAIR_CHUNK
+    cancel = threading.Event()
+    store = MemoryKernelStore()
+
+    def report(done: int, total: int) -> None:
+        if done == total - 1:  # every state and every pair chunk but the last
+            cancel.set()
+
+    qk = QuantumKernel(FM, store=store, batch_size=100, progress=report)
+    with pytest.raises(KernelCancelledError):
+        qk.evaluate(X, cancel=cancel)
+    stored = store.count()
+    assert stored == (pairs // chunk) * chunk
+    backend = CountingBackend()
+    resumed = QuantumKernel(FM, backend, store=store, progress=False)
+    K = resumed(X)
+    assert resumed.last_stats is not None
+    assert (resumed.last_stats.reused, resumed.last_stats.computed) == (stored, pairs - stored)
+    assert backend.circuits == resumed.last_stats.circuits <= 500
+    np.testing.assert_allclose(K, QuantumKernel(FM, progress=False)(X), atol=1e-12)

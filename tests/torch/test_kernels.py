@@ -136,3 +136,44 @@ def test_quantum_kernel_on_the_torch_backend_honours_precision() -> None:
     np.testing.assert_allclose(k_double, exact, atol=1e-12)
     np.testing.assert_allclose(k_single, exact, atol=1e-5)
     assert np.abs(k_single - exact).max() > 1e-9
+
+
+def test_support_matches_sklearn() -> None:
+    k, _, x = _kernels(90, 40, seed=3)
+    y = np.digitize(np.sin(2 * x[:, 0]) + x[:, 2], [0.8, 1.6])[:90]
+    ref = SVC(kernel="precomputed", C=5.0, tol=1e-6).fit(k, y)
+    ours = TorchKernelSVC(C=5.0, tol=1e-6).fit(k, y)
+    np.testing.assert_array_equal(ours.support_.numpy(), np.sort(ref.support_))
+
+
+def test_qsvc_on_device_matches_sklearn() -> None:
+    from qstore.core.kernels import QSVC
+
+    x = np.random.default_rng(4).uniform(0, np.pi, size=(120, 3))
+    y = np.digitize(np.sin(2 * x[:, 0]) + x[:, 2], [1.2, 2.4])
+    labels = np.array(["a", "b", "c"])[y]
+    train, test = x[:80], x[80:]
+    ours = QSVC(C=5.0, tol=1e-6, device="cpu").fit(train, labels[:80])
+    ref = QSVC(C=5.0, tol=1e-6).fit(train, labels[:80])
+    np.testing.assert_array_equal(np.sort(ours.support_), np.sort(ref.support_))
+    np.testing.assert_allclose(ours.decision_function(test), ref.decision_function(test), atol=1e-4)
+    np.testing.assert_array_equal(ours.predict(test), ref.predict(test))
+    binary = labels[:80] == "a"
+    np.testing.assert_allclose(
+        QSVC(tol=1e-6, device="cpu").fit(train, binary).decision_function(test),
+        QSVC(tol=1e-6).fit(train, binary).decision_function(test),
+        atol=1e-4,
+    )
+    with pytest.raises(ValueError, match="class_weight"):
+        QSVC(device="cpu", class_weight="balanced").fit(train, binary)
+
+
+def test_qkernel_ridge_on_device_matches_sklearn() -> None:
+    from qstore.core.kernels import QKernelRidge
+
+    x = np.random.default_rng(5).uniform(0, np.pi, size=(60, 3))
+    y = np.stack([np.sin(x).sum(axis=1), np.cos(x[:, 0])], axis=1)
+    ours = QKernelRidge(alpha=0.1, device="cpu").fit(x[:40], y[:40])
+    ref = QKernelRidge(alpha=0.1).fit(x[:40], y[:40])
+    np.testing.assert_allclose(ours.dual_coef_, ref.dual_coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours.predict(x[40:]), ref.predict(x[40:]), atol=1e-10)

@@ -191,7 +191,12 @@ def _intercept(alpha: torch.Tensor, grad: torch.Tensor, y: torch.Tensor, C: floa
 
 
 class TorchKernelSVC:
-    """C-SVM classifier on a precomputed kernel (SMO dual solver), binary or one-vs-one."""
+    """C-SVM classifier on a precomputed kernel (SMO dual solver), binary or one-vs-one.
+
+    After `fit`, ``support_`` holds the sorted training indices with a nonzero dual coefficient in
+    some pair (the set of scikit-learn's ``SVC.support_``, which orders it by class); a test
+    kernel's other columns are never read.
+    """
 
     def __init__(
         self,
@@ -231,6 +236,10 @@ class TorchKernelSVC:
             alpha, bias, its = svm_dual_solve(k[idx][:, idx], sign, self.C, self.tol, self.max_iter)
             self.models_.append((a, b, idx, alpha * sign, bias))
             self.n_iter_.append(its)
+        used = torch.zeros(self.n_train_, dtype=torch.bool, device=dev)
+        for _, _, idx, coef, _ in self.models_:
+            used[idx[coef != 0]] = True
+        self.support_ = torch.nonzero(used).flatten()
         return self
 
     def _pair_decisions(self, kernel: Any) -> torch.Tensor:

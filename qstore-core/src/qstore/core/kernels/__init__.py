@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from qstore.core.kernels.cache import SharedCache, data_hash, kernel_key
+from qstore.core.kernels.estimate import KernelEstimate
 from qstore.core.kernels.feature_maps import (
     FeatureMap,
     PairProduct,
@@ -22,11 +23,14 @@ from qstore.core.kernels.kernel import QuantumKernel
 from qstore.core.kernels.nystrom import Nystrom, NystromError
 from qstore.core.kernels.overlap import overlap_circuit
 from qstore.core.kernels.progress import KernelCancelledError
+from qstore.core.kernels.similarity import FidelityIndex
 
 __all__ = [
     "QSVC",
     "FeatureMap",
+    "FidelityIndex",
     "KernelCancelledError",
+    "KernelEstimate",
     "Nystrom",
     "NystromError",
     "PairProduct",
