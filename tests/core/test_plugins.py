@@ -287,6 +287,13 @@ def test_invalid_registration_fails_that_plugin(
     assert message in record.error
 
 
+def test_a_name_registered_twice_by_one_plugin_fails_that_plugin(registry: PluginRegistry) -> None:
+    record = registry.add_plugin(plugin_object("backend", "twice", "twice"), name="p")
+    assert record.status == "error"
+    assert record.error == "PluginError: backend 'twice' is registered twice by the same plugin"
+    assert registry.names("backend") == []
+
+
 def test_misspelled_hook_is_an_error(registry: PluginRegistry) -> None:
     def register_backend(register):  # type: ignore[no-untyped-def]
         register("x", NumpyBackend)

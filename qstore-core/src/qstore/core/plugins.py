@@ -391,14 +391,10 @@ def _check_options(reg: Registration, factory: Callable[..., Any], options: dict
     except TypeError as exc:
         params = inspect.signature(factory).parameters.values()
         valid = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        close = [
-            f"; did you mean {c!r}?"
-            for o in options
-            if o not in valid
-            for c in get_close_matches(o, valid, 1)
-        ]
+        close = [c for o in options if o not in valid for c in get_close_matches(o, valid, 1)]
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise CapabilityError(
-            f"{reg.kind} {reg.name!r}: {exc}{''.join(close[:1])}. Valid options: {', '.join(valid)}"
+            f"{reg.kind} {reg.name!r}: {exc}{hint}. Valid options: {', '.join(valid) or '(none)'}"
         ) from None
 
 
