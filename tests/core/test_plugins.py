@@ -194,16 +194,16 @@ def test_factory_must_return_a_backend(registry: PluginRegistry) -> None:
 
 def test_framework_factory_must_return_an_adapter(registry: PluginRegistry) -> None:
     registry.add_plugin(plugin_object("framework", "fake", factory=dict))
-    with pytest.raises(PluginError, match=r"returned dict without \['QuantumLayer'\]"):
+    with pytest.raises(PluginError, match=r"returned dict, not a qstore\.core\.hookspecs\.FrameworkAdapter"):
         registry.get_framework("fake")
 
 
 @pytest.mark.parametrize(
     ("kind", "name", "options", "message"),
     [
-        ("backend", "numpy", {"precison": "single"}, "unknown option 'precison' (did you mean 'precision'?)"),
-        ("backend", "numpy", {"colour": 1}, "unknown option 'colour'. Valid options: "),
-        ("storage", "memory", {}, "missing option 'kind'"),
+        ("backend", "numpy", {"precison": "single"}, "argument 'precison'; did you mean 'precision'?"),
+        ("backend", "numpy", {"colour": 1}, "unexpected keyword argument 'colour'. Valid options: "),
+        ("storage", "memory", {}, "missing a required argument: 'kind'"),
     ],
 )
 def test_bad_options_are_a_capability_error_naming_the_valid_ones(
@@ -226,7 +226,7 @@ def test_duplicate_plugin_names_are_refused_by_pluggy(registry: PluginRegistry) 
 
 def test_storage_factory_must_return_a_store(registry: PluginRegistry) -> None:
     registry.add_plugin(plugin_object("storage", "fake", factory=dict))
-    with pytest.raises(PluginError, match="implements none of the storage protocols"):
+    with pytest.raises(PluginError, match="returned dict, not a store of one of the storage protocols"):
         registry.get_storage("fake")
 
 
@@ -263,15 +263,20 @@ def test_hook_that_raises_is_recorded_and_registers_nothing(registry: PluginRegi
 @pytest.mark.parametrize(
     ("name", "factory", "info", "message"),
     [
-        ("Bad Name", NumpyBackend, {}, "invalid backend name"),
-        ("ok", "no-colon", {}, "must be 'module:attr'"),
-        ("ok", 42, {}, "must be a callable"),
-        ("ok", NumpyBackend, {"require": ("torch",)}, "unknown registration keywords ['require']"),
+        ("Bad Name", NumpyBackend, {}, "'Bad Name': a name takes lower-case letters"),
+        ("ok", "no-colon", {}, "factory 'no-colon' is neither a callable nor 'module:attr'"),
+        ("ok", 42, {}, "factory 42 is neither a callable nor 'module:attr'"),
+        ("ok", NumpyBackend, {"require": ("torch",)}, "unknown keywords ['require']"),
         ("ok", NumpyBackend, {"max_qubits": 30}, "come from the backend's Capabilities"),
-        ("ok", NumpyBackend, {"kinds": ("metrics",)}, "unknown registration keywords ['kinds']"),
-        ("ok", NumpyBackend, {"description": 3}, "description must be a string"),
-        ("ok", NumpyBackend, {"requires": "torch"}, "tuple of strings"),
-        ("ok", NumpyBackend, {"requires": ("a.b",)}, "top-level import names"),
+        ("ok", NumpyBackend, {"kinds": ("metrics",)}, "unknown keywords ['kinds']"),
+        ("ok", NumpyBackend, {"description": 3}, "description 3 is not a string"),
+        (
+            "ok",
+            NumpyBackend,
+            {"requires": "torch"},
+            "requires 'torch' is not a tuple of top-level module names",
+        ),
+        ("ok", NumpyBackend, {"requires": ("a.b",)}, "is not a tuple of top-level module names"),
     ],
 )
 def test_invalid_registration_fails_that_plugin(
@@ -280,6 +285,13 @@ def test_invalid_registration_fails_that_plugin(
     record = registry.add_plugin(plugin_object("backend", name, factory=factory, **info), name="p")
     assert record.status == "error"
     assert message in record.error
+
+
+def test_a_name_registered_twice_by_one_plugin_fails_that_plugin(registry: PluginRegistry) -> None:
+    record = registry.add_plugin(plugin_object("backend", "twice", "twice"), name="p")
+    assert record.status == "error"
+    assert record.error == "PluginError: backend 'twice' is registered twice by the same plugin"
+    assert registry.names("backend") == []
 
 
 def test_misspelled_hook_is_an_error(registry: PluginRegistry) -> None:
@@ -392,7 +404,7 @@ def test_unknown_name_lists_installed_and_suggests_a_distribution(
     assert f"no {kind} named {name!r}" in message
     assert hint in message
     if kind == "backend":
-        assert "Installed backends: numpy." in message
+        assert "Installed backend names: numpy." in message
 
 
 def test_unknown_name_explains_an_installed_but_failed_provider(registry: PluginRegistry) -> None:

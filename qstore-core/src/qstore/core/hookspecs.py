@@ -34,7 +34,7 @@ The core's own ``numpy`` backend and ``memory`` storage register through these s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pluggy
 
@@ -75,6 +75,7 @@ class Register(Protocol):
         ...
 
 
+@runtime_checkable
 class FrameworkAdapter(Protocol):
     """What a framework factory returns: the framework's ``QuantumLayer`` class.
 
@@ -85,6 +86,7 @@ class FrameworkAdapter(Protocol):
     QuantumLayer: Callable[..., Any]
 
 
+@runtime_checkable
 class Command(Protocol):
     """What a command factory returns: a ``qstore <name>`` subcommand (``qstore serve``)."""
 

@@ -1,28 +1,16 @@
 """The plugin registry: entry points of group ``qstore``, loaded one by one on pluggy.
 
-Each plugin module implements hooks from `qstore.core.hookspecs` and registers names and
-factories; nothing heavy is imported until a backend, adapter or store is created. A plugin that
-fails to import, or whose hook raises, is recorded with its distribution and version and skipped,
-with one warning; the others load. Environment switches:
-
-* ``QSTORE_STRICT_PLUGINS=1``: raise a `PluginError` naming the plugin and its distribution.
-* ``QSTORE_DISABLE_PLUGINS=a,b``: block the named plugins (entry-point or distribution names);
-  blocked plugins are never imported (pluggy's ``set_blocked``).
-* ``QSTORE_TRACE_PLUGINS=1``: print plugin loading and every hook call to stderr (pluggy's tracing).
-
-Two plugins registering the same name for the same kind is a clash: the name is unusable, both
-plugins are listed with an error naming both distributions, and asking for it raises `PluginError`
-(strict mode raises while loading). There is no silent precedence. Plugin-name duplicates are
-pluggy's own check. The module-level functions use a default registry built on first use; tests
-install their own with `isolated_registry` or `use_registry`.
+Plugins implement `qstore.core.hookspecs`, registering names and factories imported only when used.
+A plugin that fails is recorded with its distribution and skipped with one warning (or raises under
+``QSTORE_STRICT_PLUGINS=1``); ``QSTORE_DISABLE_PLUGINS=a,b`` blocks plugins, by entry-point or
+distribution name, with pluggy's ``set_blocked``; ``QSTORE_TRACE_PLUGINS=1`` turns on pluggy's trace.
+Two plugins registering one name of one kind clash: the name is unusable and both are listed with an
+error. The module-level functions use a default registry that tests replace with `use_registry`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
-import fnmatch
-import importlib
 import importlib.metadata
 import importlib.util
 import inspect
@@ -33,21 +21,16 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from difflib import get_close_matches
+from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 import attrs
 import pluggy
 
-from qstore.core import hookspecs
+from qstore.core import errors, hookspecs
 from qstore.core.backend import Backend
-from qstore.core.errors import (
-    BackendNotFoundError,
-    CapabilityError,
-    FrameworkNotFoundError,
-    PluginError,
-    PluginNotFoundError,
-    StorageNotFoundError,
-)
+from qstore.core.errors import CapabilityError, PluginError
 from qstore.core.storage import STORAGE_KINDS, is_store
 
 __all__ = [
@@ -71,55 +54,50 @@ __all__ = [
 ENTRY_POINT_GROUP = "qstore"
 Kind = Literal["backend", "framework", "storage", "command"]
 KINDS: tuple[Kind, ...] = ("backend", "framework", "storage", "command")
-_HOOKS: dict[Kind, str] = {
+_HOOKS = {
     "backend": "register_backends",
     "framework": "register_frameworks",
     "storage": "register_storage",
     "command": "register_commands",
 }
-_PLURAL = {
-    "backend": "backends",
-    "framework": "framework adapters",
-    "storage": "storage drivers",
-    "command": "commands",
+_NOT_FOUND = {
+    "backend": errors.BackendNotFoundError,
+    "framework": errors.FrameworkNotFoundError,
+    "storage": errors.StorageNotFoundError,
 }
-_NOT_FOUND: dict[Kind, type[PluginNotFoundError]] = {
-    "backend": BackendNotFoundError,
-    "framework": FrameworkNotFoundError,
-    "storage": StorageNotFoundError,
-    "command": PluginNotFoundError,
+# What a factory of each kind must return: a test, and its name for the error message.
+_PRODUCTS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "backend": (lambda obj: isinstance(obj, Backend), "a qstore.core.backend.Backend"),
+    "framework": (
+        lambda obj: isinstance(obj, hookspecs.FrameworkAdapter),
+        "a qstore.core.hookspecs.FrameworkAdapter (with a QuantumLayer)",
+    ),
+    "storage": (is_store, f"a store of one of the storage protocols {STORAGE_KINDS}"),
+    "command": (
+        lambda obj: isinstance(obj, hookspecs.Command),
+        "a qstore.core.hookspecs.Command (with configure and run)",
+    ),
+}
+# The distribution of this repository that provides a well-known "kind name" (fnmatch patterns).
+_PROVIDERS = {
+    "qstore-torch": ("backend torch", "framework torch"),
+    "qstore-tf": ("backend tf", "framework tensorflow"),
+    "qstore-backend-gpu": ("backend qsim", "backend lightning*"),
+    "qstore-backend-ionq": ("backend ionq*",),
+    "qstore-storage": ("storage zarr", "storage parquet", "storage faiss"),
+    "qstore-service": ("command serve",),
 }
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
 _MODULE = re.compile(r"[A-Za-z_]\w*\Z")
-# Which distribution of this repository provides a well-known name (fnmatch patterns).
-_PROVIDERS: tuple[tuple[Kind, str, str], ...] = (
-    ("backend", "torch", "qstore-torch"),
-    ("backend", "tf", "qstore-tf"),
-    ("backend", "qsim", "qstore-backend-gpu"),
-    ("backend", "lightning*", "qstore-backend-gpu"),
-    ("backend", "ionq*", "qstore-backend-ionq"),
-    ("framework", "torch", "qstore-torch"),
-    ("framework", "tensorflow", "qstore-tf"),
-    ("storage", "zarr", "qstore-storage"),
-    ("storage", "parquet", "qstore-storage"),
-    ("storage", "faiss", "qstore-storage"),
-    ("command", "serve", "qstore-service"),
-)
 
 
 def _origin(plugin: str, distribution: str | None, version: str | None) -> str:
-    if distribution is None:
-        return f"plugin {plugin!r}"
-    return f"{distribution} {version or '?'} (plugin {plugin!r})"
+    return f"{distribution} {version or '?'} (plugin {plugin!r})" if distribution else f"plugin {plugin!r}"
 
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_list(name: str) -> frozenset[str]:
-    return frozenset(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
 
 
 @attrs.frozen
@@ -146,65 +124,55 @@ class Registration:
         return tuple(m for m in self.requires if importlib.util.find_spec(m) is None)
 
     def load_factory(self) -> Callable[..., Any]:
-        """The factory itself, importing ``"module:attr"`` now; import failures are `PluginError`."""
-        if callable(self.factory):
-            return self.factory
+        """The factory, importing a ``"module:attr"`` now; a missing module is a `PluginError`."""
+        where, missing = f"{self.kind} {self.name!r} from {self.origin}", self.missing_requires()
+        if missing:
+            raise PluginError(f"{where} needs {', '.join(missing)}, which cannot be imported; install it")
         try:
-            obj = pkgutil.resolve_name(self.factory)
+            factory = self.factory if callable(self.factory) else pkgutil.resolve_name(self.factory)
         except (ImportError, AttributeError) as exc:
-            raise PluginError(
-                f"{self.kind} {self.name!r} from {self.origin} could not load its factory "
-                f"{self.factory!r}: {type(exc).__name__}: {exc}"
-            ) from exc
-        if not callable(obj):
-            raise PluginError(f"{self.kind} {self.name!r}: {self.factory!r} is not callable")
-        return obj  # type: ignore[no-any-return]
+            raise PluginError(f"{where} could not load its factory {self.factory!r}: {_brief(exc)}") from exc
+        if not callable(factory):
+            raise PluginError(f"{where}: {self.factory!r} is not callable")
+        return factory  # type: ignore[no-any-return]
 
 
-def _registration(kind: Kind, name: Any, factory: Any, plugin: _Plugin, info: dict[str, Any]) -> Registration:
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _registration(
+    kind: Kind, name: Any, factory: Any, plugin: PluginRecord, info: dict[str, Any]
+) -> Registration:
     """Validate one ``register(...)`` call; every mistake is a `PluginError` naming the fix."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise PluginError(
-            f"invalid {kind} name {name!r}: use lower-case letters, digits and '._-', "
-            "starting with a letter or digit"
-        )
-    if isinstance(factory, str) and not _FACTORY.match(factory):
-        raise PluginError(f"{kind} {name!r}: factory {factory!r} must be 'module:attr' or a callable")
-    if not isinstance(factory, str) and not callable(factory):
-        raise PluginError(f"{kind} {name!r}: factory must be a callable or 'module:attr'")
-    allowed = {"requires", "description"} | ({"kinds"} if kind == "storage" else set())
-    unknown = sorted(set(info) - allowed)
-    if unknown:
-        raise PluginError(
-            f"{kind} {name!r}: unknown registration keywords {unknown}; a registration declares only "
-            f"{sorted(allowed)} (qubits, devices, precision and gradient methods come from the "
-            "backend's Capabilities)"
-        )
-    lists = {}
-    for key in ("requires", "kinds"):
-        value = info.get(key, ())
-        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-            raise PluginError(f"{kind} {name!r}: {key} must be a tuple of strings, got {value!r}")
-        lists[key] = tuple(value)
-    bad = [m for m in lists["requires"] if not _MODULE.match(m)]
-    if bad:
-        raise PluginError(f"{kind} {name!r}: requires lists top-level import names; got {bad}")
-    bad = [k for k in lists["kinds"] if k not in STORAGE_KINDS]
-    if bad:
-        raise PluginError(f"{kind} {name!r}: unknown kinds {bad}; allowed: {list(STORAGE_KINDS)}")
-    description = info.get("description", "")
-    if not isinstance(description, str):
-        raise PluginError(f"{kind} {name!r}: description must be a string, got {description!r}")
-    return Registration(
-        kind,
-        name,
-        factory,
-        plugin.name,
-        plugin.distribution,
-        plugin.version,
-        description=description,
-        **lists,
-    )
+    allowed = sorted({"requires", "description", *(["kinds"] if kind == "storage" else [])})
+    unknown = sorted(set(info) - set(allowed))
+    requires, kinds, text = info.get("requires", ()), info.get("kinds", ()), info.get("description", "")
+    lists = all(isinstance(v, tuple | list) and all(isinstance(s, str) for s in v) for v in (requires, kinds))
+    valid_factory = callable(factory) or (isinstance(factory, str) and _FACTORY.match(factory))
+    checks = [
+        (isinstance(name, str) and _NAME.match(name), "a name takes lower-case letters, digits and '._-'"),
+        (valid_factory, f"factory {factory!r} is neither a callable nor 'module:attr'"),
+        (
+            not unknown,
+            f"unknown keywords {unknown}; a registration declares only {allowed} (qubits, devices, "
+            "precision and gradient methods come from the backend's Capabilities)",
+        ),
+        (
+            lists and all(map(_MODULE.match, requires)),
+            f"requires {requires!r} is not a tuple of top-level module names",
+        ),
+        (
+            lists and set(kinds) <= set(STORAGE_KINDS),
+            f"kinds {kinds!r} is not a tuple drawn from {STORAGE_KINDS}",
+        ),
+        (isinstance(text, str), f"description {text!r} is not a string"),
+    ]
+    problems = [message for ok, message in checks if not ok]
+    if problems:
+        raise PluginError(f"{kind} {name!r}: {'; '.join(problems)}")
+    dist, version = plugin.distribution, plugin.version
+    return Registration(kind, name, factory, plugin.name, dist, version, (*requires,), text, (*kinds,))
 
 
 @attrs.frozen
@@ -215,8 +183,8 @@ class PluginRecord:
     module: str
     distribution: str | None
     version: str | None
-    registers: tuple[str, ...]
-    status: Literal["ok", "error", "disabled"]
+    registers: tuple[str, ...] = ()
+    status: Literal["ok", "error", "disabled"] = "ok"
     error: str | None = None
 
     @property
@@ -229,19 +197,8 @@ class PluginRecord:
         return attrs.asdict(self, recurse=False) | {"registers": list(self.registers)}
 
 
-@attrs.define
-class _Plugin:
-    name: str
-    module: str
-    distribution: str | None
-    version: str | None
-    registrations: tuple[Registration, ...] = ()
-    error: str | None = None
-    disabled: bool = False
-
-
 class PluginRegistry:
-    """Backends, framework adapters and storage drivers registered by plugins, keyed by name.
+    """Backends, framework adapters, storage drivers and commands registered by plugins, by name.
 
     ``strict``, ``disabled`` and ``trace`` default to the ``QSTORE_*_PLUGINS`` environment switches.
     Build one from the installed entry points with `from_entry_points`, or add plugin modules
@@ -251,41 +208,32 @@ class PluginRegistry:
     def __init__(
         self, *, strict: bool | None = None, disabled: Sequence[str] | None = None, trace: bool | None = None
     ) -> None:
+        listed = os.environ.get("QSTORE_DISABLE_PLUGINS", "").split(",") if disabled is None else disabled
         self.strict = _env_flag("QSTORE_STRICT_PLUGINS") if strict is None else strict
-        self.disabled = _env_list("QSTORE_DISABLE_PLUGINS") if disabled is None else frozenset(disabled)
+        self.disabled = frozenset(filter(None, (name.strip() for name in listed)))
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         for name in self.disabled:
             self._pm.set_blocked(name)
-        self._trace = self._pm.trace.root.get("registry")
         if _env_flag("QSTORE_TRACE_PLUGINS") if trace is None else trace:
             self._pm.trace.root.setwriter(sys.stderr.write)
             self._pm.enable_tracing()
-        self._plugins: list[_Plugin] = []
-        self._table: dict[tuple[Kind, str], list[Registration]] = {}  # the one clash table
-
-    # -- loading --------------------------------------------------------------------------------
+        self._trace = self._pm.trace.root.get("registry")
+        self._records: list[PluginRecord] = []
+        self._table: dict[tuple[str, str], list[Registration]] = {}  # the one clash table
 
     @classmethod
-    def from_entry_points(
-        cls, group: str = ENTRY_POINT_GROUP, *, warn: bool = True, **kwargs: Any
-    ) -> PluginRegistry:
+    def from_entry_points(cls, group: str = ENTRY_POINT_GROUP, **kwargs: Any) -> PluginRegistry:
         """A registry holding every installed plugin of ``group``; warns once if any failed."""
         registry = cls(**kwargs)
         for ep in sorted(importlib.metadata.entry_points(group=group), key=lambda e: (e.name, e.value)):
-            dist = ep.dist
-            registry.add_plugin(
-                ep.value,
-                name=ep.name,
-                distribution=dist.name if dist is not None else None,
-                version=dist.version if dist is not None else None,
-            )
-        failed = [p for p in registry.plugins() if p.status == "error"]
-        if warn and failed:
-            details = "; ".join(f"{p.origin}: {p.error}" for p in failed)
+            dist = (ep.dist.name, ep.dist.version) if ep.dist else (None, None)
+            registry.add_plugin(ep.value, name=ep.name, distribution=dist[0], version=dist[1])
+        failed = [f"{p.origin}: {p.error}" for p in registry.plugins() if p.status == "error"]
+        if failed:
             warnings.warn(
-                f"{len(failed)} qstore plugin(s) failed and were skipped: {details}. "
-                "Run `qstore plugins list` for details, or set QSTORE_STRICT_PLUGINS=1 to raise.",
+                f"{len(failed)} qstore plugin(s) failed and were skipped: {'; '.join(failed)}. Run "
+                "`qstore plugins list` for details, or set QSTORE_STRICT_PLUGINS=1 to raise.",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -301,93 +249,77 @@ class PluginRegistry:
     ) -> PluginRecord:
         """Load one plugin: a module, an object with hook implementations, or an import path."""
         module = plugin if isinstance(plugin, str) else getattr(plugin, "__name__", type(plugin).__qualname__)
-        state = _Plugin(name or module, module, distribution, version)
-        self._plugins.append(state)
-        origin = _origin(state.name, distribution, version)
+        record = PluginRecord(name or module, module, distribution, version)
         if distribution in self.disabled:
-            self._pm.set_blocked(state.name)
-        if self._pm.is_blocked(state.name):
-            state.disabled = True
-            self._trace("disabled", origin)
-            return self._record(state)
-        self._trace("loading", origin)
-        try:
-            obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
-            state.registrations = self._register(obj, state)
-        except Exception as exc:
-            state.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            self._trace("failed", origin, state.error)
-            if self.strict:
-                raise PluginError(
-                    f"qstore {origin} failed to load: {state.error} (unset QSTORE_STRICT_PLUGINS to skip it)"
-                ) from exc
-            return self._record(state)
-        for reg in state.registrations:
-            clash = self._table.setdefault((reg.kind, reg.name), [])
-            clash.append(reg)
-            if self.strict and len(clash) > 1:
-                raise PluginError(self._clash_message(reg.kind, reg.name))
-        return self._record(state)
+            self._pm.set_blocked(record.name)
+        if self._pm.is_blocked(record.name):
+            record = attrs.evolve(record, status="disabled")
+        else:
+            try:
+                registrations = self._register(plugin, record)
+            except Exception as exc:
+                if self.strict:
+                    raise PluginError(
+                        f"qstore {record.origin} failed to load: {_brief(exc)} (unset QSTORE_STRICT_PLUGINS "
+                        "to skip it)"
+                    ) from exc
+                record = attrs.evolve(record, status="error", error=_brief(exc))
+            else:
+                record = attrs.evolve(record, registers=tuple(f"{r.kind} {r.name}" for r in registrations))
+                for reg in registrations:
+                    self._table.setdefault((reg.kind, reg.name), []).append(reg)
+                    if self.strict and len(self._table[reg.kind, reg.name]) > 1:
+                        raise PluginError(self._clash(reg.kind, reg.name))
+        self._trace(record.status, record.origin, record.error or "")
+        self._records.append(record)
+        return self._with_clashes(record)
 
-    def _register(self, obj: object, state: _Plugin) -> tuple[Registration, ...]:
-        """Register ``obj`` with pluggy and run only its hooks; nothing is kept if that fails."""
-        self._pm.register(obj, name=state.name)  # pluggy rejects a plugin name or object seen before
-        pending: list[Registration] = []
+    def _register(self, plugin: object, record: PluginRecord) -> list[Registration]:
+        """Register with pluggy and call only this plugin's hooks; on failure it is unregistered."""
+        obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
+        self._pm.register(obj, name=record.name)  # raises on a plugin name or object seen before
+        registrations: list[Registration] = []
+
+        def registrar(kind: Kind) -> hookspecs.Register:
+            def register(name: Any, factory: Any, /, **info: Any) -> None:
+                if any((r.kind, r.name) == (kind, name) for r in registrations):
+                    raise PluginError(f"{kind} {name!r} is registered twice by the same plugin")
+                registrations.append(_registration(kind, name, factory, record, info))
+                self._trace("register", kind, name, "->", factory)
+
+            return register
+
         try:
             self._pm.check_pending()  # a misspelt hook name is an error, not a silent no-op
             others = [p for p in self._pm.get_plugins() if p is not obj]
-            for kind, hook in _HOOKS.items():
-                caller = self._pm.subset_hook_caller(hook, remove_plugins=others)
-                caller(register=self._registrar(kind, state, pending))
+            for kind in KINDS:
+                self._pm.subset_hook_caller(_HOOKS[kind], remove_plugins=others)(register=registrar(kind))
         except Exception:
             self._pm.unregister(obj)
             raise
-        return tuple(pending)
+        return registrations
 
-    def _registrar(self, kind: Kind, state: _Plugin, pending: list[Registration]) -> hookspecs.Register:
-        def register(name: Any, factory: Any, /, **info: Any) -> None:
-            reg = _registration(kind, name, factory, state, info)
-            if any(p.kind == reg.kind and p.name == reg.name for p in pending):
-                raise PluginError(f"{reg.kind} {reg.name!r} is registered twice by the same plugin")
-            self._trace("register", reg.kind, reg.name, "->", factory)
-            pending.append(reg)
-
-        return register
-
-    def _clash_message(self, kind: Kind, name: str) -> str:
-        regs = self._table[(kind, name)]
+    def _clash(self, kind: str, name: str) -> str:
+        regs = self._table[kind, name]
         return (
             f"{kind} {name!r} is registered by both {' and '.join(r.origin for r in regs)}; "
             f"uninstall one, or block one with QSTORE_DISABLE_PLUGINS={regs[-1].plugin}"
         )
 
-    def _record(self, state: _Plugin) -> PluginRecord:
-        clashes = [
-            self._clash_message(r.kind, r.name)
-            for r in state.registrations
-            if len(self._table[(r.kind, r.name)]) > 1
-        ]
-        error = "; ".join(([state.error] if state.error else []) + clashes) or None
-        status: Literal["ok", "error", "disabled"] = (
-            "disabled" if state.disabled else "error" if error else "ok"
-        )
-        registers = tuple(f"{r.kind} {r.name}" for r in state.registrations)
-        return PluginRecord(
-            state.name, state.module, state.distribution, state.version, registers, status, error
-        )
-
-    # -- queries --------------------------------------------------------------------------------
+    def _with_clashes(self, record: PluginRecord) -> PluginRecord:
+        """``record``, made an error if another plugin registers one of its names too."""
+        keys = [registered.split(" ", 1) for registered in record.registers]
+        clashes = "; ".join(self._clash(k, n) for k, n in keys if len(self._table[k, n]) > 1)
+        return attrs.evolve(record, status="error", error=clashes) if clashes else record
 
     def plugins(self) -> list[PluginRecord]:
         """Every plugin seen, loaded or not, sorted by name."""
-        return sorted((self._record(p) for p in self._plugins), key=lambda r: (r.name, r.distribution or ""))
+        return sorted(map(self._with_clashes, self._records), key=lambda r: (r.name, r.distribution or ""))
 
     def entries(self, kind: Kind) -> list[Registration]:
         """The usable registrations of ``kind`` sorted by name (clashing names are errors, left out)."""
-        kind = _check_kind(kind)
         return sorted(
-            (regs[0] for (k, _), regs in self._table.items() if k == kind and len(regs) == 1),
-            key=lambda r: r.name,
+            (r[0] for (k, _), r in self._table.items() if k == kind and len(r) == 1), key=lambda r: r.name
         )
 
     def names(self, kind: Kind) -> list[str]:
@@ -396,47 +328,23 @@ class PluginRegistry:
 
     def entry(self, kind: Kind, name: str) -> Registration:
         """The registration of ``name``; a `PluginNotFoundError` subclass or a clash `PluginError`."""
-        regs = self._table.get((_check_kind(kind), name), [])
+        regs = self._table.get((kind, name), [])
         if len(regs) > 1:
-            raise PluginError(self._clash_message(kind, name))
+            raise PluginError(self._clash(kind, name))
         if not regs:
-            raise _NOT_FOUND[kind](self._not_found(kind, name))
+            raise _NOT_FOUND.get(kind, errors.PluginNotFoundError)(self._not_found(kind, name))
         return regs[0]
 
     def create(self, kind: Kind, name: str, /, **options: Any) -> Any:
         """Build ``name`` of ``kind`` with ``options``; only now is its module imported."""
         reg = self.entry(kind, name)
-        missing = reg.missing_requires()
-        if missing:
-            raise PluginError(
-                f"{kind} {name!r} from {reg.origin} needs {', '.join(missing)}, which "
-                "cannot be imported in this environment; install it and try again"
-            )
         factory = reg.load_factory()
         _check_options(reg, factory, options)
-        self._trace("create", kind, name, options)
         obj = factory(**options)
-        if kind == "backend" and not isinstance(obj, Backend):
+        accepts, expected = _PRODUCTS[kind]
+        if not accepts(obj):
             raise PluginError(
-                f"backend {name!r} from {reg.origin} returned {type(obj).__name__}, "
-                "not a qstore.core.backend.Backend"
-            )
-        if kind == "framework":
-            absent = [m for m in hookspecs.FrameworkAdapter.__annotations__ if not hasattr(obj, m)]
-            if absent:
-                raise PluginError(
-                    f"framework {name!r} from {reg.origin} returned {type(obj).__name__} without "
-                    f"{absent}; a framework factory returns a qstore.core.hookspecs.FrameworkAdapter"
-                )
-        if kind == "command" and not all(callable(getattr(obj, m, None)) for m in ("configure", "run")):
-            raise PluginError(
-                f"command {name!r} from {reg.origin} returned {type(obj).__name__} without configure/run; "
-                "a command factory returns a qstore.core.hookspecs.Command"
-            )
-        if kind == "storage" and not is_store(obj):
-            raise PluginError(
-                f"storage {name!r} from {reg.origin} returned {type(obj).__name__}, which "
-                f"implements none of the storage protocols ({', '.join(STORAGE_KINDS)})"
+                f"{kind} {name!r} from {reg.origin} returned {type(obj).__name__}, not {expected}"
             )
         return obj
 
@@ -447,73 +355,48 @@ class PluginRegistry:
 
     def get_backend(self, name: str, /, **options: Any) -> Backend:
         """The backend registered as ``name``, built with ``options``."""
-        backend: Backend = self.create("backend", name, **options)
-        return backend
+        return self.create("backend", name, **options)  # type: ignore[no-any-return]
 
     def get_framework(self, name: str, /, **options: Any) -> hookspecs.FrameworkAdapter:
         """The framework adapter registered as ``name``."""
-        adapter: hookspecs.FrameworkAdapter = self.create("framework", name, **options)
-        return adapter
+        return self.create("framework", name, **options)  # type: ignore[no-any-return]
 
     def get_storage(self, name: str, /, **options: Any) -> Any:
         """The store built by the storage driver ``name``."""
         return self.create("storage", name, **options)
 
     def _not_found(self, kind: Kind, name: str) -> str:
+        """Why ``name`` is unknown: what is installed, a close name, and which distribution has it."""
         installed = self.names(kind)
-        parts = [
-            f"no {kind} named {name!r}.",
-            f"Installed {_PLURAL[kind]}: {', '.join(installed) if installed else '(none)'}.",
-        ]
-        close = difflib.get_close_matches(name, installed, n=1)
-        if close:
-            parts.append(f"Did you mean {close[0]!r}?")
-        provider = next((d for k, pat, d in _PROVIDERS if k == kind and fnmatch.fnmatchcase(name, pat)), None)
-        states = [p for p in self.plugins() if provider is not None and p.distribution == provider]
-        if provider is not None and not states:
-            parts.append(
-                f"{name!r} comes with {provider}; from a clone: pip install -c constraints.txt ./{provider}"
-            )
-        for p in states:
-            if p.status == "disabled":
-                parts.append(f"{p.origin} is disabled by QSTORE_DISABLE_PLUGINS.")
-            elif p.error:
-                parts.append(f"{p.origin} failed to load: {p.error}")
-            else:
-                parts.append(f"{p.origin} is installed but does not register {name!r}.")
+        parts = [f"no {kind} named {name!r}. Installed {kind} names: {', '.join(installed) or '(none)'}."]
+        parts += [f"Did you mean {close!r}?" for close in get_close_matches(name, installed, n=1)]
+        dist = next(
+            (d for d, pats in _PROVIDERS.items() if any(fnmatchcase(f"{kind} {name}", p) for p in pats)), ""
+        )
+        found = [p for p in self.plugins() if dist and p.distribution == dist]
+        if dist and not found:
+            parts.append(f"{name!r} comes with {dist}; from a clone: pip install -c constraints.txt ./{dist}")
+        for p in found:
+            why = {"disabled": "is disabled by QSTORE_DISABLE_PLUGINS", "error": f"failed to load: {p.error}"}
+            parts.append(f"{p.origin} {why.get(p.status, f'is installed but does not register {name!r}')}.")
         return " ".join(parts)
-
-
-def _check_kind(kind: str) -> Kind:
-    if kind not in KINDS:
-        raise PluginError(f"unknown plugin kind {kind!r}; expected one of {list(KINDS)}")
-    return kind  # type: ignore[return-value]
 
 
 def _check_options(reg: Registration, factory: Callable[..., Any], options: dict[str, Any]) -> None:
     """Refuse options the factory cannot take with a `CapabilityError` listing the valid ones."""
     try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):  # some builtins have no signature; the call itself will tell
+        inspect.signature(factory).bind(**options)
+    except ValueError:  # some builtins have no signature; the call itself will tell
         return
-    params = signature.parameters.values()
-    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    valid = [p.name for p in named]
-    problems = [f"missing option {p.name!r}" for p in named if p.default is p.empty and p.name not in options]
-    if not any(p.kind is p.VAR_KEYWORD for p in params):
-        for option in sorted(set(options) - set(valid)):
-            close = difflib.get_close_matches(option, valid, n=1)
-            problems.append(
-                f"unknown option {option!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-            )
-    if problems:
+    except TypeError as exc:
+        params = inspect.signature(factory).parameters.values()
+        valid = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        close = [c for o in options if o not in valid for c in get_close_matches(o, valid, 1)]
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise CapabilityError(
-            f"{reg.kind} {reg.name!r}: {'; '.join(problems)}. "
-            f"Valid options: {', '.join(valid) if valid else '(none)'}"
-        )
+            f"{reg.kind} {reg.name!r}: {exc}{hint}. Valid options: {', '.join(valid) or '(none)'}"
+        ) from None
 
-
-# -- the default registry ---------------------------------------------------------------------
 
 _default: PluginRegistry | None = None
 _default_lock = threading.RLock()
@@ -532,8 +415,7 @@ def default_registry() -> PluginRegistry:
 def use_registry(registry: PluginRegistry) -> Iterator[PluginRegistry]:
     """Make ``registry`` the default for the duration of the ``with`` block."""
     global _default
-    with _default_lock:
-        previous, _default = _default, registry
+    previous, _default = _default, registry
     try:
         yield registry
     finally:
