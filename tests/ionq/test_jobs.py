@@ -89,6 +89,8 @@ def test_cancel_after_completion_is_refused(make_backend) -> None:
 
 def test_runs_beyond_one_job_limit_are_split_and_reassembled(make_backend, fake: FakeIonQ) -> None:
     backend = make_backend(max_circuits_per_job=4)
+    assert backend.capabilities.max_circuits_per_job == 4  # declared where the executor reads it
+    assert backend.capabilities.max_shots is None and make_backend("aria-1").capabilities.max_shots == 10_000
     thetas = np.linspace(0, np.pi, 5)
     result = backend.run(Circuit(1).ry("t", 0), {"t": thetas}, ["Z0", "X0"], shots=4000, seed=2)
     assert fake.count("POST") == 3  # 5 bindings x 2 settings = 10 circuits in parts of 4, 4, 2

@@ -119,6 +119,14 @@ def _check_devices(_instance: object, _attribute: object, values: tuple[str, ...
         )
 
 
+def _limit(name: str) -> Any:
+    def check(_instance: object, _attribute: object, value: object) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise CapabilityError(f"{name} must be None (no limit) or a positive integer, got {value!r}")
+
+    return check
+
+
 @attrs.frozen
 class Capabilities:
     """What a backend declares about itself; the router, the adapters and the CLI read only this.
@@ -127,6 +135,9 @@ class Capabilities:
     where it runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"qpu"`` or ``"cloud"``); ``precision`` is the
     amplitude precision of this instance (``"single"`` = complex64, ``"double"`` = complex128);
     ``noise`` ⊂ `NOISE_METHODS` lists how it simulates noise channels (empty: it refuses noisy circuits).
+    ``max_circuits_per_job`` is the most bound circuits one job may hold (None: no limit; the
+    executor packs at most that many batch rows into a job) and ``max_shots`` the most shots per
+    circuit (None: up to `MAX_SHOTS`); `Backend.request` refuses more.
     """
 
     name: str
@@ -146,6 +157,8 @@ class Capabilities:
     noise: tuple[str, ...] = attrs.field(
         default=(), converter=tuple, validator=_one_of("noise method", NOISE_METHODS)
     )
+    max_circuits_per_job: int | None = attrs.field(default=None, validator=_limit("max_circuits_per_job"))
+    max_shots: int | None = attrs.field(default=None, validator=_limit("max_shots"))
 
     def best_gradient_method(self, shots: int | None = None) -> str:
         """The most accurate declared method usable with ``shots``: adjoint, backprop, then
@@ -373,6 +386,10 @@ class Backend(abc.ABC):
             raise CapabilityError(f"backend {caps.name!r} only samples: pass shots=<positive int>")
         if shots is not None and not caps.shots:
             raise CapabilityError(f"backend {caps.name!r} does not sample; use shots=None")
+        if shots is not None and caps.max_shots is not None and shots > caps.max_shots:
+            raise CapabilityError(
+                f"backend {caps.name!r} runs at most {caps.max_shots} shots per circuit, got shots={shots}"
+            )
         wanted = {"expectations"} if obs else set()
         if outputs is None and shots is not None:
             wanted.add("samples")

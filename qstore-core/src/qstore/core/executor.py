@@ -4,7 +4,8 @@ A remote backend answers in seconds, so submitting circuits one by one and waiti
 the time. An `Executor` takes many requests at once and
 
 * **coalesces** compatible ones (same circuit structure, observables, shots and outputs) into one
-  backend job of at most ``max_rows_per_job`` circuits — exact requests always, shot-based ones
+  backend job of at most the backend's ``Capabilities.max_circuits_per_job`` circuits (or a
+  smaller ``max_rows_per_job``) — exact requests always, shot-based ones
   only without a seed (a seeded request keeps its own job, so its samples are the same as when run
   alone);
 * keeps up to ``max_in_flight`` jobs running (`Backend.start`: IonQ jobs, or the local pool),
@@ -171,6 +172,8 @@ def _split(result: Result, requests: Sequence[Request]) -> list[Result]:
 class Executor:
     """Runs many requests on one backend through few, concurrent, rate-limited jobs.
 
+    ``max_rows_per_job``: None packs up to the backend's ``Capabilities.max_circuits_per_job``
+    (no limit when it declares none); a smaller number makes more, smaller jobs.
     ``cache``: True for an in-memory LRU of ``cache_size`` entries, a `ResultCache` (e.g. from
     ``get_storage(..., kind="cache")``) to share or persist results, or False. Use as a context
     manager, or call `close`, to stop its worker threads once the submitted work is done.
@@ -181,7 +184,7 @@ class Executor:
         backend: Backend,
         *,
         max_in_flight: int = 8,
-        max_rows_per_job: int | None = 1024,
+        max_rows_per_job: int | None = None,
         max_pending: int | None = None,
         rate_limit: float | None = None,
         retry: RetryPolicy | None = None,
@@ -200,9 +203,15 @@ class Executor:
             raise CapabilityError(f"rate_limit must be None or jobs per second > 0, got {rate_limit!r}")
         if timeout is not None:
             _non_negative("timeout", timeout)
+        limit = backend.capabilities.max_circuits_per_job
+        if max_rows_per_job is not None and limit is not None and max_rows_per_job > limit:
+            raise CapabilityError(
+                f"max_rows_per_job={max_rows_per_job} exceeds the {limit} circuits one job holds on "
+                f"{backend.name!r} (its Capabilities.max_circuits_per_job); pass at most {limit} or None"
+            )
         self.backend = backend
         self.max_in_flight = max_in_flight
-        self.max_rows_per_job = max_rows_per_job
+        self.max_rows_per_job = max_rows_per_job if max_rows_per_job is not None else limit
         self.max_pending = max_pending
         self.rate_limit = rate_limit
         self.retry = retry if retry is not None else RetryPolicy()

@@ -83,6 +83,8 @@ NOISE_MODELS = (
     "forte-enterprise-1",
 )
 MAX_CIRCUITS = 5000
+QPU_MAX_SHOTS = 10_000
+"""Shots per circuit on a QPU (qiskit-ionq 1.1.1's declared ``max_shots``)."""
 MAX_GATES = 150_000
 _LABELS = itertools.count()
 
@@ -190,7 +192,7 @@ class IonQBackend(Backend):
         )
         self.ledger = budgets.Ledger()
         self.timeout = timeout
-        self.max_circuits_per_job = max_circuits_per_job
+        self._max_circuits_per_job = max_circuits_per_job  # declared in `capabilities`, read from there
         self.max_gates_per_job = max_gates_per_job
         self.policy = PollPolicy(
             interval=poll_interval,
@@ -201,6 +203,7 @@ class IonQBackend(Backend):
         self._pool = WorkerPool(max_in_flight)
         self._lock = threading.Lock()
         self._qiskit_backend: Any = None
+        self.capabilities  # noqa: B018 - validate the declared limits now, not at the first run
 
     # -- declared facts -------------------------------------------------------------------------
 
@@ -223,6 +226,8 @@ class IonQBackend(Backend):
             cost_model=self.cost_model,
             description=f"IonQ {'cloud simulator' if simulator else self.system} via qiskit-ionq{noise}; "
             f"native {self.entangler.upper()} entangler; priced as {self.marketplace}",
+            max_circuits_per_job=self._max_circuits_per_job,
+            max_shots=None if simulator else QPU_MAX_SHOTS,
         )
 
     @cached_property
@@ -335,13 +340,14 @@ class IonQBackend(Backend):
         """Consecutive groups within one IonQ job's limits on circuits and gates."""
         chunks: list[list[CompiledCircuit]] = [[]]
         gates = 0
+        limit = self.capabilities.max_circuits_per_job
         for c in compiled:
             size = len(c.circuit.operations)
             if size > self.max_gates_per_job:
                 raise CapabilityError(
                     f"a compiled circuit has {size} native gates; one IonQ job holds at most {self.max_gates_per_job}"
                 )
-            if len(chunks[-1]) == self.max_circuits_per_job or gates + size > self.max_gates_per_job:
+            if len(chunks[-1]) == limit or gates + size > self.max_gates_per_job:
                 chunks.append([])
                 gates = 0
             chunks[-1].append(c)
