@@ -78,7 +78,7 @@ def test_cancel_a_job_waiting_locally_never_sends_it(make_backend, fake: FakeIon
     with pytest.raises(JobError, match="cancelled"):
         blocker.result(timeout=10)
     assert len(fake.jobs) == 1
-    assert backend.budget.remaining_usd == pytest.approx(10.0)
+    assert backend.ledger.remaining_usd == pytest.approx(10.0)
 
 
 def test_cancel_after_completion_is_refused(make_backend) -> None:
@@ -107,4 +107,4 @@ def test_a_failing_part_fails_the_whole_job_and_cancels_the_rest(make_backend, f
         backend.run(Circuit(1).ry("t", 0), {"t": [0.1, 0.2, 0.3]}, shots=20)
     assert fake.count("POST") == 3
     assert fake.count("PUT", "/status/cancel$") == 2
-    assert backend.budget.ledger.entries[-1].status == "settled"
+    assert backend.ledger.rows[-1].status == "settled"

@@ -62,6 +62,7 @@ from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError
 from qstore.core.gates import GATES
 from qstore.core.observables import Observable, ObservableLike
+from qstore.core.routing_policy import CostLedger
 from qstore.core.secrets import Secret
 
 __all__ = ["NOISE_MODELS", "QPU_QUBITS", "IonQBackend"]
@@ -122,8 +123,8 @@ class IonQBackend(Backend):
     """IonQ's cloud simulator (``system="simulator"``) or a QPU (``"aria-1"``, ``"forte-1"``, …).
 
     Options: ``noise_model`` (simulator: ``"ideal"``, ``"aria-1"``, ``"forte-1"``, …),
-    ``marketplace`` and ``prices`` (see `qstore.backends.ionq.pricing`), ``budget_usd`` (a number
-    or a shared `Budget`), ``error_mitigation`` (None: IonQ's default), ``max_in_flight`` (jobs
+    ``marketplace`` and ``prices`` (see `qstore.backends.ionq.pricing`), ``budget_usd`` (a number,
+    or a `CostLedger` shared with other backends or a router; kept as ``ledger``), ``error_mitigation`` (None: IonQ's default), ``max_in_flight`` (jobs
     sent at once), ``poll_interval``/``max_poll_interval`` (seconds), ``timeout`` (seconds `run`
     waits; None waits as long as IonQ's queue takes), ``max_circuits_per_job`` and
     ``max_gates_per_job`` (IonQ's multi-circuit limits, 5,000 and 150,000: larger runs are sent
@@ -140,7 +141,7 @@ class IonQBackend(Backend):
         entangler: Entangler | None = None,
         marketplace: str = "azure",
         prices: Mapping[tuple[str, str], Price] | None = None,
-        budget_usd: float | budgets.Budget | None = None,
+        budget_usd: float | CostLedger | None = None,
         error_mitigation: bool | None = None,
         max_in_flight: int = 4,
         poll_interval: float = 1.0,
@@ -185,12 +186,11 @@ class IonQBackend(Backend):
         self.marketplace = marketplace
         self.prices = prices
         self.error_mitigation = error_mitigation
-        self.budget = (
+        self.ledger = (
             budget_usd
-            if isinstance(budget_usd, budgets.Budget) or budget_usd is None
-            else budgets.Budget(budget_usd)
+            if isinstance(budget_usd, CostLedger)
+            else CostLedger(budget_usd, advice=budgets.IONQ_ADVICE)
         )
-        self.ledger = budgets.Ledger()
         self.timeout = timeout
         self._max_circuits_per_job = max_circuits_per_job  # declared in `capabilities`, read from there
         self.max_gates_per_job = max_gates_per_job
@@ -314,8 +314,8 @@ class IonQBackend(Backend):
         parts = [_QiskitTransport(self, chunk, plan) for chunk in self._chunks(compiled)]
         # reserve last: a request refused while being prepared is never charged
         cost = self._price(compiled, shots)
-        active = (*([self.budget] if self.budget is not None else []), *budgets.active_budgets())
-        reservation = budgets.reserve(active, self.ledger, self.name, len(compiled), shots, cost)
+        ledgers = (self.ledger, *budgets.active_ledgers())
+        reservation = budgets.reserve(ledgers, self.name, len(compiled), shots, cost)
         label = f"{self.name}-{next(_LABELS)}"
         logger.info(
             "IonQ job %s: %d circuit(s) in %d part(s) x %d shots, estimate $%.4f",
