@@ -19,7 +19,7 @@ import concurrent.futures
 import re
 import threading
 import time
-from collections.abc import Collection, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -252,6 +252,32 @@ class Job:
     def __init__(self, future: concurrent.futures.Future[Result], job_id: str | None = None) -> None:
         self._future = future
         self.id = job_id or f"local-{id(future):x}"
+        self._remote_ids: tuple[str, ...] = ()
+        self._listeners: list[Callable[[tuple[str, ...]], None]] = []
+        self._remote_lock = threading.Lock()
+
+    @property
+    def remote_ids(self) -> tuple[str, ...]:
+        """The job's ids at a remote service (e.g. IonQ job ids) once sent; empty for local jobs."""
+        return self._remote_ids
+
+    def on_sent(self, callback: Callable[[tuple[str, ...]], None]) -> None:
+        """Call ``callback(remote_ids)`` now if the job has remote ids, and again whenever one is
+        added (every id so far): what a journal needs so a restarted process can re-attach with
+        `Backend.attach` instead of paying again. Local jobs never call it."""
+        with self._remote_lock:
+            self._listeners.append(callback)
+            ids = self._remote_ids
+        if ids:
+            callback(ids)
+
+    def _add_remote_id(self, remote_id: str) -> None:
+        """Record that (a part of) the job now exists remotely as ``remote_id``; tells listeners."""
+        with self._remote_lock:
+            self._remote_ids = (*self._remote_ids, remote_id)
+            ids, listeners = self._remote_ids, list(self._listeners)
+        for listener in listeners:
+            listener(ids)
 
     def status(self) -> JobStatus:
         """Where the job is now."""
@@ -348,6 +374,14 @@ class Backend(abc.ABC):
     def start(self, request: Request) -> Job:
         """Begin executing ``request`` in the background. Remote backends override this."""
         return Job(_shared_pool().submit(self._timed, request))
+
+    def attach(self, request: Request, remote_ids: Sequence[str]) -> Job:
+        """A `Job` for ``request`` already sent to a remote service as ``remote_ids`` (a job's
+        `Job.remote_ids`, e.g. from a journal written before a crash): it fetches the status and
+        result without sending anything again. Remote backends override this; local ones refuse."""
+        raise CapabilityError(
+            f"backend {self.name!r} runs locally and has no remote jobs to attach to (ids {list(remote_ids)})"
+        )
 
     # -- public API -----------------------------------------------------------------------------
 

@@ -241,6 +241,21 @@ class IonQBackend(Backend):
 
     def start(self, request: Request) -> IonQJob:
         """Compile, price and reserve now (errors raise here); send and poll in the background."""
+        return self._job(request, ())
+
+    def attach(self, request: Request, remote_ids: Sequence[str]) -> IonQJob:
+        """The job IonQ already holds as ``remote_ids`` (its parts' ids, as `IonQJob.remote_ids`
+        gave them) for ``request``: polls and fetches, never sends. Like qiskit-ionq's
+        ``retrieve_job``, with Q-Store's decoding: ``request`` must be the one that was started
+        (same circuit, bindings, observables, shots and seed), since the results are decoded by
+        it. The job's estimate is recorded in the ledgers without a budget check: it is already
+        paid for."""
+        ids = tuple(str(i) for i in remote_ids)
+        if not ids or not all(ids):
+            raise CapabilityError(f"remote_ids must name at least one IonQ job id, got {list(remote_ids)!r}")
+        return self._job(request, ids)
+
+    def _job(self, request: Request, remote_ids: tuple[str, ...]) -> IonQJob:
         assert request.shots is not None  # the capabilities declare no exact expectations
         started = time.perf_counter()
 
@@ -248,7 +263,9 @@ class IonQBackend(Backend):
             return self.stamp(request, result, time.perf_counter() - started)
 
         settings = measurement_settings(request.observables, samples=request.wants("samples"))
-        return self._start(request.batch, settings, request.observables, request.shots, request.seed, finish)
+        return self._start(
+            request.batch, settings, request.observables, request.shots, request.seed, finish, remote_ids
+        )
 
     def execute(self, request: Request) -> Result:
         """Run as one IonQ job (or several parts) and wait up to ``timeout`` for the result."""
@@ -294,6 +311,7 @@ class IonQBackend(Backend):
         shots: int,
         seed: int | None,
         finish: Callable[[Result], Result],
+        remote_ids: tuple[str, ...],
     ) -> IonQJob:
         compiled = self._compile(batch, settings)
         counts = {"1q": 0, "2q": 0}
@@ -312,18 +330,26 @@ class IonQBackend(Backend):
             native_counts=counts,
         )
         parts = [_QiskitTransport(self, chunk, plan) for chunk in self._chunks(compiled)]
+        if remote_ids and len(remote_ids) != len(parts):
+            raise CapabilityError(
+                f"this request is sent as {len(parts)} IonQ job part(s) but {len(remote_ids)} id(s) were given "
+                f"({list(remote_ids)}); attach with the request and backend options the job was started with"
+            )
         # reserve last: a request refused while being prepared is never charged
         cost = self._price(compiled, shots)
         ledgers = (self.ledger, *budgets.active_ledgers())
-        reservation = budgets.reserve(ledgers, self.name, len(compiled), shots, cost)
+        reservation = budgets.reserve(ledgers, self.name, len(compiled), shots, cost, check=not remote_ids)
+        if remote_ids:
+            reservation.update(job_id=",".join(remote_ids))
         label = f"{self.name}-{next(_LABELS)}"
         logger.info(
-            "IonQ job %s: %d circuit(s) in %d part(s) x %d shots, estimate $%.4f",
+            "IonQ job %s: %d circuit(s) in %d part(s) x %d shots, estimate $%.4f%s",
             label,
             len(compiled),
             len(parts),
             shots,
             cost,
+            f", attached to {', '.join(remote_ids)}" if remote_ids else "",
         )
         return IonQJob(
             self._pool,
@@ -334,6 +360,7 @@ class IonQBackend(Backend):
             self.policy,
             label,
             cost,
+            remote_ids,
         )
 
     def _chunks(self, compiled: list[CompiledCircuit]) -> list[list[CompiledCircuit]]:
