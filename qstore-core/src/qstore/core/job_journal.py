@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,14 +33,18 @@ JournalStatus = Literal["sent", "completed", "failed", "cancelled"]
 JOURNAL_STATUSES: tuple[str, ...] = ("sent", "completed", "failed", "cancelled")
 
 
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)
+
+
 @attrs.frozen
 class JournalEntry:
     """One remote job of an executor: enough to find its requests again and re-attach to it."""
 
     group: str
     backend: str
-    keys: tuple[str, ...] = attrs.field(converter=tuple)
-    remote_ids: tuple[str, ...] = attrs.field(converter=tuple)
+    keys: tuple[str, ...] = attrs.field(converter=_strings)
+    remote_ids: tuple[str, ...] = attrs.field(converter=_strings)
     status: JournalStatus = "sent"
 
     def to_dict(self) -> dict[str, Any]:

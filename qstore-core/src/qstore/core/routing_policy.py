@@ -184,7 +184,7 @@ class CostLedger:
         reported_usd: float | None = None,
     ) -> None:
         """Set a row's ``status``, ``job_id`` or ``reported_usd`` (arguments left None are kept)."""
-        changes = {"status": status, "job_id": job_id, "reported_usd": reported_usd}
+        changes: dict[str, Any] = {"status": status, "job_id": job_id, "reported_usd": reported_usd}
         with self._lock:
             row = self._rows[index]
             self._rows[index] = attrs.evolve(row, **{k: v for k, v in changes.items() if v is not None})
