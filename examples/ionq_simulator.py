@@ -51,11 +51,11 @@ def main() -> None:
     print(f"8 bindings x 2 basis settings x 1000 shots on Forte-1 via Braket: ${price:,.2f}")
 
     simulator = get_backend("ionq.simulator", poll_interval=args.poll_interval)
-    with ionq_budget(1.00) as budget:
+    with ionq_budget(1.00) as ledger:
         result = simulator.run(circuit, {"theta": thetas}, ["Z0", "X0 X1"], shots=1000, seed=7)
     print("simulator <Z0>, <X0 X1>:")
     print(np.round(result.expectations, 3))
-    print(f"spent ${budget.ledger.charged_usd:.2f} of ${budget.limit_usd:.2f} (the simulator is free)")
+    print(f"spent ${ledger.spent_usd:.2f} of ${ledger.budget_usd:.2f} (the simulator is free)")
     print("three jobs at once:", np.round(asyncio.run(several_jobs(simulator, circuit)), 3))
 
 

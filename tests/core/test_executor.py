@@ -11,11 +11,12 @@ import concurrent.futures
 import threading
 import time
 
+import attrs
 import numpy as np
 import pytest
 
 from qstore.core import Circuit, NumpyBackend
-from qstore.core.backend import Request, Result
+from qstore.core.backend import Capabilities, Request, Result
 from qstore.core.errors import CapabilityError, JobError, RetryableJobError
 from qstore.core.executor import Executor, RetryPolicy
 
@@ -109,6 +110,36 @@ def test_coalescing_respects_max_rows_per_job() -> None:
         ex.run_many(requests)
         assert ex.metrics()["jobs"] == 4  # 20 rows, three requests (6 rows) per job
     assert sorted(backend.executed) == [2, 6, 6, 6]
+
+
+class LimitedBackend(GatedBackend):
+    """A gated backend whose capabilities allow 5 circuits per job and 1000 shots per circuit."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return attrs.evolve(super().capabilities, max_circuits_per_job=5, max_shots=1000)
+
+
+def test_packing_reads_the_limit_from_the_backends_capabilities() -> None:
+    backend = LimitedBackend()
+    backend.gate.set()
+    requests = [backend.request(CIRCUIT, {"a": [0.1, 0.2], "b": 0.3}, OBS) for _ in range(7)]
+    with Executor(backend) as ex:
+        assert ex.max_rows_per_job == 5
+        ex.run_many(requests)
+    assert sorted(backend.executed) == [2, 4, 4, 4]  # 14 rows, two requests (4 rows) per job
+    with pytest.raises(CapabilityError, match=r"max_rows_per_job=6 exceeds the 5 circuits"):
+        Executor(backend, max_rows_per_job=6)
+    with pytest.raises(CapabilityError, match=r"at most 1000 shots per circuit, got shots=1001"):
+        backend.request(CIRCUIT, {"a": 0.1, "b": 0.3}, OBS, 1001)
+
+
+@pytest.mark.parametrize("field", ["max_circuits_per_job", "max_shots"])
+def test_capability_limits_are_validated(field: str) -> None:
+    with pytest.raises(
+        CapabilityError, match=rf"{field} must be None \(no limit\) or a positive integer, got 0"
+    ):
+        attrs.evolve(NumpyBackend().capabilities, **{field: 0})
 
 
 def test_seeded_shot_requests_keep_their_own_job_and_samples() -> None:

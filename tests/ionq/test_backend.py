@@ -108,7 +108,7 @@ def test_invalid_key_is_a_clear_error_and_never_leaks(make_backend, fake, caplog
         backend.run(Circuit(1).h(0), shots=10)
     for text in (str(info.value), repr(info.value), repr(backend), caplog.text):
         assert wrong not in text and API_KEY not in text
-    assert backend.ledger.entries[-1].status == "released"
+    assert backend.ledger.rows[-1].status == "released"
 
 
 def test_api_key_never_in_logs_reprs_or_errors(make_backend, fake, caplog) -> None:

@@ -62,7 +62,7 @@ def test_an_error_body_echoing_the_key_is_redacted_and_unchained(make_backend, f
         backend.run(BELL, shots=20)
     assert "<redacted>" in str(info.value)
     _assert_key_absent(info.value)
-    assert backend.budget.remaining_usd == pytest.approx(10.0)
+    assert backend.ledger.remaining_usd == pytest.approx(10.0)
 
 
 def test_absolute_results_url_on_the_api_origin_is_fetched_with_the_key(make_backend, fake: FakeIonQ) -> None:
@@ -90,7 +90,7 @@ def test_results_url_on_a_foreign_origin_gets_no_key_and_is_refused(
         assert foreign.requests == []
     assert fake.count("GET", "/results/") == 0
     assert fake.results_origin.split("//")[1] in str(info.value)
-    assert backend.budget.ledger.entries[-1].status == "settled"  # it ran: IonQ charges for it
+    assert backend.ledger.rows[-1].status == "settled"  # it ran: IonQ charges for it
     _assert_key_absent(info.value)
 
 

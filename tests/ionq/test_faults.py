@@ -8,10 +8,11 @@ import time
 import pytest
 from fake_ionq import FakeIonQ
 
-from qstore.backends.ionq import Budget, IonQAPIError, IonQAuthenticationError
+from qstore.backends.ionq import IonQAPIError, IonQAuthenticationError
 from qstore.backends.ionq.jobs import SubmitOutcomeUnknown
 from qstore.core import Circuit
 from qstore.core.errors import CapabilityError, JobError, QstoreError
+from qstore.core.routing_policy import CostLedger
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,14 +33,14 @@ def test_401_on_submit(qpu, fake: FakeIonQ) -> None:
     fake.inject("POST", "/jobs$", "401")
     with pytest.raises(IonQAuthenticationError, match="401"):
         qpu.run(BELL, shots=20)
-    assert qpu.budget.remaining_usd == pytest.approx(10.0)
+    assert qpu.ledger.remaining_usd == pytest.approx(10.0)
 
 
 def test_429_without_retry_after_is_retried_with_backoff(qpu, fake: FakeIonQ) -> None:
     fake.inject("POST", "/jobs$", "429", times=6)  # qiskit-ionq retries 5 times at once, then we back off
     _ok(qpu.run(BELL, shots=20, seed=1))
     assert fake.count("POST") == 7
-    assert qpu.budget.remaining_usd == pytest.approx(10.0 - 0.01)  # the fake reports $0.01
+    assert qpu.ledger.remaining_usd == pytest.approx(10.0 - 0.01)  # the fake reports $0.01
 
 
 def test_429_with_retry_after_is_honoured(make_backend, fake: FakeIonQ) -> None:
@@ -54,14 +55,14 @@ def test_persistent_429_gives_up_with_a_clear_error(qpu, fake: FakeIonQ) -> None
     fake.inject("POST", "/jobs$", "429", times=1000)
     with pytest.raises(IonQAPIError, match="429"):
         qpu.run(BELL, shots=20)
-    assert qpu.budget.remaining_usd == pytest.approx(10.0)
+    assert qpu.ledger.remaining_usd == pytest.approx(10.0)
 
 
 def test_500_on_submit_is_a_clear_error(qpu, fake: FakeIonQ) -> None:
     fake.inject("POST", "/jobs$", "500")
     with pytest.raises(IonQAPIError, match="500"):
         qpu.run(BELL, shots=20)
-    assert qpu.budget.remaining_usd == pytest.approx(10.0)
+    assert qpu.ledger.remaining_usd == pytest.approx(10.0)
 
 
 def test_500_while_polling_is_retried(qpu, fake: FakeIonQ) -> None:
@@ -73,7 +74,7 @@ def test_500_while_polling_forever_fails_after_bounded_attempts(qpu, fake: FakeI
     fake.inject("GET", "/jobs/[^/]+$", "500", times=1000)
     with pytest.raises(IonQAPIError, match="status unavailable"):
         qpu.run(BELL, shots=20)
-    entry = qpu.budget.ledger.entries[-1]
+    entry = qpu.ledger.rows[-1]
     assert entry.status == "reserved" and entry.job_id is not None  # sent, fate unknown: still charged
 
 
@@ -82,8 +83,8 @@ def test_dropped_connection_on_submit_is_not_resent(qpu, fake: FakeIonQ) -> None
     with pytest.raises(SubmitOutcomeUnknown, match="not resent"):
         qpu.run(BELL, shots=20)
     assert fake.count("POST") == 1
-    assert qpu.budget.ledger.entries[-1].status == "unknown"
-    assert qpu.budget.remaining_usd == pytest.approx(10.0 - 1.90)
+    assert qpu.ledger.rows[-1].status == "unknown"
+    assert qpu.ledger.remaining_usd == pytest.approx(10.0 - 1.90)
 
 
 def test_dropped_connection_while_polling_recovers(qpu, fake: FakeIonQ) -> None:
@@ -108,12 +109,12 @@ def test_job_that_stays_queued_times_out_and_cancels(qpu, fake: FakeIonQ) -> Non
         job.result(timeout=10)
     assert job.status() == "cancelled"
     assert fake.count("PUT", "/status/cancel$") == 1
-    assert qpu.budget.ledger.entries[-1].status == "released"
-    assert qpu.budget.remaining_usd == pytest.approx(10.0)
+    assert qpu.ledger.rows[-1].status == "released"
+    assert qpu.ledger.remaining_usd == pytest.approx(10.0)
 
 
 def test_faults_never_exceed_the_budget(make_backend, fake: FakeIonQ) -> None:
-    budget = Budget(5.0)  # room for two $1.90 jobs
+    budget = CostLedger(5.0)  # room for two $1.90 jobs
     backend = make_backend("forte-1", marketplace="aws", budget_usd=budget)
     faults = ["429", "drop", "500", "fail", None, None, None]
     outcomes = []
@@ -125,10 +126,10 @@ def test_faults_never_exceed_the_budget(make_backend, fake: FakeIonQ) -> None:
             outcomes.append("ok")
         except QstoreError as exc:
             outcomes.append(type(exc).__name__)
-        assert budget.ledger.charged_usd <= budget.limit_usd + 1e-9
+        assert budget.spent_usd <= budget.budget_usd + 1e-9
     assert outcomes[:4] == ["ok", "SubmitOutcomeUnknown", "IonQAPIError", "IonQAPIError"]
     assert "BudgetExceededError" in outcomes
-    assert [e.status for e in budget.ledger.entries][:2] == ["settled", "unknown"]
+    assert [e.status for e in budget.rows][:2] == ["settled", "unknown"]
 
 
 def test_errors_fetching_results_are_retried(qpu, fake: FakeIonQ) -> None:
@@ -154,9 +155,8 @@ def test_run_timeout_cancels_the_remote_job_and_releases_the_reservation(
         backend.run(BELL, shots=20)
     assert fake.count("PUT", "/status/cancel$") == 1
     assert [job.status for job in fake.jobs.values()] == ["canceled"]
-    for ledger in (backend.ledger, backend.budget.ledger):
-        assert [e.status for e in ledger.entries] == ["released"]
-    assert backend.budget.remaining_usd == pytest.approx(10.0)
+    assert [e.status for e in backend.ledger.rows] == ["released"]
+    assert backend.ledger.remaining_usd == pytest.approx(10.0)
 
 
 def test_run_timeout_while_waiting_locally_never_sends_the_job(make_backend, fake: FakeIonQ) -> None:
@@ -169,7 +169,7 @@ def test_run_timeout_while_waiting_locally_never_sends_the_job(make_backend, fak
     assert blocker.cancel()
     with pytest.raises(JobError, match="cancelled"):
         blocker.result(timeout=10)
-    assert [e.status for e in backend.budget.ledger.entries] == ["released", "released"]
+    assert [e.status for e in backend.ledger.rows] == ["released", "released"]
 
 
 def test_refused_connection_sends_nothing_and_charges_nothing(make_backend, fake: FakeIonQ) -> None:
@@ -183,8 +183,8 @@ def test_refused_connection_sends_nothing_and_charges_nothing(make_backend, fake
     ) as info:
         backend.run(BELL, shots=20)
     assert not isinstance(info.value, SubmitOutcomeUnknown)
-    assert [e.status for e in backend.budget.ledger.entries] == ["released"]
-    assert backend.budget.remaining_usd == pytest.approx(10.0)
+    assert [e.status for e in backend.ledger.rows] == ["released"]
+    assert backend.ledger.remaining_usd == pytest.approx(10.0)
     assert fake.count("POST") == 0
 
 
@@ -192,8 +192,8 @@ def test_a_request_refused_while_being_prepared_is_never_charged(make_backend, f
     backend = make_backend("forte-1", marketplace="aws", budget_usd=10.0, max_gates_per_job=3)
     with pytest.raises(CapabilityError, match="one IonQ job holds at most 3"):
         backend.run(BELL, shots=20)
-    assert backend.ledger.entries == () and backend.budget.ledger.entries == ()
-    assert backend.budget.remaining_usd == pytest.approx(10.0)
+    assert backend.ledger.rows == ()
+    assert backend.ledger.remaining_usd == pytest.approx(10.0)
     assert fake.count("POST") == 0
 
 
@@ -201,5 +201,5 @@ def test_a_submission_the_api_rejects_as_invalid_is_released(qpu, fake: FakeIonQ
     fake.inject("POST", "/jobs$", "400")
     with pytest.raises(IonQAPIError, match="400"):
         qpu.run(BELL, shots=20)
-    assert [e.status for e in qpu.budget.ledger.entries] == ["released"]
-    assert qpu.budget.remaining_usd == pytest.approx(10.0)
+    assert [e.status for e in qpu.ledger.rows] == ["released"]
+    assert qpu.ledger.remaining_usd == pytest.approx(10.0)

@@ -78,7 +78,7 @@ def test_cancel_a_job_waiting_locally_never_sends_it(make_backend, fake: FakeIon
     with pytest.raises(JobError, match="cancelled"):
         blocker.result(timeout=10)
     assert len(fake.jobs) == 1
-    assert backend.budget.remaining_usd == pytest.approx(10.0)
+    assert backend.ledger.remaining_usd == pytest.approx(10.0)
 
 
 def test_cancel_after_completion_is_refused(make_backend) -> None:
@@ -89,6 +89,8 @@ def test_cancel_after_completion_is_refused(make_backend) -> None:
 
 def test_runs_beyond_one_job_limit_are_split_and_reassembled(make_backend, fake: FakeIonQ) -> None:
     backend = make_backend(max_circuits_per_job=4)
+    assert backend.capabilities.max_circuits_per_job == 4  # declared where the executor reads it
+    assert backend.capabilities.max_shots is None and make_backend("aria-1").capabilities.max_shots == 10_000
     thetas = np.linspace(0, np.pi, 5)
     result = backend.run(Circuit(1).ry("t", 0), {"t": thetas}, ["Z0", "X0"], shots=4000, seed=2)
     assert fake.count("POST") == 3  # 5 bindings x 2 settings = 10 circuits in parts of 4, 4, 2
@@ -105,4 +107,4 @@ def test_a_failing_part_fails_the_whole_job_and_cancels_the_rest(make_backend, f
         backend.run(Circuit(1).ry("t", 0), {"t": [0.1, 0.2, 0.3]}, shots=20)
     assert fake.count("POST") == 3
     assert fake.count("PUT", "/status/cancel$") == 2
-    assert backend.budget.ledger.entries[-1].status == "settled"
+    assert backend.ledger.rows[-1].status == "settled"

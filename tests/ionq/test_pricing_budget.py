@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from fake_ionq import FakeIonQ
 
-from qstore.backends.ionq import Budget, Price, compile_circuit, estimate, ionq_budget, price_for
+from qstore.backends.ionq import Price, compile_circuit, estimate, ionq_budget, price_for
 from qstore.core import Circuit
 from qstore.core.errors import BudgetExceededError, CapabilityError, JobError
+from qstore.core.routing_policy import CostLedger
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,13 +55,16 @@ def test_backend_estimate_counts_bindings_and_basis_settings(make_backend) -> No
 
 def test_budget_refuses_with_estimate_and_remaining(make_backend, fake: FakeIonQ) -> None:
     backend = make_backend("forte-1", marketplace="aws", budget_usd=5.0)
-    with pytest.raises(BudgetExceededError, match=r"\$8\.3000 but only \$5\.0000"):
+    with pytest.raises(
+        BudgetExceededError,
+        match=r"job of 1 circuit\(s\) x 100 shots estimated at \$8\.3000 would cross the budget: \$0\.0000 spent of \$5\.00; raise the budget",
+    ):
         backend.run(BELL, shots=100)
     assert fake.count("POST") == 0
     backend.run(BELL, shots=20, seed=1)  # $1.90 estimate, the fake reports $0.01
-    entry = backend.budget.ledger.entries[-1]
+    entry = backend.ledger.rows[-1]
     assert (entry.estimate_usd, entry.reported_usd, entry.status) == (pytest.approx(1.90), 0.01, "settled")
-    assert backend.budget.remaining_usd == pytest.approx(4.99)
+    assert backend.ledger.remaining_usd == pytest.approx(4.99)
     assert backend.ledger.reported_usd == pytest.approx(0.01)
 
 
@@ -70,24 +74,27 @@ def test_context_manager_budget_applies_to_every_backend(make_backend, fake: Fak
     fake.inject("POST", "/jobs$", "stuck")
     with ionq_budget(3.0) as budget:
         held = a.submit(BELL, shots=20)  # $1.90 reserved while it sits in the queue
-        with pytest.raises(BudgetExceededError, match=r"\$1\.5000 but only \$1\.1000"):
+        with pytest.raises(
+            BudgetExceededError,
+            match=r"estimated at \$1\.5000 would cross the budget: \$1\.9000 spent of \$3\.00",
+        ):
             b.run(BELL, shots=40)  # $0.30 + 40 x $0.03
         held.cancel()
         with pytest.raises(JobError, match="cancelled"):
             held.result(timeout=10)
         b.run(BELL, shots=40, seed=1)
-    assert [e.status for e in budget.ledger.entries] == ["released", "settled"]
+    assert [e.status for e in budget.rows] == ["released", "settled"]
     a.run(BELL, shots=20, seed=1)  # outside the block: only the backend's own (absent) budget applies
-    assert len(budget.ledger.entries) == 2 and len(a.ledger.entries) == 2
+    assert len(budget.rows) == 2 and len(a.ledger.rows) == 2
 
 
 def test_budget_reservations_are_atomic_under_concurrency() -> None:
-    budget = Budget(10.0)
+    budget = CostLedger(10.0)
     refused = []
 
     def grab() -> None:
         try:
-            budget.reserve("x", 1, 1, 1.0)
+            budget.reserve("x", 1.0, circuits=1, shots=1)
         except BudgetExceededError:
             refused.append(1)
 
@@ -96,7 +103,7 @@ def test_budget_reservations_are_atomic_under_concurrency() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len(budget.ledger.entries) == 10 and len(refused) == 15
+    assert len(budget.rows) == 10 and len(refused) == 15
     assert budget.remaining_usd == pytest.approx(0.0)
 
 
@@ -109,7 +116,7 @@ def test_in_flight_jobs_hold_their_reservation(make_backend, fake: FakeIonQ) -> 
     job.cancel()
     with pytest.raises(Exception, match="cancelled"):
         job.result(timeout=10)
-    assert backend.budget.remaining_usd == pytest.approx(3.0)
+    assert backend.ledger.remaining_usd == pytest.approx(3.0)
 
 
 def test_unknown_marketplace_fails_when_the_backend_is_built(make_backend) -> None:

@@ -19,7 +19,7 @@ import concurrent.futures
 import re
 import threading
 import time
-from collections.abc import Collection, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -119,6 +119,14 @@ def _check_devices(_instance: object, _attribute: object, values: tuple[str, ...
         )
 
 
+def _limit(name: str) -> Any:
+    def check(_instance: object, _attribute: object, value: object) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise CapabilityError(f"{name} must be None (no limit) or a positive integer, got {value!r}")
+
+    return check
+
+
 @attrs.frozen
 class Capabilities:
     """What a backend declares about itself; the router, the adapters and the CLI read only this.
@@ -127,6 +135,9 @@ class Capabilities:
     where it runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"qpu"`` or ``"cloud"``); ``precision`` is the
     amplitude precision of this instance (``"single"`` = complex64, ``"double"`` = complex128);
     ``noise`` ⊂ `NOISE_METHODS` lists how it simulates noise channels (empty: it refuses noisy circuits).
+    ``max_circuits_per_job`` is the most bound circuits one job may hold (None: no limit; the
+    executor packs at most that many batch rows into a job) and ``max_shots`` the most shots per
+    circuit (None: up to `MAX_SHOTS`); `Backend.request` refuses more.
     """
 
     name: str
@@ -146,6 +157,8 @@ class Capabilities:
     noise: tuple[str, ...] = attrs.field(
         default=(), converter=tuple, validator=_one_of("noise method", NOISE_METHODS)
     )
+    max_circuits_per_job: int | None = attrs.field(default=None, validator=_limit("max_circuits_per_job"))
+    max_shots: int | None = attrs.field(default=None, validator=_limit("max_shots"))
 
     def best_gradient_method(self, shots: int | None = None) -> str:
         """The most accurate declared method usable with ``shots``: adjoint, backprop, then
@@ -239,6 +252,32 @@ class Job:
     def __init__(self, future: concurrent.futures.Future[Result], job_id: str | None = None) -> None:
         self._future = future
         self.id = job_id or f"local-{id(future):x}"
+        self._remote_ids: tuple[str, ...] = ()
+        self._listeners: list[Callable[[tuple[str, ...]], None]] = []
+        self._remote_lock = threading.Lock()
+
+    @property
+    def remote_ids(self) -> tuple[str, ...]:
+        """The job's ids at a remote service (e.g. IonQ job ids) once sent; empty for local jobs."""
+        return self._remote_ids
+
+    def on_sent(self, callback: Callable[[tuple[str, ...]], None]) -> None:
+        """Call ``callback(remote_ids)`` now if the job has remote ids, and again whenever one is
+        added (every id so far): what a journal needs so a restarted process can re-attach with
+        `Backend.attach` instead of paying again. Local jobs never call it."""
+        with self._remote_lock:
+            self._listeners.append(callback)
+            ids = self._remote_ids
+        if ids:
+            callback(ids)
+
+    def _add_remote_id(self, remote_id: str) -> None:
+        """Record that (a part of) the job now exists remotely as ``remote_id``; tells listeners."""
+        with self._remote_lock:
+            self._remote_ids = (*self._remote_ids, remote_id)
+            ids, listeners = self._remote_ids, list(self._listeners)
+        for listener in listeners:
+            listener(ids)
 
     def status(self) -> JobStatus:
         """Where the job is now."""
@@ -336,6 +375,14 @@ class Backend(abc.ABC):
         """Begin executing ``request`` in the background. Remote backends override this."""
         return Job(_shared_pool().submit(self._timed, request))
 
+    def attach(self, request: Request, remote_ids: Sequence[str]) -> Job:
+        """A `Job` for ``request`` already sent to a remote service as ``remote_ids`` (a job's
+        `Job.remote_ids`, e.g. from a journal written before a crash): it fetches the status and
+        result without sending anything again. Remote backends override this; local ones refuse."""
+        raise CapabilityError(
+            f"backend {self.name!r} runs locally and has no remote jobs to attach to (ids {list(remote_ids)})"
+        )
+
     # -- public API -----------------------------------------------------------------------------
 
     def request(
@@ -373,6 +420,10 @@ class Backend(abc.ABC):
             raise CapabilityError(f"backend {caps.name!r} only samples: pass shots=<positive int>")
         if shots is not None and not caps.shots:
             raise CapabilityError(f"backend {caps.name!r} does not sample; use shots=None")
+        if shots is not None and caps.max_shots is not None and shots > caps.max_shots:
+            raise CapabilityError(
+                f"backend {caps.name!r} runs at most {caps.max_shots} shots per circuit, got shots={shots}"
+            )
         wanted = {"expectations"} if obs else set()
         if outputs is None and shots is not None:
             wanted.add("samples")

@@ -4,7 +4,8 @@ A remote backend answers in seconds, so submitting circuits one by one and waiti
 the time. An `Executor` takes many requests at once and
 
 * **coalesces** compatible ones (same circuit structure, observables, shots and outputs) into one
-  backend job of at most ``max_rows_per_job`` circuits — exact requests always, shot-based ones
+  backend job of at most the backend's ``Capabilities.max_circuits_per_job`` circuits (or a
+  smaller ``max_rows_per_job``) — exact requests always, shot-based ones
   only without a seed (a seeded request keeps its own job, so its samples are the same as when run
   alone);
 * keeps up to ``max_in_flight`` jobs running (`Backend.start`: IonQ jobs, or the local pool),
@@ -16,7 +17,11 @@ the time. An `Executor` takes many requests at once and
 * answers each request with its own `Job` (``result``, ``cancel``, ``await``); cancelling every
   request of a running job cancels the backend job (for IonQ: at IonQ);
 * reuses results from a `ResultCache` (see `qstore.core.result_cache` for what is cacheable) and
-  counts hits, misses, jobs and retries in `metrics`, ready for a metrics sink.
+  counts hits, misses, jobs and retries in `metrics`, ready for a metrics sink;
+* with a ``journal`` (a `qstore.core.runs.Run`, whose directory then holds ``jobs.jsonl``, or a
+  path) records every remote job's ids as soon as they exist, so that after a crash — even
+  SIGKILL — `recover` re-attaches to them: finished jobs are fetched, not paid again (see
+  `qstore.core.job_journal`).
 
 Examples:
     >>> from qstore.core import Circuit, NumpyBackend
@@ -35,8 +40,10 @@ import functools
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -46,7 +53,9 @@ from qstore.core.backend import Backend, Capabilities, Job, Request, Result
 from qstore.core.bindings import Batch, Bindings
 from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError, JobError, RetryableJobError
+from qstore.core.job_journal import JOURNAL, JobJournal, JournalEntry, JournalStatus
 from qstore.core.observables import ObservableLike
+from qstore.core.runs import Run
 from qstore.core.storage import MemoryResultCache, ResultCache
 
 __all__ = ["Executor", "RetryPolicy"]
@@ -108,12 +117,20 @@ class _Item:
 
 @attrs.define(eq=False)
 class _Group:
-    """Requests sent as one backend job; ``job`` is the current attempt."""
+    """Requests sent as one backend job; ``job`` is the current attempt.
+
+    ``remote_ids`` is set for a group `Executor.recover` re-attaches; ``journal_id`` and ``keys``
+    name it in the journal, and ``ended`` is set once its final status is recorded there.
+    """
 
     items: list[_Item]
     request: Request
     job: Job | None = None
     cancelled: threading.Event = attrs.field(factory=threading.Event)
+    remote_ids: tuple[str, ...] = ()
+    journal_id: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    keys: tuple[str, ...] = ()
+    ended: bool = False
 
 
 def _merge_key(request: Request) -> tuple[object, ...] | None:
@@ -171,6 +188,8 @@ def _split(result: Result, requests: Sequence[Request]) -> list[Result]:
 class Executor:
     """Runs many requests on one backend through few, concurrent, rate-limited jobs.
 
+    ``max_rows_per_job``: None packs up to the backend's ``Capabilities.max_circuits_per_job``
+    (no limit when it declares none); a smaller number makes more, smaller jobs.
     ``cache``: True for an in-memory LRU of ``cache_size`` entries, a `ResultCache` (e.g. from
     ``get_storage(..., kind="cache")``) to share or persist results, or False. Use as a context
     manager, or call `close`, to stop its worker threads once the submitted work is done.
@@ -181,13 +200,14 @@ class Executor:
         backend: Backend,
         *,
         max_in_flight: int = 8,
-        max_rows_per_job: int | None = 1024,
+        max_rows_per_job: int | None = None,
         max_pending: int | None = None,
         rate_limit: float | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         cache: bool | ResultCache = False,
         cache_size: int = 4096,
+        journal: Run | str | Path | JobJournal | None = None,
     ) -> None:
         if not isinstance(backend, Backend):
             raise CapabilityError(f"backend must be a qstore Backend, got {type(backend).__name__}")
@@ -200,9 +220,15 @@ class Executor:
             raise CapabilityError(f"rate_limit must be None or jobs per second > 0, got {rate_limit!r}")
         if timeout is not None:
             _non_negative("timeout", timeout)
+        limit = backend.capabilities.max_circuits_per_job
+        if max_rows_per_job is not None and limit is not None and max_rows_per_job > limit:
+            raise CapabilityError(
+                f"max_rows_per_job={max_rows_per_job} exceeds the {limit} circuits one job holds on "
+                f"{backend.name!r} (its Capabilities.max_circuits_per_job); pass at most {limit} or None"
+            )
         self.backend = backend
         self.max_in_flight = max_in_flight
-        self.max_rows_per_job = max_rows_per_job
+        self.max_rows_per_job = max_rows_per_job if max_rows_per_job is not None else limit
         self.max_pending = max_pending
         self.rate_limit = rate_limit
         self.retry = retry if retry is not None else RetryPolicy()
@@ -215,14 +241,36 @@ class Executor:
             self.cache = cache
         else:
             raise CapabilityError(f"cache must be True, False or a ResultCache, got {type(cache).__name__}")
+        if journal is None or isinstance(journal, JobJournal):
+            self.journal = journal
+        elif isinstance(journal, Run):
+            self.journal = JobJournal(journal.folder / JOURNAL)
+        elif isinstance(journal, str | Path):
+            self.journal = JobJournal(journal)
+        else:
+            raise CapabilityError(
+                f"journal must be None, a Run, a path or a JobJournal, got {type(journal).__name__}"
+            )
         self._backend_key = result_cache.backend_key(backend)
+        self._ready: deque[_Group] = deque()
         self._pending: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._workers: list[threading.Thread] = []
         self._closed = False
         self._next_start = 0.0
         self._counts = dict.fromkeys(
-            ("requests", "cache_hits", "cache_misses", "jobs", "retries", "failed", "cancelled"), 0
+            (
+                "requests",
+                "cache_hits",
+                "cache_misses",
+                "jobs",
+                "recovered",
+                "retries",
+                "failed",
+                "cancelled",
+                "journal_errors",
+            ),
+            0,
         )
 
     # -- submitting -----------------------------------------------------------------------------
@@ -248,18 +296,65 @@ class Executor:
         Blocks while ``max_pending`` requests wait, so producers cannot outrun the backend.
         """
         items = [self._item(r) for r in requests]
-        queued = [item for item in items if not item.future.done()]
+        self._queue([item for item in items if not item.future.done()], [])
+        return [Job(item.future, f"exec-{id(item.future):x}") for item in items]
+
+    def recover(self, requests: Iterable[Request]) -> list[Job]:
+        """`map` for the requests of an interrupted process, re-attaching instead of paying again.
+
+        Pass the same requests the interrupted process had submitted (rebuild them the same way).
+        Every job the journal records as ``sent``, ``completed`` or ``failed`` whose requests are
+        all among them is re-attached with `Backend.attach`: a finished job's results are fetched,
+        a running one is awaited, none is sent again. The remaining requests (their job was never
+        recorded, or was cancelled) are queued as by `map`. One `Job` per request, in order.
+        """
+        if self.journal is None:
+            raise CapabilityError(
+                "recover needs the journal the interrupted executor wrote: Executor(..., journal=run or path)"
+            )
+        items = [self._item(r) for r in requests]
+        waiting: dict[str, list[_Item]] = {}
+        for item in items:
+            if not item.future.done():
+                waiting.setdefault(self._journal_key(item.request), []).append(item)
+        groups: list[_Group] = []
+        for entry in self.journal.entries():
+            if entry.backend != self.backend.name or entry.status == "cancelled" or not entry.remote_ids:
+                continue
+            needed = {key: entry.keys.count(key) for key in entry.keys}
+            if any(len(waiting.get(key, ())) < count for key, count in needed.items()):
+                continue
+            members = [waiting[key].pop(0) for key in entry.keys]
+            group = _Group(
+                members,
+                _merge([m.request for m in members]),
+                remote_ids=entry.remote_ids,
+                journal_id=entry.group,
+                keys=entry.keys,
+            )
+            for member in members:
+                member.group = group
+            groups.append(group)
+        left = {id(item) for queue in waiting.values() for item in queue}
+        fresh = [item for item in items if id(item) in left]
+        self._queue(fresh, groups)
+        return [Job(item.future, f"exec-{id(item.future):x}") for item in items]
+
+    def _queue(self, items: list[_Item], groups: list[_Group]) -> None:
+        """Queue re-attached ``groups`` and waiting ``items``; blocks while ``max_pending`` wait."""
         with self._cond:
             if self._closed:
                 raise JobError("the executor is closed; create a new one to submit more work")
-            for item in queued:
+            for group in groups:
+                self._ready.append(group)
+                self._spawn_worker()
+            for item in items:
                 while self.max_pending is not None and len(self._pending) >= self.max_pending:
                     self._cond.notify_all()
                     self._cond.wait()
                 self._pending.append(item)
                 self._spawn_worker()
-                self._cond.notify_all()
-        return [Job(item.future, f"exec-{id(item.future):x}") for item in items]
+            self._cond.notify_all()
 
     def run_many(self, requests: Iterable[Request], timeout: float | None = None) -> list[Result]:
         """`map` and wait: results in request order (the first failure raises)."""
@@ -340,7 +435,12 @@ class Executor:
             self._run(group)
 
     def _take_group(self) -> _Group | None:
-        """The next job: the first live request plus every compatible waiting one (lock held)."""
+        """The next job: a re-attached group, else the first live request plus every compatible
+        waiting one (lock held)."""
+        while self._ready:
+            group = self._ready.popleft()
+            if not all(item.future.done() for item in group.items):
+                return group
         while self._pending and self._pending[0].future.done():
             self._pending.popleft()
         if not self._pending:
@@ -398,10 +498,15 @@ class Executor:
             return
 
     def _attempt(self, group: _Group) -> Result:
-        job = self.backend.start(group.request)
+        if group.remote_ids:
+            job = self.backend.attach(group.request, group.remote_ids)
+        else:
+            job = self.backend.start(group.request)
         with self._cond:
-            self._counts["jobs"] += 1
+            self._counts["recovered" if group.remote_ids else "jobs"] += 1
             group.job = job
+        if self.journal is not None:
+            job.on_sent(functools.partial(self._journal, group, "sent"))
         if group.cancelled.is_set():
             job.cancel()
         try:
@@ -410,6 +515,7 @@ class Executor:
             if job.done():
                 raise
         cancelled = job.cancel()
+        self._journal_end(group, "cancelled")
         if cancelled:  # let the backend confirm (IonQ: cancel at IonQ, settle the ledger) first
             with contextlib.suppress(JobError):
                 job.result(CANCEL_GRACE)
@@ -428,7 +534,37 @@ class Executor:
             self._next_start = start + 1.0 / self.rate_limit
         time.sleep(start - now)
 
+    # -- journal ---------------------------------------------------------------------------------
+
+    def _journal_key(self, request: Request) -> str:
+        return result_cache.request_key(request, self._backend_key)
+
+    def _journal(self, group: _Group, status: JournalStatus, remote_ids: tuple[str, ...]) -> None:
+        """Record ``group``'s job; a failing disk is logged and counted, never fails the job."""
+        assert self.journal is not None
+        if not group.keys:
+            group.keys = tuple(self._journal_key(item.request) for item in group.items)
+        entry = JournalEntry(group.journal_id, self.backend.name, group.keys, remote_ids, status)
+        try:
+            self.journal.record(entry)
+        except OSError as exc:
+            with self._cond:
+                self._counts["journal_errors"] += 1
+            logger.error(
+                "could not journal job %s (%s) in %s: %s", remote_ids, status, self.journal.path, exc
+            )
+
+    def _journal_end(self, group: _Group, status: JournalStatus) -> None:
+        """Record how a journaled group's job ended (once)."""
+        remote_ids = group.job.remote_ids if group.job is not None else ()
+        remote_ids = remote_ids or group.remote_ids
+        if self.journal is None or not remote_ids or group.ended:
+            return
+        group.ended = True
+        self._journal(group, status, remote_ids)
+
     def _deliver(self, group: _Group, result: Result) -> None:
+        self._journal_end(group, "completed")
         for item, part in zip(group.items, _split(result, [i.request for i in group.items]), strict=True):
             if item.key is not None and self.cache is not None:
                 self.cache.put(item.key, result_cache.to_entry(part))
@@ -437,6 +573,7 @@ class Executor:
                     item.future.set_result(part)
 
     def _fail(self, group: _Group, error: BaseException) -> None:
+        self._journal_end(group, "cancelled" if group.cancelled.is_set() else "failed")
         with self._cond:
             self._counts["failed"] += len(group.items)
         for item in group.items:

@@ -4,21 +4,24 @@ A budget is a hard limit: the ledger refuses the call whose estimate would cross
 `BudgetExceededError` naming what was spent, the budget and the estimate. Reported costs (a
 result's ``metadata.cost_usd``, which a backend fills from what its service reported) replace
 estimates once known; a call that fails stays charged at its estimate, since a remote service may
-have billed it.
+have billed it, unless it is *released* because it provably never ran. This one ledger serves the
+router (`qstore.core.routing.AutoBackend`, one row per routed call) and backends that check a
+budget before every submission (IonQ, one row per job); one ledger shared by several backends caps
+them together.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from qstore.core.backend import check_precision
 from qstore.core.errors import BudgetExceededError, CapabilityError
 
-__all__ = ["LATENCIES", "PRIORITIES", "CostLedger", "LedgerRow", "Policy"]
+__all__ = ["LATENCIES", "PRIORITIES", "ROUTER_ADVICE", "CostLedger", "LedgerRow", "LedgerStatus", "Policy"]
 
 PRIORITIES = ("speed", "cost", "balanced", "accuracy")
 """``speed``: fewest seconds; ``cost``: fewest USD; ``balanced``: product of both ratios to the
@@ -74,26 +77,43 @@ class Policy:
     backend_options: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, eq=False)
 
 
+LedgerStatus = Literal["reserved", "settled", "released", "unknown"]
+"""``reserved`` before and while a call runs; ``settled`` once it ended (at the reported cost when
+known); ``released`` when it provably never ran (charged nothing); ``unknown`` when it may have run."""
+
+ROUTER_ADVICE = "raise Policy(budget_usd=...), allow fallback to a cheaper backend, or use a simulator"
+
+
 @attrs.frozen
 class LedgerRow:
-    """One routed call: backend, estimated USD, and the USD the run reported (None until known)."""
+    """One call or job: backend, estimated USD, the USD reported (None until known), its status."""
 
     backend: str
     estimate_usd: float
     reported_usd: float | None = None
+    status: LedgerStatus = "reserved"
+    job_id: str | None = None
+    circuits: int | None = None
+    shots: int | None = None
 
     @property
     def charged_usd(self) -> float:
-        """What counts against the budget: the reported cost when known, else the estimate."""
+        """What counts against the budget: nothing once released, else reported or estimated."""
+        if self.status == "released":
+            return 0.0
         return self.estimate_usd if self.reported_usd is None else self.reported_usd
 
 
 class CostLedger:
-    """Spend per routed call against an optional budget; thread-safe."""
+    """Spend per call (a routed call, an IonQ job) against an optional budget; thread-safe.
 
-    def __init__(self, budget_usd: float | None = None) -> None:
+    ``advice`` ends the `BudgetExceededError` message: what the user can do about a refusal.
+    """
+
+    def __init__(self, budget_usd: float | None = None, *, advice: str = ROUTER_ADVICE) -> None:
         _budget(None, None, budget_usd)
         self.budget_usd = budget_usd
+        self.advice = advice
         self._rows: list[LedgerRow] = []
         self._lock = threading.Lock()
 
@@ -105,8 +125,13 @@ class CostLedger:
 
     @property
     def spent_usd(self) -> float:
-        """Charged so far (reported where known, else estimated)."""
+        """Charged so far (reported where known, else estimated; released calls count nothing)."""
         return sum(r.charged_usd for r in self.rows)
+
+    @property
+    def reported_usd(self) -> float:
+        """Sum of the costs services reported."""
+        return sum(r.reported_usd or 0.0 for r in self.rows)
 
     @property
     def remaining_usd(self) -> float | None:
@@ -118,23 +143,51 @@ class CostLedger:
         remaining = self.remaining_usd
         return remaining is None or estimate_usd <= remaining + 1e-12
 
-    def reserve(self, backend: str, estimate_usd: float) -> int:
+    def reserve(
+        self, backend: str, estimate_usd: float, *, circuits: int | None = None, shots: int | None = None
+    ) -> int:
         """Record a call before it runs, or raise `BudgetExceededError`; returns the row index."""
         with self._lock:
             spent = sum(r.charged_usd for r in self._rows)
             if self.budget_usd is not None and spent + estimate_usd > self.budget_usd + 1e-12:
+                what = f"a {backend} call" if circuits is None else (
+                    f"a {backend} job of {circuits} circuit(s) x {shots} shots"
+                )  # fmt: skip
                 raise BudgetExceededError(
-                    f"refused: a {backend} call estimated at ${estimate_usd:.4f} would cross the budget: "
-                    f"${spent:.4f} spent of ${self.budget_usd:.2f}; raise Policy(budget_usd=...), "
-                    "allow fallback to a cheaper backend, or use a simulator"
+                    f"refused: {what} estimated at ${estimate_usd:.4f} would cross the budget: "
+                    f"${spent:.4f} spent of ${self.budget_usd:.2f}; {self.advice}"
                 )
-            self._rows.append(LedgerRow(backend, float(estimate_usd)))
-            return len(self._rows) - 1
+            return self._append(LedgerRow(backend, float(estimate_usd), circuits=circuits, shots=shots))
 
-    def settle(self, index: int, reported_usd: float) -> None:
-        """Record what the call reported it cost."""
+    def record(
+        self, backend: str, estimate_usd: float, *, circuits: int | None = None, shots: int | None = None
+    ) -> int:
+        """Record a call already under way (e.g. a re-attached remote job): counted, never refused."""
         with self._lock:
-            self._rows[index] = attrs.evolve(self._rows[index], reported_usd=float(reported_usd))
+            return self._append(LedgerRow(backend, float(estimate_usd), circuits=circuits, shots=shots))
+
+    def _append(self, row: LedgerRow) -> int:
+        self._rows.append(row)
+        return len(self._rows) - 1
+
+    def settle(self, index: int, reported_usd: float | None = None) -> None:
+        """The call ended: charge what it reported it cost (None: its estimate)."""
+        reported = None if reported_usd is None else float(reported_usd)
+        self.update(index, status="settled", reported_usd=reported)
+
+    def update(
+        self,
+        index: int,
+        *,
+        status: LedgerStatus | None = None,
+        job_id: str | None = None,
+        reported_usd: float | None = None,
+    ) -> None:
+        """Set a row's ``status``, ``job_id`` or ``reported_usd`` (arguments left None are kept)."""
+        changes: dict[str, Any] = {"status": status, "job_id": job_id, "reported_usd": reported_usd}
+        with self._lock:
+            row = self._rows[index]
+            self._rows[index] = attrs.evolve(row, **{k: v for k, v in changes.items() if v is not None})
 
     def __repr__(self) -> str:
         budget = "no budget" if self.budget_usd is None else f"budget ${self.budget_usd:.2f}"

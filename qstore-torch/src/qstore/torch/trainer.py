@@ -7,6 +7,12 @@ seed counters and the data position. ``fit(..., resume=True)`` continues from th
 checkpoint **bit-identically on CPU**: the shuffling of epoch ``e`` comes from its own generator
 seeded with ``seed + e``, so the position ``(epoch, batch)`` is all a resume needs.
 
+While a step runs (and waits on a remote backend's jobs), the next ``prefetch`` batches are
+gathered by a background thread, and the run's writes (metrics rows, checkpoints, ledger lines)
+are done by the run's own writer thread behind a bounded queue; an error in either is raised in
+the training loop at the next batch or write. Neither thread touches a random generator, so
+training is bit-identical with any ``prefetch``.
+
 For a hand-written loop, `training_state` / `restore_training_state` turn the same state into
 checkpoint arrays and back, next to ``run.log(...)`` and ``run.checkpoint(...)``.
 """
@@ -14,9 +20,11 @@ checkpoint arrays and back, next to ``run.log(...)`` and ``run.checkpoint(...)``
 from __future__ import annotations
 
 import copy
+import queue
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -200,6 +208,60 @@ class _CircuitMeter:
         return "+".join(names) if names else "classical"
 
 
+Batch = tuple[int, torch.Tensor, torch.Tensor]
+_END = object()
+
+
+class _Prefetcher:
+    """Runs ``batches`` ``depth`` items ahead in a daemon thread; its errors re-raise in `__next__`.
+
+    The queue is bounded, so at most ``depth`` prepared batches wait; `close` stops the thread
+    when the loop ends early (an error in a step).
+    """
+
+    def __init__(self, batches: Iterator[Batch], depth: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._fill, args=(batches,), name="qstore-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fill(self, batches: Iterator[Batch]) -> None:
+        try:
+            for batch in batches:
+                if not self._put(batch):
+                    return
+        except BaseException as exc:  # handed to the training loop, raised there
+            self._put(exc)
+            return
+        self._put(_END)
+
+    def __iter__(self) -> _Prefetcher:
+        return self
+
+    def __next__(self) -> Batch:
+        item = self._queue.get()
+        if item is _END:
+            raise StopIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Stop preparing batches (the thread ends at its next queue operation)."""
+        self._stop.set()
+
+
 class Trainer:
     """Train ``model`` with ``optimizer`` on ``loss``; record everything in ``run`` when given.
 
@@ -216,6 +278,8 @@ class Trainer:
             training on the torch engine); None validates on the model as it is.
         validation_shots: shots for that validation backend.
         progress: show a tqdm bar per epoch.
+        prefetch: batches gathered ahead by a background thread while a step runs (default 1;
+            0 gathers each batch in the loop). Results are identical either way.
     """
 
     def __init__(
@@ -232,10 +296,16 @@ class Trainer:
         validation_backend: str | None = None,
         validation_shots: int | None = None,
         progress: bool = True,
+        prefetch: int = 1,
     ) -> None:
         for option, value in (("batch_size", batch_size), ("checkpoint_every", checkpoint_every or 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ArgumentError(f"{option} must be a positive integer, got {value!r}")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+            raise ArgumentError(
+                f"prefetch must be a non-negative integer (0: no prefetching), got {prefetch!r}"
+            )
+        self.prefetch = prefetch
         self.model, self.optimizer, self.loss, self.run = model, optimizer, loss, run
         self.batch_size, self.seed, self.checkpoint_every = batch_size, seed, checkpoint_every
         self.metrics = dict(metrics) if metrics is not None else {"accuracy": accuracy}
@@ -321,19 +391,24 @@ class Trainer:
                 disable=not self.progress,
             )
             losses = []
-            for batch in range(start_batch, n_batches):
-                idx = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-                self._meter.reset()
-                began = time.perf_counter()
-                loss, grads = self._step(x[idx], y[idx])
-                seconds = time.perf_counter() - began
-                losses.append(loss)
-                self._log_step(step, epoch, len(idx), loss, grads, seconds)
-                step += 1
-                if self.checkpoint_every and step % self.checkpoint_every == 0 and batch + 1 < n_batches:
-                    self._checkpoint(step, epoch, batch + 1)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}")
+            batches = self._batches(x, y, order, range(start_batch, n_batches))
+            source = _Prefetcher(batches, self.prefetch) if self.prefetch else batches
+            try:
+                for batch, xb, yb in source:
+                    self._meter.reset()
+                    began = time.perf_counter()
+                    loss, grads = self._step(xb, yb)
+                    seconds = time.perf_counter() - began
+                    losses.append(loss)
+                    self._log_step(step, epoch, len(xb), loss, grads, seconds)
+                    step += 1
+                    if self.checkpoint_every and step % self.checkpoint_every == 0 and batch + 1 < n_batches:
+                        self._checkpoint(step, epoch, batch + 1)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}")
+            finally:
+                if isinstance(source, _Prefetcher):
+                    source.close()
             bar.close()
             start_batch = 0
             summary = {"epoch": float(epoch), "loss": float(np.mean(losses)) if losses else float("nan")}
@@ -356,6 +431,14 @@ class Trainer:
             self._checkpoint(step, epoch + 1, 0)
             history.append(summary)
         return history
+
+    def _batches(
+        self, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor, batches: range
+    ) -> Iterator[Batch]:
+        """``(batch index, inputs, targets)`` of each batch, gathered in ``order``."""
+        for batch in batches:
+            idx = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            yield batch, x[idx], y[idx]
 
     def _log_step(
         self, step: int, epoch: int, rows: int, loss: float, grads: dict[str, float], seconds: float

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qstore.backends.ionq.budget import Budget, Ledger, LedgerEntry, ionq_budget
+from qstore.backends.ionq.budget import ionq_budget
 from qstore.backends.ionq.compiler import CompiledCircuit, compile_circuit, entangler_for, native_gate_counts
 from qstore.backends.ionq.errors import (
     IonQAPIError,
@@ -21,7 +21,6 @@ from qstore.backends.ionq.pricing import PRICES, IonQCostModel, Price, estimate,
 
 __all__ = [
     "PRICES",
-    "Budget",
     "CompiledCircuit",
     "IonQAPIError",
     "IonQAuthenticationError",
@@ -30,8 +29,6 @@ __all__ = [
     "IonQCredentialsError",
     "IonQJob",
     "IonQOriginError",
-    "Ledger",
-    "LedgerEntry",
     "PollPolicy",
     "Price",
     "compile_circuit",

@@ -62,6 +62,7 @@ from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError
 from qstore.core.gates import GATES
 from qstore.core.observables import Observable, ObservableLike
+from qstore.core.routing_policy import CostLedger
 from qstore.core.secrets import Secret
 
 __all__ = ["NOISE_MODELS", "QPU_QUBITS", "IonQBackend"]
@@ -83,6 +84,8 @@ NOISE_MODELS = (
     "forte-enterprise-1",
 )
 MAX_CIRCUITS = 5000
+QPU_MAX_SHOTS = 10_000
+"""Shots per circuit on a QPU (qiskit-ionq 1.1.1's declared ``max_shots``)."""
 MAX_GATES = 150_000
 _LABELS = itertools.count()
 
@@ -120,8 +123,8 @@ class IonQBackend(Backend):
     """IonQ's cloud simulator (``system="simulator"``) or a QPU (``"aria-1"``, ``"forte-1"``, …).
 
     Options: ``noise_model`` (simulator: ``"ideal"``, ``"aria-1"``, ``"forte-1"``, …),
-    ``marketplace`` and ``prices`` (see `qstore.backends.ionq.pricing`), ``budget_usd`` (a number
-    or a shared `Budget`), ``error_mitigation`` (None: IonQ's default), ``max_in_flight`` (jobs
+    ``marketplace`` and ``prices`` (see `qstore.backends.ionq.pricing`), ``budget_usd`` (a number,
+    or a `CostLedger` shared with other backends or a router; kept as ``ledger``), ``error_mitigation`` (None: IonQ's default), ``max_in_flight`` (jobs
     sent at once), ``poll_interval``/``max_poll_interval`` (seconds), ``timeout`` (seconds `run`
     waits; None waits as long as IonQ's queue takes), ``max_circuits_per_job`` and
     ``max_gates_per_job`` (IonQ's multi-circuit limits, 5,000 and 150,000: larger runs are sent
@@ -138,7 +141,7 @@ class IonQBackend(Backend):
         entangler: Entangler | None = None,
         marketplace: str = "azure",
         prices: Mapping[tuple[str, str], Price] | None = None,
-        budget_usd: float | budgets.Budget | None = None,
+        budget_usd: float | CostLedger | None = None,
         error_mitigation: bool | None = None,
         max_in_flight: int = 4,
         poll_interval: float = 1.0,
@@ -183,14 +186,13 @@ class IonQBackend(Backend):
         self.marketplace = marketplace
         self.prices = prices
         self.error_mitigation = error_mitigation
-        self.budget = (
+        self.ledger = (
             budget_usd
-            if isinstance(budget_usd, budgets.Budget) or budget_usd is None
-            else budgets.Budget(budget_usd)
+            if isinstance(budget_usd, CostLedger)
+            else CostLedger(budget_usd, advice=budgets.IONQ_ADVICE)
         )
-        self.ledger = budgets.Ledger()
         self.timeout = timeout
-        self.max_circuits_per_job = max_circuits_per_job
+        self._max_circuits_per_job = max_circuits_per_job  # declared in `capabilities`, read from there
         self.max_gates_per_job = max_gates_per_job
         self.policy = PollPolicy(
             interval=poll_interval,
@@ -201,6 +203,7 @@ class IonQBackend(Backend):
         self._pool = WorkerPool(max_in_flight)
         self._lock = threading.Lock()
         self._qiskit_backend: Any = None
+        self.capabilities  # noqa: B018 - validate the declared limits now, not at the first run
 
     # -- declared facts -------------------------------------------------------------------------
 
@@ -223,6 +226,8 @@ class IonQBackend(Backend):
             cost_model=self.cost_model,
             description=f"IonQ {'cloud simulator' if simulator else self.system} via qiskit-ionq{noise}; "
             f"native {self.entangler.upper()} entangler; priced as {self.marketplace}",
+            max_circuits_per_job=self._max_circuits_per_job,
+            max_shots=None if simulator else QPU_MAX_SHOTS,
         )
 
     @cached_property
@@ -236,6 +241,21 @@ class IonQBackend(Backend):
 
     def start(self, request: Request) -> IonQJob:
         """Compile, price and reserve now (errors raise here); send and poll in the background."""
+        return self._job(request, ())
+
+    def attach(self, request: Request, remote_ids: Sequence[str]) -> IonQJob:
+        """The job IonQ already holds as ``remote_ids`` (its parts' ids, as `IonQJob.remote_ids`
+        gave them) for ``request``: polls and fetches, never sends. Like qiskit-ionq's
+        ``retrieve_job``, with Q-Store's decoding: ``request`` must be the one that was started
+        (same circuit, bindings, observables, shots and seed), since the results are decoded by
+        it. The job's estimate is recorded in the ledgers without a budget check: it is already
+        paid for."""
+        ids = tuple(str(i) for i in remote_ids)
+        if not ids or not all(ids):
+            raise CapabilityError(f"remote_ids must name at least one IonQ job id, got {list(remote_ids)!r}")
+        return self._job(request, ids)
+
+    def _job(self, request: Request, remote_ids: tuple[str, ...]) -> IonQJob:
         assert request.shots is not None  # the capabilities declare no exact expectations
         started = time.perf_counter()
 
@@ -243,7 +263,9 @@ class IonQBackend(Backend):
             return self.stamp(request, result, time.perf_counter() - started)
 
         settings = measurement_settings(request.observables, samples=request.wants("samples"))
-        return self._start(request.batch, settings, request.observables, request.shots, request.seed, finish)
+        return self._start(
+            request.batch, settings, request.observables, request.shots, request.seed, finish, remote_ids
+        )
 
     def execute(self, request: Request) -> Result:
         """Run as one IonQ job (or several parts) and wait up to ``timeout`` for the result."""
@@ -289,6 +311,7 @@ class IonQBackend(Backend):
         shots: int,
         seed: int | None,
         finish: Callable[[Result], Result],
+        remote_ids: tuple[str, ...],
     ) -> IonQJob:
         compiled = self._compile(batch, settings)
         counts = {"1q": 0, "2q": 0}
@@ -307,18 +330,26 @@ class IonQBackend(Backend):
             native_counts=counts,
         )
         parts = [_QiskitTransport(self, chunk, plan) for chunk in self._chunks(compiled)]
+        if remote_ids and len(remote_ids) != len(parts):
+            raise CapabilityError(
+                f"this request is sent as {len(parts)} IonQ job part(s) but {len(remote_ids)} id(s) were given "
+                f"({list(remote_ids)}); attach with the request and backend options the job was started with"
+            )
         # reserve last: a request refused while being prepared is never charged
         cost = self._price(compiled, shots)
-        active = (*([self.budget] if self.budget is not None else []), *budgets.active_budgets())
-        reservation = budgets.reserve(active, self.ledger, self.name, len(compiled), shots, cost)
+        ledgers = (self.ledger, *budgets.active_ledgers())
+        reservation = budgets.reserve(ledgers, self.name, len(compiled), shots, cost, check=not remote_ids)
+        if remote_ids:
+            reservation.update(job_id=",".join(remote_ids))
         label = f"{self.name}-{next(_LABELS)}"
         logger.info(
-            "IonQ job %s: %d circuit(s) in %d part(s) x %d shots, estimate $%.4f",
+            "IonQ job %s: %d circuit(s) in %d part(s) x %d shots, estimate $%.4f%s",
             label,
             len(compiled),
             len(parts),
             shots,
             cost,
+            f", attached to {', '.join(remote_ids)}" if remote_ids else "",
         )
         return IonQJob(
             self._pool,
@@ -329,19 +360,21 @@ class IonQBackend(Backend):
             self.policy,
             label,
             cost,
+            remote_ids,
         )
 
     def _chunks(self, compiled: list[CompiledCircuit]) -> list[list[CompiledCircuit]]:
         """Consecutive groups within one IonQ job's limits on circuits and gates."""
         chunks: list[list[CompiledCircuit]] = [[]]
         gates = 0
+        limit = self.capabilities.max_circuits_per_job
         for c in compiled:
             size = len(c.circuit.operations)
             if size > self.max_gates_per_job:
                 raise CapabilityError(
                     f"a compiled circuit has {size} native gates; one IonQ job holds at most {self.max_gates_per_job}"
                 )
-            if len(chunks[-1]) == self.max_circuits_per_job or gates + size > self.max_gates_per_job:
+            if len(chunks[-1]) == limit or gates + size > self.max_gates_per_job:
                 chunks.append([])
                 gates = 0
             chunks[-1].append(c)

@@ -5,7 +5,9 @@ limit (``max_in_flight``): further jobs wait locally, unsent. Waiting happens in
 so ``await job`` never blocks an event loop, and `IonQJob.result` takes a timeout. The transport
 (HTTP through qiskit-ionq) is a `Transport` supplied by the backend; this module imports no
 vendor code. A process that exits with jobs in flight leaves them running at IonQ: the worker
-threads are daemons and nothing is cancelled on exit.
+threads are daemons and nothing is cancelled on exit. Their ids are `Job.remote_ids` as soon as
+IonQ answers; an executor with a journal records them, and `IonQBackend.attach` builds a job for
+them again after a restart.
 """
 
 from __future__ import annotations
@@ -112,16 +114,14 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
-    def submit(self, fn: Callable[[], Result]) -> concurrent.futures.Future[Result]:
-        """Queue ``fn``; the returned future can be cancelled until a worker takes it."""
-        future: concurrent.futures.Future[Result] = concurrent.futures.Future()
+    def submit(self, fn: Callable[[], Result], future: concurrent.futures.Future[Result]) -> None:
+        """Queue ``fn`` to resolve ``future``, which can be cancelled until a worker takes it."""
         self._queue.put((future, fn))
         with self._lock:
             if len(self._threads) < self.size:
                 thread = threading.Thread(target=self._work, name="qstore-ionq-job", daemon=True)
                 thread.start()
                 self._threads.append(thread)
-        return future
 
     def _work(self) -> None:
         while True:
@@ -138,7 +138,9 @@ class IonQJob(Job):
     """A job on IonQ: ``status()``, ``result(timeout)``, ``cancel()``, ``await job``, ``job.id``.
 
     A run larger than one IonQ job allows is sent as several *parts* (one transport each) that
-    succeed, fail or are cancelled together; ``ionq_ids`` lists their IonQ ids.
+    succeed, fail or are cancelled together; ``remote_ids`` lists their IonQ ids as they are sent.
+    Given ``remote_ids``, the job *attaches* to parts IonQ already has: nothing is sent, their
+    status and results are fetched (`IonQBackend.attach`).
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class IonQJob(Job):
         policy: PollPolicy,
         label: str,
         estimate_usd: float,
+        remote_ids: Sequence[str] = (),
     ) -> None:
         self._parts = list(parts)
         self._decode = decode
@@ -160,20 +163,22 @@ class IonQJob(Job):
         self._cancel = threading.Event()
         self._remote_status = "local"
         self._started = False
-        self.ionq_ids: list[str] = []
+        self._attached = bool(remote_ids)
         self._final: set[str] = set()
         self._cancel_sent: set[str] = set()
         self.estimate_usd = estimate_usd
-        self.id = label  # set before the worker can start: the life cycle names the job in messages
-        future = pool.submit(self._lifecycle)
-        super().__init__(future, job_id=label)
+        future: concurrent.futures.Future[Result] = concurrent.futures.Future()
+        super().__init__(future, job_id=label)  # before the worker starts: it names and records the job
+        for remote_id in remote_ids:
+            self._add_remote_id(remote_id)
+        pool.submit(self._lifecycle, future)
 
     # -- public ---------------------------------------------------------------------------------
 
     @property
     def ionq_id(self) -> str | None:
         """IonQ's id of the (first) part, once sent."""
-        return self.ionq_ids[0] if self.ionq_ids else None
+        return self.remote_ids[0] if self.remote_ids else None
 
     def status(self) -> JobStatus:
         """``queued`` (waiting locally or in IonQ's queue), ``running``, ``done``, ``failed``, ``cancelled``."""
@@ -216,7 +221,7 @@ class IonQJob(Job):
         raise JobError(f"job {self.id} did not finish within {timeout} s; {outcome}")
 
     def __repr__(self) -> str:
-        remote = f" ionq={','.join(self.ionq_ids)}" if self.ionq_ids else ""
+        remote = f" ionq={','.join(self.remote_ids)}" if self.remote_ids else ""
         return f"<IonQJob {self.id}{remote} {self.status()}>"
 
     # -- life cycle (worker thread) -------------------------------------------------------------
@@ -225,9 +230,9 @@ class IonQJob(Job):
         if self._cancel.is_set():
             self._reservation.update(status="released")
             raise IonQAPIError(f"job {self.id} was cancelled before it was sent")
-        for part in self._parts:
+        for part in self._parts if not self._attached else ():
             try:
-                self.ionq_ids.append(self._submit(part))
+                self._add_remote_id(self._submit(part))
             except SubmitOutcomeUnknown:
                 self._abandon()
                 self._reservation.update(status="unknown")
@@ -236,28 +241,29 @@ class IonQJob(Job):
                 self._abandon()
                 self._settle_cancelled()
                 raise
-            self._reservation.update(job_id=",".join(self.ionq_ids))
-        logger.info("IonQ job %s submitted as %s", self.id, ", ".join(self.ionq_ids))
-        for part, job_id in zip(self._parts, self.ionq_ids, strict=True):
+            self._reservation.update(job_id=",".join(self.remote_ids))
+        verb = "attached to" if self._attached else "submitted as"
+        logger.info("IonQ job %s %s %s", self.id, verb, ", ".join(self.remote_ids))
+        for part, job_id in zip(self._parts, self.remote_ids, strict=True):
             if self._wait(part, job_id) == "canceled":
                 self._abandon()
                 self._settle_cancelled()
-                raise IonQAPIError(f"job {self.id} (IonQ {', '.join(self.ionq_ids)}) was cancelled")
+                raise IonQAPIError(f"job {self.id} (IonQ {', '.join(self.remote_ids)}) was cancelled")
         try:
             raw = [
                 p
-                for part, job_id in zip(self._parts, self.ionq_ids, strict=True)
+                for part, job_id in zip(self._parts, self.remote_ids, strict=True)
                 for p in self._fetch(part, job_id)
             ]
             result = self._decode(raw)
         finally:
             reported = self._settle()
-        logger.info("IonQ job %s (%s) completed", self.id, ", ".join(self.ionq_ids))
+        logger.info("IonQ job %s (%s) completed", self.id, ", ".join(self.remote_ids))
         cost = reported if reported is not None else self.estimate_usd
         info = {
             **result.info,
             "cost_usd": cost,
-            "ionq_job_ids": tuple(self.ionq_ids),
+            "ionq_job_ids": self.remote_ids,
             "estimate_usd": self.estimate_usd,
         }
         return self._finish(attrs.evolve(result, info=info))
@@ -269,7 +275,7 @@ class IonQJob(Job):
             except TransientError as exc:
                 if attempt == self._policy.submit_attempts:
                     # a first part refused outright created nothing: resending the job is safe
-                    refused = SubmitRefused if not self.ionq_ids else IonQAPIError
+                    refused = SubmitRefused if not self.remote_ids else IonQAPIError
                     raise refused(
                         f"job {self.id} was refused {attempt} times, last: {exc}", exc.status_code
                     ) from None
@@ -340,11 +346,11 @@ class IonQJob(Job):
 
     def _abandon(self) -> None:
         """Cancel every part already sent and not yet final."""
-        for part, job_id in zip(self._parts, self.ionq_ids, strict=False):
+        for part, job_id in zip(self._parts, self.remote_ids, strict=False):
             self._cancel_part(part, job_id)
 
     def _reported(self) -> float | None:
-        costs = [self._cost(part, job_id) for part, job_id in zip(self._parts, self.ionq_ids, strict=False)]
+        costs = [self._cost(part, job_id) for part, job_id in zip(self._parts, self.remote_ids, strict=False)]
         return sum(c for c in costs if c is not None) if costs and None not in costs else None
 
     def _settle(self) -> float | None:
@@ -353,7 +359,7 @@ class IonQJob(Job):
         return reported
 
     def _settle_cancelled(self) -> None:
-        reported = self._reported() if self.ionq_ids else None
+        reported = self._reported() if self.remote_ids else None
         if reported is not None:
             self._reservation.update(status="settled", reported_usd=reported)
         elif not self._started:
