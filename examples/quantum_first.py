@@ -2,10 +2,10 @@
 
 Quantum-first (every trainable stage but one bias-free projection is a circuit)::
 
-    EncodingLayer(8)                 standardised PCA(8) features, l2-normalised rows, times π
+    EncodingLayer(8, "none")         standardised PCA(8) components used as angles as they are
     QuantumFeatureExtractor(8)       (B, 8) -> (B, 24): X, Y, Z of 8 qubits after --depth layers
     DecodingLayer(24, units=8)       per-feature scale + bias-free projection back to 8 angles
-    QuantumNonlinearity(8)           amplitude damping as the activation (trainable rates)
+    QuantumNonlinearity(8, "phase_damping")   √(1-γ)·sin x as the activation (trainable rates)
     QuantumPooling(8, keep=4)        measurement pooling to 4 qubits
     QuantumReadout(10, n_qubits=4)   class probabilities from the basis states of 4 qubits
 
@@ -13,13 +13,17 @@ compared with ``QuantumLayer(8, bases="XYZ") + Linear(24, 10)`` and a tanh MLP 8
 parameter count is closest to the quantum-first model's. All train with Adam on the same split and
 print parameter counts and test accuracies.
 
+Two choices matter for the quantum-first model (seed 0, 10 epochs: 0.65 -> 0.72): rows are not
+l2-normalised (the norm of a digit's PCA vector is information, and the other two models see it),
+and the activation is phase damping read in X, ``√(1-γ)·sin x``, which keeps the sign of its input,
+where amplitude damping read in Z, ``γ + (1-γ)·cos x``, is even and maps ``x`` and ``-x`` together.
+
     python examples/quantum_first.py --epochs 10
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numpy as np
@@ -43,17 +47,6 @@ from qstore.torch import (
 
 N_FEATURES = 8
 N_CLASSES = 10
-
-
-class Scale(nn.Module):
-    """Multiply by a constant (unit-norm rows to angles in [-π, π])."""
-
-    def __init__(self, factor: float) -> None:
-        super().__init__()
-        self.factor = factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.factor
 
 
 class LogProbabilities(nn.Module):
@@ -82,11 +75,10 @@ def load(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
 def quantum_first_model(depth: int) -> nn.Module:
     """Encoding -> feature extractor -> (decoding) -> nonlinearity -> pooling -> readout, as log p."""
     return nn.Sequential(
-        EncodingLayer(N_FEATURES),
-        Scale(math.pi),
+        EncodingLayer(N_FEATURES, normalize="none"),
         QuantumFeatureExtractor(N_FEATURES, depth=depth),
         DecodingLayer(3 * N_FEATURES, units=N_FEATURES),
-        QuantumNonlinearity(N_FEATURES),
+        QuantumNonlinearity(N_FEATURES, "phase_damping"),
         QuantumPooling(N_FEATURES, keep=4, method="measure"),
         QuantumReadout(N_CLASSES, n_qubits=4, depth=depth),
         LogProbabilities(),

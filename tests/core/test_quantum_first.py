@@ -50,7 +50,7 @@ def test_nonlinearity_has_its_closed_form(channel: str, basis: str) -> None:
 def test_pooling_keeps_evenly_spaced_qubits_and_its_width() -> None:
     assert pooled_qubits(4, 2) == ((0, 2), {1: 0, 3: 2})
     assert pooled_qubits(3, 3) == ((0, 1, 2), {})
-    for method in ("trace", "measure"):
+    for method in ("trace", "measure", "damping"):
         lc = pooling_circuit(6, 3, method)
         assert len(lc.observables) == 3 and lc.n_features == 6
     with pytest.raises(CircuitError, match="keep must be at most n_qubits=2"):
@@ -67,6 +67,25 @@ def test_measure_pooling_is_deferred_measurement() -> None:
     b = NumpyBackend()
     zz = b.run(trace.circuit, values, ["Z0 Z1"]).expectations
     assert np.allclose(b.run(measure.circuit, values, measure.observables).expectations, zz)
+
+
+def test_damping_pooling_interpolates_between_measure_and_trace() -> None:
+    """Z of the kept qubit is the mixture (1-γ)·<Z0 Z1> + γ·<Z0>: with probability 1-γ the discarded
+    qubit's excitation survives the damping and is measured into its partner."""
+    trace = pooling_circuit(2, 1, "trace", depth=1)
+    values = {s: np.array([0.4, 1.3, -2.0]) for s in trace.circuit.symbols}
+    b = NumpyBackend()
+    z0, zz = b.run(trace.circuit, values, ["Z0", "Z0 Z1"]).expectations.T
+    for gamma in (0.0, 0.3, 1.0):
+        lc = pooling_circuit(2, 1, "damping", depth=1, strength=gamma)
+        assert lc.circuit.has_noise
+        got = b.run(lc.circuit, values, lc.observables).expectations[:, 0]
+        assert np.allclose(got, (1 - gamma) * zz + gamma * z0, atol=1e-12)
+    assert pooling_circuit(4, 2, "damping").circuit.operations[-2].params[0].const == 0.5
+    with pytest.raises(CircuitError, match="method 'trace' takes none"):
+        pooling_circuit(4, 2, "trace", strength=0.2)
+    with pytest.raises(CircuitError, match=r"strength must be a number in \[0, 1\], got 1.5"):
+        pooling_circuit(4, 2, "damping", strength=1.5)
 
 
 def test_resize_only_when_asked() -> None:

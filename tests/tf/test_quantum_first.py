@@ -12,7 +12,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 torch = pytest.importorskip("torch")
 
-from qstore.core.errors import BindingError, CapabilityError  # noqa: E402
+from qstore.core.errors import BindingError  # noqa: E402
 from qstore.tf import quantum_first as kq  # noqa: E402
 from qstore.torch import quantum_first as tq  # noqa: E402
 
@@ -26,7 +26,7 @@ def _torch_model() -> torch.nn.Sequential:
         tq.QuantumFeatureExtractor(4, depth=1),
         tq.DecodingLayer(12, units=4),
         tq.QuantumNonlinearity(4, strength=0.2),
-        tq.QuantumPooling(4, keep=2, method="measure"),
+        tq.QuantumPooling(4, keep=2, method="damping"),
         tq.QuantumReadout(3, n_qubits=2),
     )
 
@@ -39,7 +39,7 @@ def _keras_model() -> keras.Sequential:
             kq.QuantumFeatureExtractor(4, depth=1),
             kq.DecodingLayer(12, units=4),
             kq.QuantumNonlinearity(4, strength=0.2),
-            kq.QuantumPooling(4, keep=2, method="measure"),
+            kq.QuantumPooling(4, keep=2, method="damping"),
             kq.QuantumReadout(3, n_qubits=2),
         ]
     )
@@ -99,9 +99,41 @@ def test_fit_trains_the_damping_strength() -> None:
     assert np.all(model.layers[0].raw_strength.numpy() > start)  # γ -> 1 moves every output to 1
 
 
+def test_noisy_layers_run_in_graph_on_the_tf_density_engine() -> None:
+    layer = kq.QuantumNonlinearity(2, strength=0.3, dtype="float64")
+    assert layer.backend.name == "tf" and layer.spec.in_graph
+    x = np.array([[0.4, -1.3], [2.0, 0.1]])
+    fit_step = tf.function(lambda v: layer(v))
+    assert np.allclose(fit_step(x).numpy(), 0.3 + 0.7 * np.cos(x), atol=1e-12)
+    pooling = kq.QuantumPooling(4, keep=2, method="damping")
+    assert pooling.spec.in_graph and pooling.compute_output_shape((None, 4)) == (None, 2)
+
+
+@pytest.mark.parametrize("method", ["trace", "measure", "damping"])
+def test_pooling_widths_and_numbers_equal_torch(method: str) -> None:
+    torch.manual_seed(3)
+    strength = 0.3 if method == "damping" else None
+    tl = tq.QuantumPooling(5, keep=2, method=method, depth=2, strength=strength).double()
+    kl = kq.QuantumPooling(5, keep=2, method=method, depth=2, strength=strength, dtype="float64")
+    x = np.random.default_rng(1).uniform(-2, 2, size=(4, 5))
+    kl.build((None, 5))
+    kl.theta.assign(tl.theta.detach().numpy())
+    xt = torch.tensor(x, requires_grad=True)
+    out_t = tl(xt)
+    xk = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xk)
+        out_k = kl(xk)
+        loss_k = tf.reduce_sum(out_k[:, 0] - 2 * out_k[:, 1])
+    assert out_k.shape == (4, 2) and out_t.shape == (4, 2)
+    assert np.allclose(out_k.numpy(), out_t.detach().numpy(), atol=1e-12)
+    g_theta_t, g_x_t = torch.autograd.grad((out_t[:, 0] - 2 * out_t[:, 1]).sum(), [tl.theta, xt])
+    g_theta_k, g_x_k = tape.gradient(loss_k, [kl.theta, xk])
+    assert np.allclose(g_theta_k.numpy(), g_theta_t.numpy(), atol=1e-10)
+    assert np.allclose(g_x_k.numpy(), g_x_t.numpy(), atol=1e-10)
+
+
 def test_errors() -> None:
-    with pytest.raises(CapabilityError, match="does not simulate noise"):
-        kq.QuantumNonlinearity(2, backend="tf")
     with pytest.raises(BindingError, match=r"expects input of shape \(batch, 2\)"):
         kq.QuantumNonlinearity(2)(np.zeros((1, 3), dtype=np.float32))
     with pytest.raises(BindingError, match="truncate=True"):

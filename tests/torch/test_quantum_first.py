@@ -141,3 +141,12 @@ def test_noisy_layer_on_the_numpy_backend_matches_the_torch_engine() -> None:
     gb = torch.autograd.grad(b.sum(), [x, on_numpy.raw_strength])
     for u, v in zip(ga, gb, strict=True):
         assert torch.allclose(u, v, atol=1e-10)
+
+
+def test_damping_pooling_width_and_noise_on_the_torch_engine() -> None:
+    layer = QuantumPooling(5, keep=2, method="damping", strength=0.4).double()
+    assert layer.layer_circuit.circuit.has_noise and layer.backend.name == "torch"
+    out = layer(torch.rand(3, 5, dtype=torch.float64))
+    assert out.shape == (3, 2)
+    out.sum().backward()
+    assert layer.theta.grad is not None and bool(layer.theta.grad.abs().sum() > 0)

@@ -10,9 +10,13 @@ QuantumPooling -> QuantumReadout`` (optionally ``-> DecodingLayer``). Every quan
   gives ``√(1-γ)·sin x``. The qubits never interact, so the layers run the one-qubit circuit on
   ``B·n`` rows (`nonlinearity_rows` / `nonlinearity_columns`): ``2×2`` density matrices, not ``4**n``.
 * `pooling_circuit`: the ansatz of `layer_circuit`, then ``n_qubits -> keep`` by ``"trace"``
-  (read only the kept qubits: the partial trace over the rest) or ``"measure"`` (each discarded
+  (read only the kept qubits: the partial trace over the rest), ``"measure"`` (each discarded
   qubit is measured and flips its kept partner on 1 — by deferred measurement, a CNOT — before the
-  trace). Output width: ``keep``.
+  trace) or ``"damping"`` (each discarded qubit first relaxes towards ``|0>`` by amplitude damping
+  of ``strength`` γ, then flips its partner as in ``"measure"``, then is traced: γ = 0 is
+  ``"measure"``, γ = 1 is ``"trace"``, and between them the partner receives the discarded qubit's
+  excitation with probability ``1-γ``). Output width: ``keep``. ``"damping"`` is a noisy circuit:
+  it needs a backend with density matrices (``numpy``, ``torch``, ``tf``).
 * `readout_circuit`: the ansatz on ``n_qubits >= ⌈log2 classes⌉`` qubits, read as Z-strings on the
   first ``m = ⌈log2 classes⌉`` qubits; `readout_matrix` turns those into computational-basis
   probabilities ``p_b = (1 + Σ_S (-1)^{|S∩b|} <Z_S>) / 2**m``, of which the first ``classes`` are
@@ -34,6 +38,7 @@ from qstore.core.errors import BindingError, CircuitError
 from qstore.core.observables import as_observables, readouts
 
 __all__ = [
+    "DEFAULT_POOLING_DAMPING",
     "NONLINEAR_CHANNELS",
     "NORMALIZATIONS",
     "POOLING_METHODS",
@@ -53,7 +58,9 @@ __all__ = [
 
 NONLINEAR_CHANNELS = {"amplitude_damping": "Z", "phase_damping": "X"}
 """Channels a `nonlinearity_circuit` may use, with the basis each is read in by default."""
-POOLING_METHODS = ("trace", "measure")
+POOLING_METHODS = ("trace", "measure", "damping")
+DEFAULT_POOLING_DAMPING = 0.5
+"""Amplitude-damping strength of ``"damping"`` pooling when none is given."""
 NORMALIZATIONS = ("l2", "none")
 _EPS = 1e-12
 
@@ -110,16 +117,32 @@ def pooled_qubits(n_qubits: int, keep: int) -> tuple[tuple[int, ...], dict[int, 
 
 
 def pooling_circuit(
-    n_qubits: int, keep: int, method: str = "trace", depth: int = 1, entanglement: str = "linear"
+    n_qubits: int,
+    keep: int,
+    method: str = "trace",
+    depth: int = 1,
+    entanglement: str = "linear",
+    strength: float | None = None,
 ) -> LayerCircuit:
-    """Angle-encode ``n_qubits`` features, run ``depth`` ansatz layers, reduce to ``keep`` Z readouts."""
+    """Angle-encode ``n_qubits`` features, run ``depth`` ansatz layers, reduce to ``keep`` Z readouts.
+
+    ``strength`` is the damping of ``method="damping"`` (default `DEFAULT_POOLING_DAMPING`); the
+    other methods take none.
+    """
     if method not in POOLING_METHODS:
         raise CircuitError(f"method must be one of {list(POOLING_METHODS)}, got {method!r}")
+    if strength is not None and method != "damping":
+        raise CircuitError(f"strength is the damping of method='damping'; method {method!r} takes none")
+    gamma = DEFAULT_POOLING_DAMPING if strength is None else strength
+    if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not 0 <= gamma <= 1:
+        raise CircuitError(f"strength must be a number in [0, 1], got {strength!r}")
     base = layer_circuit(n_qubits, depth, entanglement, "angle", "Z")
     kept, partner = pooled_qubits(n_qubits, keep)
     circuit = base.circuit
-    if method == "measure":
+    if method != "trace":
         for discarded, target in partner.items():
+            if method == "damping":
+                circuit = circuit.amplitude_damping(float(gamma), discarded)
             circuit = circuit.cnot(discarded, target)
     observables = as_observables([f"Z{q}" for q in kept])
     return LayerCircuit(

@@ -12,6 +12,11 @@ branch ``k`` with probability ``p_k = ‖K_k|ψ>‖²`` from the seeded generato
 
 Memory is ``T·2**n`` amplitudes per row instead of ``4**n``. Trajectories are stochastic, so they
 have no exact gradient: differentiate noisy circuits on the density-matrix engine.
+
+The framework-neutral rules — the Kraus operators per row (`kraus_operators`), the seeded choice of
+branches from their weights (`choose_branches`) and the error bar (`mean_and_stderr`) — are shared
+with the torch engine (`qstore.torch.trajectories`), which therefore draws the same branches as this
+one for the same seed.
 """
 
 from __future__ import annotations
@@ -25,7 +30,15 @@ from qstore.core.bindings import Batch
 from qstore.core.channels import KRAUS, Channel, channel_spec, check_strengths
 from qstore.core.errors import CapabilityError
 
-__all__ = ["DEFAULT_TRAJECTORIES", "Trajectories", "check_trajectories", "simulate"]
+__all__ = [
+    "DEFAULT_TRAJECTORIES",
+    "Trajectories",
+    "check_trajectories",
+    "choose_branches",
+    "kraus_operators",
+    "mean_and_stderr",
+    "simulate",
+]
 
 DEFAULT_TRAJECTORIES = 1000
 MAX_TRAJECTORIES = 10**7
@@ -59,8 +72,7 @@ class Trajectories:
         """``(B, n_obs)`` trajectory means and their standard errors ``s/√T``."""
         b, t = self.states.shape[:2]
         flat = self.states.reshape((b * t, *self.states.shape[2:]))
-        values = sv.expectations(flat, observables).reshape(b, t, -1)
-        return values.mean(axis=1), values.std(axis=1, ddof=1) / np.sqrt(t)
+        return mean_and_stderr(sv.expectations(flat, observables).reshape(b, t, -1))
 
     def probabilities(self) -> np.ndarray:
         """``(B, 2**n)`` mean computational-basis probabilities."""
@@ -68,6 +80,12 @@ class Trajectories:
         return (
             sv.probabilities(self.states.reshape((b * t, *self.states.shape[2:]))).reshape(b, t, -1).mean(1)
         )
+
+
+def mean_and_stderr(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(B, T, n_obs)`` per-trajectory values to ``(B, n_obs)`` means and standard errors ``s/√T``."""
+    t = values.shape[1]
+    return values.mean(axis=1), values.std(axis=1, ddof=1) / np.sqrt(t)
 
 
 def simulate(
@@ -81,7 +99,7 @@ def simulate(
     state = sv.zero_state(n, b * t, dtype)
     for op in batch.circuit.operations:
         if isinstance(op, Channel):
-            state = _branch(state, _kraus(op, batch)[rows], op.qubits, rng)
+            state = _branch(state, kraus_operators(op, batch)[rows], op.qubits, rng)
         else:
             state = sv.apply_operation(state, op, _repeated(batch, rows))
     return Trajectories(state.reshape((b, t, *state.shape[1:])))
@@ -94,8 +112,8 @@ def _repeated(batch: Batch, rows: np.ndarray) -> Batch:
     return Batch(batch.circuit, rows.size, values, vectors)
 
 
-def _kraus(op: Channel, batch: Batch) -> np.ndarray:
-    """``(B, K, d, d)`` Kraus operators of a channel for every row."""
+def kraus_operators(op: Channel, batch: Batch) -> np.ndarray:
+    """``(B, K, d, d)`` Kraus operators of a channel for every row (strengths checked in [0, 1])."""
     if op.gate == KRAUS:
         return np.broadcast_to(op.matrices(), (batch.size, *op.matrices().shape))
     strengths = check_strengths(op, np.asarray(batch.angles(op)[0], dtype=float))
@@ -110,9 +128,17 @@ def _branch(
     rows = state.shape[0]
     branches = np.stack([sv.apply_matrix(state, kraus[:, k], qubits) for k in range(kraus.shape[1])], axis=1)
     weights = (np.abs(branches.reshape(rows, kraus.shape[1], -1)) ** 2).sum(axis=2)
-    cdf = np.cumsum(weights, axis=1)
-    draw = rng.random(rows) * cdf[:, -1]
-    chosen = np.minimum((cdf <= draw[:, None]).sum(axis=1), kraus.shape[1] - 1)
+    chosen = choose_branches(weights, rng)
     picked = branches[np.arange(rows), chosen]
     norm = np.sqrt(weights[np.arange(rows), chosen]).reshape((rows,) + (1,) * (state.ndim - 1))
     return picked / norm
+
+
+def choose_branches(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``(rows,)`` branch indices, row ``r`` choosing ``k`` with probability ``weights[r, k] / Σ_k``.
+
+    One uniform draw per row from ``rng`` (inverse CDF), so engines sharing a seed share the choice.
+    """
+    cdf = np.cumsum(np.asarray(weights, dtype=np.float64), axis=1)
+    draw = rng.random(cdf.shape[0]) * cdf[:, -1]
+    return np.minimum((cdf <= draw[:, None]).sum(axis=1), cdf.shape[1] - 1)

@@ -6,7 +6,8 @@ TensorFlow kernels of `qstore.tf.statevector` executing the core plan; sampling 
 seeded samplers, so a seed gives the same draws as the reference engine. A circuit that runs
 again is executed as a cached `tf.function` (`qstore.tf.programs`). Gradients: ``backprop``
 is exact reverse-mode differentiation by TensorFlow autodiff through the simulation, and the
-generic parameter-shift, finite-difference and SPSA methods come from `Backend`.
+generic parameter-shift, finite-difference and SPSA methods come from `Backend`. Noisy circuits run
+on density matrices (`qstore.tf.density`) and differentiate by autodiff through channel strengths.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from functools import cached_property
 import numpy as np
 import tensorflow as tf
 
+from qstore.core import density as core_dm
 from qstore.core import statevector as core_sv
 from qstore.core.backend import Backend, Capabilities, Request, Result, check_precision
 from qstore.core.bindings import Batch
+from qstore.core.errors import CapabilityError
 from qstore.core.gates import GATES
+from qstore.tf import density
 from qstore.tf import statevector as sv
 from qstore.tf.gates import real_dtype
 from qstore.tf.programs import ProgramCache, expectation_program, vjp_program
@@ -58,6 +62,7 @@ class TFBackend(Backend):
             gradient_methods=("backprop", "parameter-shift", "finite-diff", "spsa"),
             devices=devices,
             precision=self.precision,
+            noise=("density",),
             description=f"batched TensorFlow statevector engine ({self.dtype.name}), autodiff gradients",
         )
 
@@ -77,6 +82,8 @@ class TFBackend(Backend):
         """Run the cached program for this structure; sample from its state with the core samplers."""
         batch, observables, shots = request.batch, request.observables, request.shots
         n = batch.circuit.n_qubits
+        if batch.circuit.has_noise:
+            return self._execute_noisy(request)
         core_sv.check_memory(n, batch.size, self.dtype.as_numpy_dtype)
         values, vectors = self._tensors(batch)
         program = self._programs.get(
@@ -102,6 +109,39 @@ class TFBackend(Backend):
             probabilities=probs if request.wants("probabilities") else None,
             statevectors=state.numpy() if request.wants("state") else None,
             info={"dtype": self.dtype.name},
+        )
+
+    def _execute_noisy(self, request: Request) -> Result:
+        """Density matrices in TensorFlow; shots are drawn as the NumPy reference draws them."""
+        if request.wants("state"):
+            raise CapabilityError(
+                "a noisy circuit has a mixed state, not a statevector; ask for probabilities or expectations"
+            )
+        batch, observables, shots = request.batch, request.observables, request.shots
+        n = batch.circuit.n_qubits
+        core_sv.check_memory(2 * n, batch.size, self.dtype.as_numpy_dtype)
+        values, vectors = self._tensors(batch)
+        program = self._programs.get(
+            ("run", batch.circuit, observables),
+            lambda: expectation_program(batch.circuit, observables, self.dtype),
+        )
+        rho, exact_values = program(values, vectors)
+        rng = np.random.default_rng(request.seed)
+        expectations = None
+        if request.wants("expectations"):
+            if shots is None:
+                expectations = exact_values.numpy().astype(np.float64)
+            else:
+                rho_np = rho.numpy().astype(np.complex128).reshape((batch.size,) + (2,) * (2 * n))
+                expectations = core_dm.shot_expectations(rho_np, observables, shots, rng)
+        probs = density.probabilities(rho).numpy().astype(np.float64)
+        return Result(
+            expectations=expectations,
+            samples=core_sv.sample(probs, shots, rng)
+            if request.wants("samples") and shots is not None
+            else None,
+            probabilities=probs if request.wants("probabilities") else None,
+            info={"dtype": self.dtype.name, "noise": "density"},
         )
 
     def vjp(self, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]) -> dict[str, np.ndarray]:

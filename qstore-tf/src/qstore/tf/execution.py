@@ -3,6 +3,7 @@
 Two paths, one meaning (the choice is `qstore.core.adapter.layer_spec`'s, shared with torch):
 
 * **in graph**: the ``tf`` engine inside the TensorFlow graph, differentiated by autodiff (exact);
+  a noisy circuit runs on its density matrices (`qstore.tf.density`);
 * **any other backend** (or shots, or a gradient method the engine does not run in graph): the
   forward pass calls the core `BackendCall` through `tf.numpy_function`, and a
   `tf.custom_gradient` asks it for the vector–Jacobian product, so it trains under ``model.fit``.
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from qstore.core.adapter import BackendCall, Engine, LayerSpec
+from qstore.tf import density
 from qstore.tf import statevector as sv
 from qstore.tf.backend import TFBackend
 from qstore.tf.gates import real_dtype
@@ -77,6 +79,11 @@ def _native(spec: LayerSpec, dtype: tf.DType, features: tf.Tensor, weights: tf.T
         vectors[lc.inputs[0]] = tf.cast(amplitude_rows(tf.cast(features, rdtype), n), dtype)
     else:
         values.update({name: tf.cast(features[:, i], rdtype) for i, name in enumerate(lc.inputs)})
+    if lc.circuit.has_noise:
+        b = tf.shape(features)[0]
+        columns = [tf.broadcast_to(tf.reshape(values[s], [-1]), [b]) for s in lc.circuit.symbols]
+        stacked = tf.stack(columns, axis=1) if columns else tf.zeros([b, 0], rdtype)
+        return density.expectations(lc.circuit, stacked, vectors, lc.observables, dtype)
     state = sv.simulate(lc.circuit, values, vectors, tf.shape(features)[0], dtype)
     return sv.expectations(state, lc.observables, n)
 

@@ -146,7 +146,12 @@ class _CircuitLayer(keras.layers.Layer):
         """Autodiff keeps every step's states: refuse a batch whose working memory would not fit,
         with a clear error, before TensorFlow allocates it (instead of an allocator crash)."""
         circuit = self.spec.circuit.circuit
-        per_row = 3 * len(compile_plan(circuit).steps) * 2**circuit.n_qubits * self.spec.backend.dtype.size
+        if circuit.has_noise:  # density matrices: 4**n amplitudes per operation kept for autodiff
+            per_row = 3 * len(circuit.operations) * 4**circuit.n_qubits * self.spec.backend.dtype.size
+        else:
+            per_row = (
+                3 * len(compile_plan(circuit).steps) * 2**circuit.n_qubits * self.spec.backend.dtype.size
+            )
         what = f"{type(self).__name__} on {circuit.n_qubits} qubits"
         limit = rows_that_fit(2**62, per_row, what)
         check = tf.debugging.assert_less_equal(

@@ -9,13 +9,14 @@ round-trip::
         EncodingLayer(4, pad=True),                  # (B, 3) -> (B, 4), unit-norm rows
         QuantumFeatureExtractor(4, depth=1),         # (B, 4) -> (B, 12)
         DecodingLayer(12, units=4),                  # (B, 12) -> (B, 4)
-        QuantumNonlinearity(4),                      # (B, 4) -> (B, 4), on the numpy density engine
+        QuantumNonlinearity(4),                      # (B, 4) -> (B, 4), amplitude damping
         QuantumPooling(4, keep=2),                   # (B, 4) -> (B, 2)
         QuantumReadout(3, n_qubits=2),               # (B, 2) -> (B, 3) class probabilities
     ])
 
-The TensorFlow engine has no density matrices, so `QuantumNonlinearity` runs on backend
-``"numpy"`` by default (exact, adjoint gradients through the damping strength).
+Noisy layers (`QuantumNonlinearity`, ``QuantumPooling(method="damping")``) run on the TensorFlow
+density-matrix engine (`qstore.tf.density`) by default, in the graph, with autodiff through the
+damping strengths.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ class QuantumNonlinearity(_CircuitLayer):
 
     ``RY(x_q)`` then ``channel`` (``"amplitude_damping"`` read in Z: ``γ + (1-γ)·cos x``, or
     ``"phase_damping"`` read in X: ``√(1-γ)·sin x``) with trainable ``γ_q = sigmoid(raw_strength_q)``
-    starting at ``strength``, as one one-qubit circuit on ``B·n_qubits`` rows. Backend ``"numpy"`` by
-    default (the TF engine has no noise support).
+    starting at ``strength``, as one one-qubit circuit on ``B·n_qubits`` rows (TF density engine by
+    default: in graph, autodiff through ``γ``).
     """
 
     def __init__(
@@ -93,7 +94,7 @@ class QuantumNonlinearity(_CircuitLayer):
         bases: str | Sequence[str] | None = None,
         *,
         strength: float = 0.1,
-        backend: str | Backend = "numpy",
+        backend: str | Backend = "tf",
         backend_options: Mapping[str, Any] | None = None,
         shots: int | None = None,
         diff_method: str = "auto",
@@ -112,6 +113,7 @@ class QuantumNonlinearity(_CircuitLayer):
         """Check ``(batch, n_qubits)`` inputs; create ``raw_strength`` (and the empty ``theta``)."""
         _check_matrix(input_shape, self.n_qubits, type(self).__name__)
         super().build((None, 2))
+        self.theta.trainable = False  # empty: the circuit has no angle weights, so no gradient either
         logit = math.log(self.strength / (1 - self.strength))
         self.raw_strength = self.add_weight(
             name="raw_strength", shape=(self.n_qubits,), initializer=keras.initializers.Constant(logit)
@@ -146,7 +148,8 @@ class QuantumNonlinearity(_CircuitLayer):
 @keras.saving.register_keras_serializable(package="qstore")
 class QuantumPooling(_CircuitLayer):
     """``(B, n_qubits)`` -> ``(B, keep)``: ansatz, then reduction to ``keep`` evenly spaced qubits by
-    ``"trace"`` (partial trace) or ``"measure"`` (deferred measurement into kept partners)."""
+    ``"trace"`` (partial trace), ``"measure"`` (deferred measurement into kept partners) or
+    ``"damping"`` (amplitude damping of ``strength``, default 0.5, before that measurement)."""
 
     def __init__(
         self,
@@ -156,6 +159,7 @@ class QuantumPooling(_CircuitLayer):
         depth: int = 1,
         entanglement: str = "linear",
         *,
+        strength: float | None = None,
         backend: str | Backend = "tf",
         backend_options: Mapping[str, Any] | None = None,
         shots: int | None = None,
@@ -163,9 +167,9 @@ class QuantumPooling(_CircuitLayer):
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
-        lc = pooling_circuit(n_qubits, keep, method, depth, entanglement)
+        lc = pooling_circuit(n_qubits, keep, method, depth, entanglement, strength)
         super().__init__(lc, backend, backend_options, shots, diff_method, seed, **kwargs)
-        self.n_qubits, self.keep, self.method = n_qubits, keep, method
+        self.n_qubits, self.keep, self.method, self.strength = n_qubits, keep, method, strength
         self.depth, self.entanglement = depth, entanglement
 
     def get_config(self) -> dict[str, Any]:
@@ -176,6 +180,7 @@ class QuantumPooling(_CircuitLayer):
             "n_qubits": self.n_qubits,
             "keep": self.keep,
             "method": self.method,
+            "strength": self.strength,
             "depth": self.depth,
             "entanglement": self.entanglement,
         }

@@ -2,7 +2,10 @@
 
 ``TorchBackend(device="cpu" | "cuda" | "cuda:1", precision="single" | "double")`` runs on CPU or
 CUDA through one code path (complex64 or complex128 amplitudes). NumPy in, NumPy out, like every backend; `expectations` is the
-tensor-level entry point the torch layer uses (autograd or adjoint gradients)::
+tensor-level entry point the torch layer uses (autograd or adjoint gradients). Noisy circuits run on
+density matrices (`qstore.torch.density`, exact, differentiable) or, with ``noise="trajectories"``,
+as seeded Monte-Carlo trajectories on the statevector kernels (`qstore.torch.trajectories`, with
+standard errors in ``info["stderr"]``)::
 
     backend = TorchBackend(precision="double")
     backend.run(circuit, {"theta": np.linspace(0, 1, 256)}, ["Z0", "X1"])
@@ -19,7 +22,8 @@ import numpy as np
 import torch
 from qstore.core import density as dm
 from qstore.core import statevector as sv
-from qstore.core.backend import Backend, Capabilities, Request, Result, check_precision
+from qstore.core import trajectories as core_tj
+from qstore.core.backend import NOISE_METHODS, Backend, Capabilities, Request, Result, check_precision
 from qstore.core.bindings import Batch
 from qstore.core.circuit import Circuit
 from qstore.core.errors import CapabilityError, GradientError
@@ -29,6 +33,7 @@ from qstore.core.plan import compile_plan
 from qstore.core.plan_readout import compile_readout
 from qstore.torch import density
 from qstore.torch import readout as ro
+from qstore.torch import trajectories as tj
 from qstore.torch.adjoint import adjoint_expectations, adjoint_sweep
 from qstore.torch.engine import real_dtype, sample, shot_expectations, simulate
 
@@ -69,10 +74,24 @@ def expectations(
 
 
 class TorchBackend(Backend):
-    """Batched torch statevector simulator on CPU or CUDA (the ``torch`` backend)."""
+    """Batched torch statevector simulator on CPU or CUDA (the ``torch`` backend).
 
-    def __init__(self, device: str | torch.device = "cpu", precision: str = "single") -> None:
+    ``noise`` chooses how noisy circuits run: ``"density"`` (exact) or ``"trajectories"``
+    (``trajectories`` seeded pure-state samples per row), as for `qstore.core.NumpyBackend`.
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device = "cpu",
+        precision: str = "single",
+        noise: str = "density",
+        trajectories: int = core_tj.DEFAULT_TRAJECTORIES,
+    ) -> None:
         self.precision = check_precision(precision)
+        if noise not in NOISE_METHODS:
+            raise CapabilityError(f"noise must be one of {list(NOISE_METHODS)}, got {noise!r}")
+        self.noise = noise
+        self.trajectories = core_tj.check_trajectories(trajectories)
         try:
             self.device = torch.device(device)
         except (RuntimeError, TypeError):
@@ -98,10 +117,14 @@ class TorchBackend(Backend):
             gradient_methods=("adjoint", "parameter-shift", "finite-diff", "spsa"),
             devices=(str(self.device),),
             precision=self.precision,
-            noise=("density",),
+            noise=(self.noise,),
             description=f"batched torch statevector engine ({str(self.dtype).removeprefix('torch.')}, "
             f"{self.device})",
         )
+
+    @property
+    def _numpy_dtype(self) -> type[np.complexfloating]:
+        return np.complex64 if self.dtype == torch.complex64 else np.complex128
 
     def tensors(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The batch's symbol values ``(B, S)`` and state-preparation vectors as tensors."""
@@ -122,7 +145,7 @@ class TorchBackend(Backend):
         batch, observables, shots, seed = request.batch, request.observables, request.shots, request.seed
         n = batch.circuit.n_qubits
         if self.device.type == "cpu":
-            sv.check_memory(n, batch.size, np.complex64 if self.dtype == torch.complex64 else np.complex128)
+            sv.check_memory(n, batch.size, self._numpy_dtype)
         values, vectors = self.tensors(batch)
         if batch.circuit.has_noise:
             return self._execute_noisy(request, values, vectors)
@@ -162,6 +185,8 @@ class TorchBackend(Backend):
                 "a noisy circuit has a mixed state, not a statevector; ask for probabilities or expectations"
             )
         shots, observables = request.shots, request.observables
+        if self.noise == "trajectories":
+            return self._execute_trajectories(request)
         with torch.no_grad():
             rho = density.simulate(request.circuit, values, vectors, self.dtype)
         rho_np = (
@@ -186,11 +211,35 @@ class TorchBackend(Backend):
             info={"noise": "density"},
         )
 
+    def _execute_trajectories(self, request: Request) -> Result:
+        """Seeded trajectories on the device; means, standard errors and shots as the NumPy engine."""
+        if self.device.type == "cpu":
+            sv.check_memory(request.circuit.n_qubits, request.size * self.trajectories, self._numpy_dtype)
+        rng = np.random.default_rng(request.seed)
+        with torch.no_grad():
+            runs = tj.simulate(request.batch, self.trajectories, rng, self.dtype, self.device)
+            probs = runs.probabilities()
+            info: dict[str, object] = {"noise": "trajectories", "trajectories": runs.count}
+            expectations = None
+            if request.wants("expectations"):
+                expectations, info["stderr"] = runs.expectations(request.observables)
+        shots = request.shots
+        return Result(
+            expectations=expectations,
+            samples=sv.sample(probs, shots, rng) if request.wants("samples") and shots is not None else None,
+            probabilities=probs if request.wants("probabilities") else None,
+            info=info,
+        )
+
     def vjp(self, request: Request, cotangent: np.ndarray, wrt: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Adjoint method on the torch engine (autograd on density matrices for noisy circuits);
         returns ``{symbol: (B,)}`` for ``wrt``."""
         batch, observables = request.batch, request.observables
         if batch.circuit.has_noise:
+            if self.noise != "density":
+                raise GradientError(
+                    "trajectories are stochastic and have no gradient; use TorchBackend(noise='density')"
+                )
             values, vectors = self.tensors(batch)
             values.requires_grad_(True)
             out = density.expectations(batch.circuit, values, vectors, observables, self.dtype)

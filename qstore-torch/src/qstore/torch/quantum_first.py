@@ -121,8 +121,10 @@ class QuantumNonlinearity(QuantumLayer):
 
 class QuantumPooling(QuantumLayer):
     """``(B, n_qubits)`` -> ``(B, keep)``: angle encoding, ``depth`` trainable layers, then the
-    register reduced to ``keep`` evenly spaced qubits by ``method`` ``"trace"`` (partial trace) or
-    ``"measure"`` (each discarded qubit measured into its kept partner); Z readouts of the kept qubits."""
+    register reduced to ``keep`` evenly spaced qubits by ``method`` ``"trace"`` (partial trace),
+    ``"measure"`` (each discarded qubit measured into its kept partner) or ``"damping"`` (each
+    discarded qubit amplitude-damped by ``strength``, default 0.5, before it is measured into its
+    partner; a noisy circuit, on the torch density engine by default); Z readouts of the kept qubits."""
 
     def __init__(
         self,
@@ -131,11 +133,15 @@ class QuantumPooling(QuantumLayer):
         method: str = "trace",
         depth: int = 1,
         entanglement: str = "linear",
+        *,
+        strength: float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(circuit=pooling_circuit(n_qubits, keep, method, depth, entanglement), **kwargs)
+        circuit = pooling_circuit(n_qubits, keep, method, depth, entanglement, strength)
+        super().__init__(circuit=circuit, **kwargs)
         self.keep = keep
         self.method = method
+        self.strength = strength
 
 
 class QuantumReadout(QuantumLayer):
