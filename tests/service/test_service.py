@@ -93,9 +93,10 @@ def test_entries_are_paid_once_across_jobs_and_estimates_say_so(tmp_path: Path) 
         assert wait(server.url, first)["stats"]["computed"] == 190
         estimate = post(
             server.url,
-            "query($input: KernelJobInput!) { estimate(input: $input) { stats { reused computed circuits } usd } }",
+            "query($input: KernelJobInput!) { estimate(input: $input) { stats { reused computed circuits } usd seconds calibrated } }",
             {"input": {**overlap, "x": X}},
         )["data"]["estimate"]
+        assert estimate.pop("seconds") > 0 and isinstance(estimate.pop("calibrated"), bool)
         assert estimate == {
             "stats": {"reused": 190, "computed": 435 - 190, "circuits": 435 - 190},
             "usd": 0.0,

@@ -23,7 +23,6 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from qstore.core.errors import QstoreError
-from qstore.core.kernels.overlap import overlap_circuit
 from qstore.core.kernels.store import kernel_space, sample_hashes
 from qstore.service.jobs import JobManager, JobRecord, KernelJobSpec
 
@@ -67,11 +66,14 @@ class Job:
 
 @strawberry.type
 class Estimate:
-    """The price of a kernel block now: entries to compute, backend circuits, shots and USD."""
+    """The price of a kernel block now: entries to compute, backend circuits, shots, USD and the
+    router's estimate of seconds (``calibrated``: from a measured profile rather than defaults)."""
 
     stats: KernelStats
     shots: int | None
     usd: float
+    seconds: float
+    calibrated: bool
 
 
 @strawberry.input
@@ -146,19 +148,15 @@ class Query:
     def estimate(self, info: Info, input: KernelJobInput) -> Estimate:
         manager: JobManager = info.context["manager"]
         spec = _spec(input)
-        kernel = spec.kernel(manager.store)
         x, y = spec.data()
-        plan = kernel.plan(x, y)
-        model = kernel.backend.capabilities.cost_model
-        circuit = (
-            overlap_circuit(kernel.feature_map)
-            if kernel.resolved_method == "overlap"
-            else kernel.feature_map.circuit
+        price = spec.kernel(manager.store).estimate(x, y)
+        return Estimate(
+            stats=_stats(price.stats),
+            shots=spec.shots,
+            usd=float(price.usd),
+            seconds=float(price.seconds),
+            calibrated=price.calibrated,
         )
-        usd = (
-            model.estimate(circuit, plan.circuits, spec.shots) if model is not None and plan.circuits else 0.0
-        )
-        return Estimate(stats=_stats(plan), shots=spec.shots, usd=float(usd))
 
     @strawberry.field(description="A stored kernel entry K(x, y), or null when it was never computed.")
     def kernel_value(
