@@ -18,7 +18,7 @@ import pytest
 from qstore.core import Circuit, NumpyBackend
 from qstore.core.backend import Capabilities, Request, Result
 from qstore.core.errors import CapabilityError, JobError, RetryableJobError
-from qstore.core.executor import Executor, RetryPolicy
+from qstore.core.executor import DEFAULT_ROWS_PER_JOB, Executor, RetryPolicy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -110,6 +110,17 @@ def test_coalescing_respects_max_rows_per_job() -> None:
         ex.run_many(requests)
         assert ex.metrics()["jobs"] == 4  # 20 rows, three requests (6 rows) per job
     assert sorted(backend.executed) == [2, 6, 6, 6]
+
+
+def test_a_backend_without_a_job_limit_gets_packs_of_the_default_size() -> None:
+    backend = GatedBackend()
+    backend.gate.set()
+    rows = DEFAULT_ROWS_PER_JOB // 2 + 1
+    requests = [backend.request(CIRCUIT, {"a": np.zeros(rows), "b": 0.3}, OBS) for _ in range(3)]
+    with Executor(backend) as ex:
+        assert ex.max_rows_per_job == DEFAULT_ROWS_PER_JOB
+        ex.run_many(requests)
+    assert backend.executed == [rows] * 3  # two such requests would overflow one job
 
 
 class LimitedBackend(GatedBackend):

@@ -58,7 +58,7 @@ from qstore.core.observables import ObservableLike
 from qstore.core.runs import Run
 from qstore.core.storage import MemoryResultCache, ResultCache
 
-__all__ = ["Executor", "RetryPolicy"]
+__all__ = ["DEFAULT_ROWS_PER_JOB", "Executor", "RetryPolicy"]
 
 logger = logging.getLogger("qstore.core.executor")
 
@@ -185,11 +185,16 @@ def _split(result: Result, requests: Sequence[Request]) -> list[Result]:
     return out
 
 
+DEFAULT_ROWS_PER_JOB = 1024
+"""Rows one packed job holds on a backend that declares no ``max_circuits_per_job``."""
+
+
 class Executor:
     """Runs many requests on one backend through few, concurrent, rate-limited jobs.
 
-    ``max_rows_per_job``: None packs up to the backend's ``Capabilities.max_circuits_per_job``
-    (no limit when it declares none); a smaller number makes more, smaller jobs.
+    ``max_rows_per_job``: None packs up to the backend's ``Capabilities.max_circuits_per_job``, or
+    `DEFAULT_ROWS_PER_JOB` when it declares none (a local simulator holds a job's states in memory
+    at once); a smaller number makes more, smaller jobs.
     ``cache``: True for an in-memory LRU of ``cache_size`` entries, a `ResultCache` (e.g. from
     ``get_storage(..., kind="cache")``) to share or persist results, or False. Use as a context
     manager, or call `close`, to stop its worker threads once the submitted work is done.
@@ -228,7 +233,8 @@ class Executor:
             )
         self.backend = backend
         self.max_in_flight = max_in_flight
-        self.max_rows_per_job = max_rows_per_job if max_rows_per_job is not None else limit
+        default = DEFAULT_ROWS_PER_JOB if limit is None else limit
+        self.max_rows_per_job = max_rows_per_job if max_rows_per_job is not None else default
         self.max_pending = max_pending
         self.rate_limit = rate_limit
         self.retry = retry if retry is not None else RetryPolicy()
