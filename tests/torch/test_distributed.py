@@ -46,7 +46,9 @@ def bindings(circuit: Circuit, batch: int, seed: int) -> dict[str, np.ndarray]:
 OBSERVABLES = ["Z0", "Z1 Z5", "X2", "0.5*Y3 X7 - 0.2*Z9", "X0 Y1 Z2"]
 
 
-def _agree(rank: int, world: int, n: int, precision: str) -> None:
+def _agree(rank: int, world: int, n: int, precision: str, block: int | None = None) -> None:
+    if block is not None:
+        monkeypatch_block(block)
     tol = 1e-10 if precision == "double" else 1e-5
     circuit = random_circuit(n, 3, seed=n)
     values = bindings(circuit, 3, seed=1)
@@ -73,6 +75,20 @@ def test_states_expectations_and_adjoint_gradients_match_numpy_double(world: int
 @pytest.mark.slow
 def test_single_precision_matches_numpy_on_four_ranks() -> None:
     spawn(_agree, 4, 11, "single", timeout=300)
+
+
+def monkeypatch_block(amplitudes: int) -> None:
+    """Make in-place kernels and exchanges work in blocks of ``amplitudes`` (in this rank only)."""
+    from qstore.torch.distributed import shards
+
+    shards.BLOCK = amplitudes
+
+
+@pytest.mark.slow
+def test_kernels_and_exchanges_in_small_blocks_match_numpy() -> None:
+    # 10 qubits on 2 ranks hold 512 amplitudes per row; blocks of 16 split every gate, diagonal,
+    # readout and exchange into 32 in-place pieces, as a 30-qubit shard is split into 64
+    spawn(_agree, 2, 10, "double", 16, timeout=300)
 
 
 def _samples(rank: int, world: int) -> None:

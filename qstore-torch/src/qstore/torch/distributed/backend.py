@@ -36,7 +36,10 @@ from qstore.torch.engine import matrices
 __all__ = ["MODES", "DistributedBackend"]
 
 MODES = ("state", "batch")
-_WORKING_COPIES = 4
+_FORWARD_COPIES = 2
+"""Shards held by a forward pass: the state, and a second one while state preparation loads it."""
+_ADJOINT_COPIES = 4
+"""Shards held by the adjoint pass: ``|ψ>``, ``|λ>`` and two temporaries of the readout and cotangents."""
 
 
 class DistributedBackend(Backend):
@@ -88,7 +91,7 @@ class DistributedBackend(Backend):
             free = torch.cuda.mem_get_info(self.device)[0]
         else:
             free = sv.available_memory() // int(os.environ.get("LOCAL_WORLD_SIZE", world))
-        per_rank = int(math.log2(max(free // (_WORKING_COPIES * self.dtype.itemsize), 2)))
+        per_rank = int(math.log2(max(free // (_FORWARD_COPIES * self.dtype.itemsize), 2)))
         sharded = world.bit_length() - 1 if self.mode == "state" else 0
         return Capabilities(
             name="torch.distributed",
@@ -101,8 +104,8 @@ class DistributedBackend(Backend):
             f"{str(self.dtype).removeprefix('torch.')}, {self.device})",
         )
 
-    def _check_memory(self, n_qubits: int, batch: int, world: int) -> None:
-        need = _WORKING_COPIES * batch * self.dtype.itemsize * 2**n_qubits // world
+    def _check_memory(self, n_qubits: int, batch: int, world: int, copies: int) -> None:
+        need = copies * batch * self.dtype.itemsize * 2**n_qubits // world
         if self.device.type == "cuda":
             have = torch.cuda.mem_get_info(self.device)[0]
         else:
@@ -116,9 +119,9 @@ class DistributedBackend(Backend):
 
     # -- state mode ------------------------------------------------------------------------------
 
-    def _simulate(self, request: Request, comm: Comm) -> tuple[Sharded, object]:
+    def _simulate(self, request: Request, comm: Comm, copies: int) -> tuple[Sharded, object]:
         plan = compile_plan(request.circuit, per_gate=True)
-        self._check_memory(plan.n_qubits, request.size, comm.world)
+        self._check_memory(plan.n_qubits, request.size, comm.world, copies)
         values, vectors = self.engine.tensors(request.batch)
         m = matrices(plan, values, self.dtype)
         sched = plan_schedule(plan, comm.n_global)
@@ -128,7 +131,7 @@ class DistributedBackend(Backend):
     def _execute_state(self, request: Request) -> Result:
         comm = self.comm()
         with torch.no_grad():
-            sh, _ = self._simulate(request, comm)
+            sh, _ = self._simulate(request, comm, _FORWARD_COPIES)
             values = None
             if request.wants("expectations"):
                 if request.shots is None:
@@ -160,7 +163,7 @@ class DistributedBackend(Backend):
     ) -> dict[str, np.ndarray]:
         comm = self.comm()
         with torch.no_grad():
-            psi, (plan, values, _) = self._simulate(request, comm)
+            psi, (plan, values, _) = self._simulate(request, comm, _ADJOINT_COPIES)
             lam = measure.weighted_apply(psi, request.observables, cotangent)
         with torch.enable_grad():
             leaf = values.detach().requires_grad_(True)

@@ -73,21 +73,46 @@ def _phase(sh: Sharded, paulis: Paulis) -> tuple[torch.Tensor | complex, torch.T
     return phase, partner
 
 
+def _diagonal_values(sh: Sharded, terms: Sequence[Paulis]) -> torch.Tensor:
+    """``(B, len(terms))`` float64 sums of ``|ψ|²·(±1)`` of Z-only terms on this shard.
+
+    Works block by block (`Sharded.blocks`): each term is a marginal of the block's probabilities
+    times a parity sign, so no index tables or shard-sized temporaries are needed.
+    """
+    state = sh.tensor
+    b = state.shape[0]
+    out = torch.zeros(b, len(terms), dtype=torch.float64, device=state.device)
+    for block in sh.blocks(state, ()):
+        probs = (block.view.real**2 + block.view.imag**2).to(torch.float64)
+        for t, paulis in enumerate(terms):
+            sign, dims = 1.0, []
+            for q, _ in paulis:
+                if sh.is_global(q) or sh.axis(q) in block.fixed:
+                    bit = sh.rank_bit(q) if sh.is_global(q) else block.fixed[sh.axis(q)]
+                    sign = -sign if bit else sign
+                else:
+                    dims.append(1 + block.axis[sh.axis(q)])
+            others = [d for d in range(1, probs.dim()) if d not in dims]
+            marginal = (probs.sum(dim=others) if others else probs).reshape(b, -1)
+            parity = torch.ones(1, dtype=torch.float64, device=state.device)
+            for _ in dims:
+                parity = torch.cat([parity, -parity])
+            out[:, t] += sign * (marginal * parity).sum(dim=1)
+    return out
+
+
 def expectations(sh: Sharded, observables: Sequence[Observable]) -> np.ndarray:
     """``(B, n_obs)`` exact expectations, identical on every rank."""
     terms, coeffs = _terms(observables)
     make_local(sh, _flip_qubits(terms))
     state = sh.tensor
     values = torch.zeros(state.shape[0], len(terms), dtype=torch.complex128, device=state.device)
-    probs = None
+    diagonal = [t for t, paulis in enumerate(terms) if not _flip_qubits([paulis])]
+    if diagonal:
+        values[:, diagonal] = _diagonal_values(sh, [terms[t] for t in diagonal]).to(torch.complex128)
     for t, paulis in enumerate(terms):
-        phase, partner = _phase(sh, paulis)
-        if partner is None:
-            if probs is None:
-                probs = (state.real**2 + state.imag**2).to(torch.float64)
-            weighted = probs * phase.real
-            values[:, t] = weighted.sum(dim=1)
-        else:
+        if t not in diagonal:
+            phase, partner = _phase(sh, paulis)
             values[:, t] = ((state.conj() * state[:, partner]).to(torch.complex128) * phase).sum(dim=1)
     sh.comm.all_reduce(values)
     return values.real.cpu().numpy() @ coeffs

@@ -116,7 +116,7 @@ def adjoint_grads(plan: Plan, m: Matrices, psi: Sharded, lam: torch.Tensor) -> t
     for j, op in enumerate(reversed(ops)):
         exchange = back.before.get(j)
         if exchange is not None:
-            psi.tensor, lam = psi.exchange(exchange, [psi.tensor, lam])
+            psi.exchange(exchange, [psi.tensor, lam])
         step = op.step
         if isinstance(step, Prepare):
             continue

@@ -4,12 +4,17 @@ Each rank holds ``(B, 2**L)`` amplitudes, ``L = n - k``, of ``B`` states in the 
 layout (`qstore.torch.distributed.layout`). Gates act on local axes with the torch engine's
 kernels; a qubit in a global position contributes a fixed bit (this rank's), so a gate that does
 not flip it (a control, a diagonal) runs without communication. `Sharded.exchange` is the only
-communication of the gate sweep: one ``all_to_all_single`` per remapping.
+communication of the gate sweep: one remapping, one ``all_to_all_single`` per block.
+
+Gates and exchanges work in place, block by block (`Sharded.blocks`, at most `BLOCK` amplitudes), so
+a forward pass holds one shard plus a few blocks of scratch: a 30-qubit complex64 register
+(8 GiB) fits four ranks of one 24 GiB machine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 
 import attrs
 
@@ -18,7 +23,31 @@ import torch.distributed as dist
 from qstore.torch.distributed.layout import Exchange
 from qstore.torch.engine import apply_block
 
-__all__ = ["Comm", "Sharded"]
+__all__ = ["BLOCK", "Block", "Comm", "Sharded"]
+
+BLOCK = 2**22
+"""Amplitudes per block of an in-place kernel or exchange (32 MiB at complex64)."""
+
+
+@attrs.frozen
+class Block:
+    """A view of part of a shard: ``view`` is ``(B, 2, …, 2)`` over the local axes not in ``fixed``
+    (axis -> this block's bit); ``axis`` maps each of those local axes to its dimension - 1."""
+
+    view: torch.Tensor
+    fixed: dict[int, int]
+    axis: dict[int, int]
+
+
+def _gate(view: torch.Tensor, matrix: torch.Tensor, at: Sequence[int]) -> torch.Tensor:
+    """``matrix`` on dimensions ``1 + at`` of ``view`` ``(B, 2, …, 2)``, out of place (one block)."""
+    b = view.shape[0]
+    if list(at) == list(range(at[0], at[0] + len(at))) and view.is_contiguous():
+        return apply_block(view.reshape(b, -1), matrix, at[0], len(at)).view(view.shape)
+    front = list(range(1, len(at) + 1))
+    moved = view.movedim([1 + a for a in at], front)
+    out = matrix @ moved.reshape(b, 2 ** len(at), -1)
+    return out.view(moved.shape).movedim(front, [1 + a for a in at])
 
 
 @attrs.define
@@ -99,13 +128,6 @@ class Sharded:
         idx = torch.arange(2**self.local, device=self.tensor.device)
         return (idx >> (self.local - 1 - self.axis(q))) & 1
 
-    def sub_index(self, qubits: Sequence[int]) -> torch.Tensor | int:
-        """For every local index, the index of its ``qubits`` bits (first qubit most significant)."""
-        sub: torch.Tensor | int = 0
-        for q in qubits:
-            sub = sub * 2 + self.bits(q)
-        return sub
-
     def canonical(self, local_index: torch.Tensor) -> torch.Tensor:
         """Basis indices (qubit 0 most significant) of local indices of this rank's shard."""
         out = torch.zeros_like(local_index)
@@ -153,25 +175,55 @@ class Sharded:
             matrix = matrix[..., idx, :][..., :, idx]
         return matrix, [self.axis(qubits[j]) for j in local]
 
+    def blocks(self, tensor: torch.Tensor, keep: Sequence[int]) -> Iterator[Block]:
+        """Views of ``tensor`` of at most about `BLOCK` amplitudes that each hold local ``keep`` axes whole.
+
+        The most significant other axes are fixed block by block, so a kernel working block by
+        block in place needs scratch memory of one block, not of the shard.
+        """
+        b = tensor.shape[0]
+        view = tensor.view((b,) + (2,) * self.local)
+        free = [a for a in range(self.local) if a not in keep]
+        fixed = free[: max(0, min(len(free), self.local - max(BLOCK // b, 1).bit_length() + 1))]
+        rest = [a for a in range(self.local) if a not in fixed]
+        moved = view.movedim([1 + a for a in fixed], list(range(len(fixed))))
+        for bits in itertools.product((0, 1), repeat=len(fixed)):
+            yield Block(moved[bits], dict(zip(fixed, bits, strict=True)), {a: i for i, a in enumerate(rest)})
+
     def apply(
         self, matrix: torch.Tensor, qubits: Sequence[int], tensor: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``matrix`` (``(d, d)`` or ``(B, d, d)``) applied on ``qubits`` of ``tensor`` (default: the shard)."""
+        """``matrix`` (``(d, d)`` or ``(B, d, d)``) applied in place on ``qubits`` of ``tensor`` (default: the shard)."""
         state = self.tensor if tensor is None else tensor
         m, axes = self.restricted(matrix, qubits)
         if not axes:
-            return state * (m[..., 0, :1] if m.dim() == 3 else m[0, 0])
-        if axes == list(range(axes[0], axes[0] + len(axes))):
-            return apply_block(state, m, axes[0], len(axes))
-        return self._restore(m @ self._moved(state, axes), axes)
+            return state.mul_(m[..., 0, :1] if m.dim() == 3 else m[0, 0])
+        for block in self.blocks(state, axes):
+            at = [block.axis[a] for a in axes]
+            block.view.copy_(_gate(block.view, m, at))
+        return state
+
+    def spread(self, values: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
+        """``(B, 2**len(qubits))`` values of a diagonal on ``qubits`` (this rank's global bits fixed),
+        shaped to broadcast against the shard viewed as ``(B, 2, …, 2)``."""
+        table = values.reshape((values.shape[0],) + (2,) * len(qubits))
+        table = table[
+            (slice(None), *(self.rank_bit(q) if self.is_global(q) else slice(None) for q in qubits))
+        ]
+        local = [q for q in qubits if not self.is_global(q)]
+        order = sorted(range(len(local)), key=lambda i: self.axis(local[i]))
+        shape = [table.shape[0]] + [1] * self.local
+        for q in local:
+            shape[1 + self.axis(q)] = 2
+        return table.permute([0] + [1 + i for i in order]).reshape(shape)
 
     def apply_diagonal(
         self, phases: torch.Tensor, qubits: Sequence[int], tensor: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Multiply by ``phases`` ``(B, 2**len(qubits))`` of a diagonal gate on ``qubits``; no communication."""
+        """Multiply in place by ``phases`` ``(B, 2**len(qubits))`` of a diagonal gate on ``qubits``; no communication."""
         state = self.tensor if tensor is None else tensor
-        sub = self.sub_index(qubits)
-        return state * (phases[:, sub : sub + 1] if isinstance(sub, int) else phases[:, sub])
+        state.view((state.shape[0],) + (2,) * self.local).mul_(self.spread(phases, qubits))
+        return state
 
     def load(self, amplitudes: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
         """Load ``(B, 2**p)`` amplitudes into local ``qubits`` that are still ``|0…0>``."""
@@ -186,24 +238,27 @@ class Sharded:
 
     def diagonal_grad(self, lam: torch.Tensor, psi: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
         """This rank's part of the gradient of ``2·Re<λ|D ψ>`` with respect to the phases of ``D``."""
-        out = torch.zeros(lam.shape[0], 2 ** len(qubits), dtype=lam.dtype, device=lam.device)
-        sub = self.sub_index(qubits)
-        product = 2 * lam * psi.conj()
-        if isinstance(sub, int):
-            out[:, sub] = product.sum(dim=1)
-            return out
-        return out.index_add_(1, sub, product)
+        b = lam.shape[0]
+        out = torch.zeros((b,) + (2,) * len(qubits), dtype=lam.dtype, device=lam.device)
+        local = [q for q in qubits if not self.is_global(q)]
+        axes = {self.axis(q) for q in local}
+        product = (2 * lam * psi.conj()).view((b,) + (2,) * self.local)
+        others = [1 + a for a in range(self.local) if a not in axes]
+        summed = product.sum(dim=others) if others else product
+        by_axis = sorted(local, key=self.axis)
+        summed = summed.reshape((b,) + (2,) * len(local)).permute([0] + [1 + by_axis.index(q) for q in local])
+        out[(slice(None), *(self.rank_bit(q) if self.is_global(q) else slice(None) for q in qubits))] = summed
+        return out.reshape(b, -1)
 
     # -- communication ---------------------------------------------------------------------------
 
-    def exchange(
-        self, exchange: Exchange, tensors: Sequence[torch.Tensor] | None = None
-    ) -> list[torch.Tensor]:
-        """Swap the exchange's global/local position pairs with one ``all_to_all_single`` per tensor.
+    def exchange(self, exchange: Exchange, tensors: Sequence[torch.Tensor] | None = None) -> None:
+        """Swap the exchange's global/local position pairs in place, block by block (`blocks`).
 
         ``tensors`` (default: the shard) share this layout; the layout is updated once for all.
-        Rank ``r`` sends the chunk whose local bits ``l`` equal ``c`` to the rank whose bits ``g``
-        are ``c``; the chunk from rank ``s`` lands where the new local bits equal ``s``'s bits ``g``.
+        The part of a block whose exchanged local bits equal ``c`` goes to the rank whose global
+        bits equal ``c``, and that rank's part with local bits equal to this rank's global bits
+        lands in its place: one ``all_to_all_single`` per block, scratch memory of two blocks.
         """
         comm = self.comm
         m = len(exchange.pairs)
@@ -218,32 +273,28 @@ class Sharded:
             for i, b in enumerate(bits):
                 d |= ((c >> (m - 1 - i)) & 1) << b
             dests.append(d)
-        out = []
         for tensor in [self.tensor] if tensors is None else tensors:
-            b = tensor.shape[0]
-            view = tensor.reshape((b,) + (2,) * self.local)
-            moved = view.movedim([1 + a for a in axes], list(range(m))).contiguous()
-            chunk = 2 * moved.numel() // 2**m
-            splits = [0] * comm.world
-            for d in dests:
-                splits[d] = chunk
-            received = torch.empty_like(moved)
-            dist.all_to_all_single(
-                torch.view_as_real(received).reshape(-1),
-                torch.view_as_real(moved).reshape(-1),
-                splits,
-                splits,
-                group=comm.group,
-            )
-            comm.bytes_sent += (2**m - 1) * chunk * moved.real.element_size()
-            out.append(received.movedim(list(range(m)), [1 + a for a in axes]).reshape(b, -1))
+            for block in self.blocks(tensor, axes):
+                moved = block.view.movedim([1 + block.axis[a] for a in axes], list(range(m)))
+                send = moved.contiguous()
+                received = torch.empty_like(send)
+                chunk = 2 * send.numel() // 2**m
+                splits = [0] * comm.world
+                for d in dests:
+                    splits[d] = chunk
+                dist.all_to_all_single(
+                    torch.view_as_real(received).reshape(-1),
+                    torch.view_as_real(send).reshape(-1),
+                    splits,
+                    splits,
+                    group=comm.group,
+                )
+                moved.copy_(received)
+                comm.bytes_sent += (2**m - 1) * chunk * send.real.element_size()
         at = {p: q for q, p in enumerate(self.pos)}
         for g, p in exchange.pairs:
             self.pos[at[g]], self.pos[at[p]] = p, g
         comm.exchanges += 1
-        if tensors is None:
-            self.tensor = out[0]
-        return out
 
     def full(self, tensor: torch.Tensor | None = None) -> torch.Tensor:
         """The whole ``(B, 2**n)`` states in canonical qubit order, on every rank (small registers only)."""
