@@ -405,8 +405,11 @@ class Backend(abc.ABC):
         if not isinstance(circuit, Circuit):
             raise CapabilityError(f"circuit must be a qstore Circuit, got {type(circuit).__name__}")
         if circuit.n_qubits > caps.max_qubits:
+            local = any(d == "cpu" or d.startswith("cuda") for d in caps.devices)
+            hint = " (a local simulator's limit: what fits in free memory)" if local else ""
             raise CapabilityError(
-                f"backend {caps.name!r} runs at most {caps.max_qubits} qubits; the circuit has {circuit.n_qubits}"
+                f"backend {caps.name!r} runs at most {caps.max_qubits} qubits; the circuit has "
+                f"{circuit.n_qubits}{hint}"
             )
         obs = as_observables(observables)
         for o in obs:
