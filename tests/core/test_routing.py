@@ -17,7 +17,7 @@ from qstore.core.errors import BudgetExceededError, CapabilityError
 from qstore.core.hookspecs import hookimpl
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.plugins import isolated_registry
-from qstore.core.routing import AutoBackend, route
+from qstore.core.routing import AutoBackend, installed_backends, route
 from qstore.core.routing_policy import CostLedger, Policy
 from qstore.core.routing_speed import Profile, SpeedModel
 from qstore.core.routing_workload import Workload
@@ -210,7 +210,28 @@ def test_a_backend_that_could_not_be_built_is_listed_with_why() -> None:
     assert reasons(d)["ionq.qpu.aria-1"] == "cannot be built: no API key"
 
 
+class Broken:
+    """A plugin made here registering a backend whose factory fails (a missing API key, say)."""
+
+    @hookimpl
+    def register_backends(self, register) -> None:
+        def factory() -> NumpyBackend:
+            raise CapabilityError("no API key\nset BROKEN_KEY")
+
+        register("broken", factory)
+
+
+def test_installed_backends_gives_the_reason_a_backend_cannot_be_built() -> None:
+    with isolated_registry(builtin_plugin, Broken()):
+        pool = installed_backends(Policy())
+        assert pool["broken"] == "cannot be built: CapabilityError: no API key"
+        d = route(workload(), profile=None)
+    assert d.backend == "numpy" and reasons(d)["broken"] == "cannot be built: CapabilityError: no API key"
+
+
 def test_no_usable_backend_raises_with_the_reasons() -> None:
+    with pytest.raises(CapabilityError, match="under the policy: no backends installed"):
+        route(workload(), backends=[], profile=None)
     with pytest.raises(CapabilityError, match="x: needs 4 qubits, runs at most 3"):
         route(workload(), backends=[Variant("x", max_qubits=3)], profile=None)
     with pytest.raises(BudgetExceededError, match=r"over budget: estimated \$2.00, \$1.00 remains"):

@@ -60,7 +60,9 @@ __all__ = [
     "SpeedModel",
     "Timing",
     "calibrate",
+    "calibration_points",
     "fit",
+    "fit_profile",
     "load_profile",
     "profile_dir",
     "profile_key",
@@ -369,17 +371,10 @@ def time_points(
     return [best[i] for i in range(len(points))]
 
 
-def calibrate(
-    backends: Sequence[Backend],
-    grid: Sequence[tuple[int, int]] = GRID,
-    *,
-    rounds: int = 3,
-    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
-) -> Profile:
-    """Time every local backend (forward, and its native gradient) on ``grid`` and fit the models.
+def calibration_points(backends: Sequence[Backend], grid: Sequence[tuple[int, int]] = GRID) -> list[Point]:
+    """What `calibrate` times: every local backend, forward and its native gradient, on ``grid``.
 
     Remote backends (devices ``cloud``/``qpu``) are skipped: their time is dominated by queues.
-    Each point's time is its best over ``rounds`` interleaved passes (`time_points`).
     """
     local = [b for b in backends if not set(b.capabilities.devices) & {"cloud", "qpu"}]
     work: list[Point] = []
@@ -387,10 +382,25 @@ def calibrate(
         caps = b.capabilities
         modes = ["forward", *(m for m in NATIVE_METHODS if m in caps.gradient_methods)]
         work += [(b, m, n, k, n) for m in modes for n, k in _grid(grid, caps.max_qubits)]
-    points = time_points(work, rounds, progress)
+    return work
+
+
+def fit_profile(timings: Sequence[Timing]) -> Profile:
+    """A `Profile` for this machine with one fitted model per (backend, mode) of ``timings``."""
     models: dict[str, dict[str, SpeedModel]] = {}
     for (name, mode), group in itertools.groupby(
-        sorted(points, key=lambda t: (t.backend, t.mode)), key=lambda t: (t.backend, t.mode)
+        sorted(timings, key=lambda t: (t.backend, t.mode)), key=lambda t: (t.backend, t.mode)
     ):
         models.setdefault(name, {})[mode] = fit(list(group))
-    return Profile(profile_key(), models, tuple(points), time.time())
+    return Profile(profile_key(), models, tuple(timings), time.time())
+
+
+def calibrate(
+    backends: Sequence[Backend],
+    grid: Sequence[tuple[int, int]] = GRID,
+    *,
+    rounds: int = 3,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+) -> Profile:
+    """Time the `calibration_points` (best of ``rounds`` interleaved passes, `time_points`) and fit."""
+    return fit_profile(time_points(calibration_points(backends, grid), rounds, progress))
