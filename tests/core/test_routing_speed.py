@@ -3,6 +3,7 @@ steady state, calibrate predicts held-out sizes, profiles round-trip. A fake clo
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -113,12 +114,15 @@ def test_time_backend_keeps_the_best_of_at_least_repeats_calls_and_more_while_ch
     clock = FakeClock()
     monkeypatch.setattr(routing_speed, "time", clock)
     backend = Clocked(clock)
-    t = time_backend(backend, 3, 2, "forward")
-    assert t.seconds == pytest.approx(TRUTH.predict(3, 2, t.gates, 3))  # compiling calls discarded
-    assert backend.total == 10  # every call is cheap: the cap
-    backend.scale = 1e4
-    slow = time_backend(backend, 3, 2, "forward", repeats=3)
-    assert backend.total == 13 and slow.seconds > 0.1  # expensive: exactly ``repeats``
+    t = time_backend(backend, 3, 2, "forward", repeats=3)
+    assert t.seconds == pytest.approx(TRUTH.predict(3, 2, t.gates, 3))  # the compiling calls lose
+    assert backend.total == 3  # together over the cheap limit already: exactly ``repeats``
+    again = time_backend(backend, 3, 2, "forward")
+    assert again.seconds == t.seconds
+    assert backend.total - 3 == math.ceil(routing_speed._CHEAP_SECONDS / t.seconds)  # cheap: more calls
+    backend.scale = 1e-3
+    time_backend(backend, 3, 2, "forward")
+    assert backend.total - 3 - math.ceil(routing_speed._CHEAP_SECONDS / t.seconds) == 10  # the cap
 
 
 def test_time_points_keeps_each_point_s_best_pass_through_compilation_and_bursts(

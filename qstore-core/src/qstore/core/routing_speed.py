@@ -86,7 +86,7 @@ CACHE_AMPLITUDES = 2**15
 """Amplitudes per call (512 KiB in double precision) beyond which `SpeedModel.per_amp_op_big` applies."""
 _MAX_POINT_AMPLITUDES = 2**20
 _DEPTH = 2
-_CHEAP_SECONDS = 0.1
+_CHEAP_SECONDS = 0.02
 _MAX_REPEATS = 10
 
 
@@ -319,7 +319,7 @@ def time_backend(
     """Best wall time of one call of the layer ansatz (depth 2, Z readouts of the first
     ``observables`` qubits, default all).
 
-    At least ``repeats`` calls, and more (up to 10) while all of them together took under 0.1 s.
+    At least ``repeats`` calls, and more (up to 10) while all of them together took under 20 ms.
     ``mode`` is ``"forward"`` or a gradient method the backend declares.
     """
     lc = layer_circuit(n_qubits, _DEPTH)
