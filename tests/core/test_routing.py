@@ -17,7 +17,7 @@ from qstore.core.errors import BudgetExceededError, CapabilityError
 from qstore.core.hookspecs import hookimpl
 from qstore.core.numpy_backend import NumpyBackend
 from qstore.core.plugins import isolated_registry
-from qstore.core.routing import AutoBackend, route
+from qstore.core.routing import AutoBackend, installed_backends, route
 from qstore.core.routing_policy import CostLedger, Policy
 from qstore.core.routing_speed import Profile, SpeedModel
 from qstore.core.routing_workload import Workload
@@ -51,7 +51,7 @@ class Variant(NumpyBackend):
 
 def profile(**per_amp_gate: float) -> Profile:
     """A profile whose backends differ only in their per-amplitude-gate cost."""
-    models = {name: {"forward": SpeedModel(1e-3, 0.0, c), "adjoint": SpeedModel(1e-3, 0.0, 2 * c)}
+    models = {name: {"forward": SpeedModel(1e-3, 0, 0, 0, c), "adjoint": SpeedModel(1e-3, 0, 0, 0, 2 * c)}
               for name, c in per_amp_gate.items()}  # fmt: skip
     return Profile("test", models)
 
@@ -99,6 +99,40 @@ def test_decisions_are_deterministic_given_a_profile() -> None:
         route(workload(batch=4, gradient="auto"), backends=backends, profile=p) == first for _ in range(3)
     )
     assert first.backend == "b" and reasons(first)["c"] == "tied; b comes first by name"
+
+
+def test_a_decision_survives_the_profile_s_round_trip_through_json() -> None:
+    backends = [Variant("a"), Variant("b")]
+    p = profile(a=2e-9, b=1e-9)
+    again = Profile.from_dict(json.loads(json.dumps(p.to_dict())))
+    work = workload(batch=16, gradient="adjoint")
+    assert route(work, backends=backends, profile=again) == route(work, backends=backends, profile=p)
+
+
+def shaped_profile() -> Profile:
+    """Models shaped like the engines': ``batched`` pays per gate once per call and little per
+    amplitude; ``looped`` builds each circuit (per row and gate) but has the fastest kernels."""
+    return Profile("shapes", {
+        "batched": {"forward": SpeedModel(1e-3, 3e-5, 0, 0, 2e-9), "adjoint": SpeedModel(2e-3, 6e-5, 0, 0, 5e-9)},
+        "looped": {"forward": SpeedModel(1e-3, 0, 1e-4, 2e-5, 4e-10), "adjoint": SpeedModel(2e-3, 0, 2e-4, 6e-5, 1e-9)},
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("work", "chosen"),
+    [
+        (Workload.from_layer(8, 2, batch=256, gradient="auto"), "batched"),
+        (Workload.from_layer(20, 2), "looped"),
+        (Workload.from_layer(24, 2), "looped"),
+    ],
+)
+def test_each_term_of_the_speed_models_steers_the_reference_workloads(work, chosen) -> None:
+    """Per-row costs lose a big batch of small circuits; per-amplitude costs lose a big register."""
+    d = route(work, Policy(memory_bytes=2**40), backends=[Variant("batched"), Variant("looped")],
+              profile=shaped_profile())  # fmt: skip
+    assert d.backend == chosen and d.calibrated
+    (loser,) = d.alternatives
+    assert loser.reason == f"slower by {loser.seconds / d.seconds:.3g}x" and loser.seconds > 2 * d.seconds
 
 
 def test_cost_and_balanced_priorities_trade_seconds_for_dollars() -> None:
@@ -176,7 +210,28 @@ def test_a_backend_that_could_not_be_built_is_listed_with_why() -> None:
     assert reasons(d)["ionq.qpu.aria-1"] == "cannot be built: no API key"
 
 
+class Broken:
+    """A plugin made here registering a backend whose factory fails (a missing API key, say)."""
+
+    @hookimpl
+    def register_backends(self, register) -> None:
+        def factory() -> NumpyBackend:
+            raise CapabilityError("no API key\nset BROKEN_KEY")
+
+        register("broken", factory)
+
+
+def test_installed_backends_gives_the_reason_a_backend_cannot_be_built() -> None:
+    with isolated_registry(builtin_plugin, Broken()):
+        pool = installed_backends(Policy())
+        assert pool["broken"] == "cannot be built: CapabilityError: no API key"
+        d = route(workload(), profile=None)
+    assert d.backend == "numpy" and reasons(d)["broken"] == "cannot be built: CapabilityError: no API key"
+
+
 def test_no_usable_backend_raises_with_the_reasons() -> None:
+    with pytest.raises(CapabilityError, match="under the policy: no backends installed"):
+        route(workload(), backends=[], profile=None)
     with pytest.raises(CapabilityError, match="x: needs 4 qubits, runs at most 3"):
         route(workload(), backends=[Variant("x", max_qubits=3)], profile=None)
     with pytest.raises(BudgetExceededError, match=r"over budget: estimated \$2.00, \$1.00 remains"):
@@ -247,6 +302,11 @@ def test_auto_backend_routes_once_per_structure_and_matches_the_reference() -> N
     grads = auto.gradient(c, {"t": [0.1, 0.7]}, "Z1", method="adjoint")
     expected = NumpyBackend().gradient(c, {"t": [0.1, 0.7]}, "Z1", method="adjoint")
     np.testing.assert_allclose(grads["t"], expected["t"], atol=1e-12)
+
+
+def test_auto_with_no_buildable_backend_says_what_to_run() -> None:
+    with pytest.raises(CapabilityError, match="found no backend it can build; run `qstore backends`"):
+        AutoBackend(backends={"numpy": "cannot be built: broken"}, profile=None)
 
 
 def test_make_backend_auto_builds_the_router() -> None:

@@ -174,15 +174,14 @@ class _Estimator:
         fwd = self.profile.model(name, "forward") if self.profile else None
         calibrated = fwd is not None
         fwd = fwd or DEFAULTS[caps.precision]
-        per_call = fwd.predict(w.n_qubits, w.batch, w.n_gates)
+        size = (w.n_qubits, w.batch, w.n_gates, w.n_observables)
+        per_call = fwd.predict(*size)
         if method in NATIVE_METHODS:
             grad = self.profile.model(name, method) if self.profile else None
             calibrated = calibrated and grad is not None
-            per_call += (
-                grad.predict(w.n_qubits, w.batch, w.n_gates) if grad else NATIVE_GRADIENT_FACTOR * per_call
-            )
+            per_call += grad.predict(*size) if grad else NATIVE_GRADIENT_FACTOR * per_call
         elif method is not None:
-            per_call += fwd.predict(w.n_qubits, rows, w.n_gates)
+            per_call += fwd.predict(w.n_qubits, rows, w.n_gates, w.n_observables)
         return per_call * w.calls, calibrated
 
     def usd(self, caps: Capabilities, method: str | None) -> float:
