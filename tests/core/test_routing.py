@@ -172,6 +172,7 @@ def test_accuracy_priority_prefers_double_precision() -> None:
         (Variant("x", exact_expectations=False), workload(), Policy(), "only samples"),
         (Variant("x", shots=False), workload(shots=100), Policy(), "does not sample; shots=100"),
         (Variant("x", statevector=False), workload(outputs={"state"}), Policy(), "cannot return states"),
+        (Variant("x", noise=()), attrs.evolve(workload(), noisy=True), Policy(), "cannot simulate noise"),
         (Variant("x", engine_precision="single", precision="single"), workload(), Policy(precision="double"),
          "runs in single precision; double is required"),
         (Variant("x", gradient_methods=("parameter-shift",)), workload(gradient="adjoint"), Policy(),
@@ -186,6 +187,18 @@ def test_every_rejection_names_its_reason(candidate, work, policy, reason) -> No
     (rejected,) = d.rejected
     assert rejected.backend == "x" and reason in rejected.reason
     assert f"rejected: {rejected.reason}" in str(d)
+
+
+def test_a_noisy_circuit_needs_a_noise_backend_and_density_memory_counts_4_to_the_n() -> None:
+    w = Workload.from_circuit(Circuit(6).h(0).amplitude_damping(0.1, 0))
+    assert w.noisy and not Workload.from_circuit(Circuit(6).h(0)).noisy
+    density = 4 * 16 * 4**6  # working copies x complex128 x entries of rho
+    assert route(w, Policy(memory_bytes=density), backends=[Variant("x")], profile=None).backend == "x"
+    with pytest.raises(CapabilityError) as info:
+        route(
+            w, Policy(memory_bytes=density - 1), backends=[Variant("x"), Variant("y", noise=())], profile=None
+        )
+    assert "x: does not fit in memory" in str(info.value) and "y: cannot simulate noise" in str(info.value)
 
 
 def test_a_workload_too_big_for_memory_is_rejected_by_its_precision() -> None:

@@ -212,6 +212,8 @@ def _rejection(
         return None, "only samples; exact expectations were asked for (shots=None)"
     if w.shots is not None and not caps.shots:
         return None, f"does not sample; shots={w.shots} were asked for"
+    if w.noisy and not caps.noise:
+        return None, "cannot simulate noise channels (its Capabilities.noise is empty)"
     if w.outputs & {"state", "probabilities"} and not caps.statevector:
         return None, "cannot return states or probabilities"
     wanted = w.precision or policy.precision
@@ -226,7 +228,8 @@ def _rejection(
             return None, f"lacks gradient method {w.gradient!r} with shots={w.shots}; it has {usable}"
     if not devices & _REMOTE:
         itemsize = 16 if caps.precision == "double" else 8
-        need = _WORKING_COPIES * w.batch * itemsize * 2**w.n_qubits
+        density = w.noisy and "trajectories" not in caps.noise  # ρ holds 4**n entries
+        need = _WORKING_COPIES * w.batch * itemsize * (4 if density else 2) ** w.n_qubits
         have = policy.memory_bytes if policy.memory_bytes is not None else available_memory()
         if need > have:
             return (

@@ -62,7 +62,8 @@ class Workload:
     ``gradient`` is None (forward only), ``"auto"`` (the backend's best method) or a method name;
     ``shift_sites`` is how many gate angles depend on differentiated symbols (what parameter shift
     multiplies). ``precision`` None accepts either. ``samples``/``epochs``/``circuits_per_sample``
-    plan a whole run: ``calls`` = ⌈samples / batch⌉ · epochs · circuits_per_sample.
+    plan a whole run: ``calls`` = ⌈samples / batch⌉ · epochs · circuits_per_sample. ``noisy``: the
+    circuit has noise channels, which only backends declaring ``Capabilities.noise`` run.
     """
 
     n_qubits: int = attrs.field(validator=_positive("n_qubits"))
@@ -83,6 +84,7 @@ class Workload:
     epochs: int = attrs.field(default=1, validator=_positive("epochs"))
     circuits_per_sample: int = attrs.field(default=1, validator=_positive("circuits_per_sample"))
     structure: str = ""
+    noisy: bool = False
 
     @samples.validator
     def _check_samples(self, _attribute: object, value: int | None) -> None:
@@ -105,7 +107,7 @@ class Workload:
     def key(self) -> tuple[object, ...]:
         """What makes two workloads route alike: structure, batch, shots, gradient, outputs."""
         return (self.structure or (self.n_qubits, self.depth, self.gates_1q, self.gates_2q), self.batch,
-                self.shots, self.gradient, self.outputs, self.precision)  # fmt: skip
+                self.shots, self.gradient, self.outputs, self.precision, self.noisy)  # fmt: skip
 
     @classmethod
     def from_circuit(
@@ -148,6 +150,7 @@ class Workload:
             epochs=epochs,
             circuits_per_sample=circuits_per_sample,
             structure=circuit.hash,
+            noisy=circuit.has_noise,
         )
 
     @classmethod
