@@ -76,6 +76,18 @@ def test_apply_pauli_and_expectations_match_kron() -> None:
     np.testing.assert_allclose(sv.expectations(state, [obs])[:, 0], want, atol=1e-12)
 
 
+@pytest.mark.parametrize("n", [3, 16])
+def test_wide_registers_read_observables_from_marginals_without_tables(n: int, monkeypatch) -> None:
+    rng = np.random.default_rng(5)
+    psi = random_states(n, 2, rng)
+    obs = [Observable.parse(f"0.5*X0 Y{n - 1} - Z1 + Y0 Z1 X2 + 0.1*I"), Observable.parse(f"Z{n - 1}")]
+    monkeypatch.setattr(sv, "TABLE_MAX_QUBITS", 64)  # read by the 2**n tables
+    want = sv.expectations(psi.reshape((2,) + (2,) * n), obs)
+    monkeypatch.setattr(sv, "TABLE_MAX_QUBITS", 2)  # read from marginals
+    got = sv.expectations(psi.reshape((2,) + (2,) * n), obs)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
 def test_simulate_with_fusion_matches_dense_state() -> None:
     rng = np.random.default_rng(4)
     one_qubit = [g for g, spec in GATES.items() if spec.n_qubits == 1]

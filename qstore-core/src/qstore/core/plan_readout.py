@@ -20,7 +20,18 @@ import numpy as np
 from qstore.core.gates import GATES
 from qstore.core.observables import Observable
 
-__all__ = ["Readout", "ReadoutGroup", "basis_rotations", "compile_readout", "measurement_settings"]
+__all__ = [
+    "TABLE_MAX_QUBITS",
+    "Readout",
+    "ReadoutGroup",
+    "basis_rotations",
+    "compile_readout",
+    "measurement_settings",
+]
+
+TABLE_MAX_QUBITS = 14
+"""Widest register read with ``2**n``-row `ReadoutGroup.phases`/``partner`` tables; wider ones use
+`ReadoutGroup.factors` on strided views, so readout memory stays one state."""
 
 # phase_P(i) factor of each Pauli for row bit 0 / 1.
 _FACTORS = {"X": (1, 1), "Y": (-1j, 1j), "Z": (1, -1)}
@@ -45,6 +56,23 @@ class ReadoutGroup:
         """``phase_P(i)`` of every term (columns) for every basis index (rows)."""
         phases = np.stack([_phase_vector(p, self.n_qubits) for p in self.paulis], axis=1)
         return phases.real if self.mask == 0 else phases
+
+    @functools.cached_property
+    def mask_qubits(self) -> tuple[int, ...]:
+        """The qubits the X/Y mask flips (ascending): ``ψ[i ⊕ mask]`` is ``ψ`` reversed along them."""
+        return tuple(q for q in range(self.n_qubits) if self.mask >> (self.n_qubits - 1 - q) & 1)
+
+    @functools.cached_property
+    def factors(self) -> tuple[tuple[tuple[int, ...], np.ndarray], ...]:
+        """Per term, its qubits (ascending) and ``(k, 2)`` factors: ``phase_P(i) = Π_j f[j, bit_j(i)]``,
+        so ``Σ_i o_i phase_P(i)`` contracts the marginal of ``o`` on those qubits with the factors."""
+        out = []
+        for paulis in self.paulis:
+            ordered = sorted(paulis)
+            out.append(
+                (tuple(q for q, _ in ordered), np.array([_FACTORS[p] for _, p in ordered], dtype=complex))
+            )
+        return tuple(out)
 
     @functools.cached_property
     def partner(self) -> np.ndarray:

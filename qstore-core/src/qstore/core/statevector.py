@@ -31,7 +31,13 @@ from qstore.core.plan import (
     gate_matrices,
     target_index,
 )
-from qstore.core.plan_readout import basis_rotations, compile_readout, measurement_settings
+from qstore.core.plan_readout import (
+    TABLE_MAX_QUBITS,
+    ReadoutGroup,
+    basis_rotations,
+    compile_readout,
+    measurement_settings,
+)
 
 __all__ = [
     "Matrices",
@@ -390,19 +396,37 @@ def expectations(state: np.ndarray, observables: Sequence[Observable]) -> np.nda
     """Exact ``(B, n_obs)`` expectation values by the core readout plan's mask groups.
 
     Sums run in float64 for complex64 states too (a float32 sum over ``2**n`` terms drifts by about
-    ``2**n`` ulps).
+    ``2**n`` ulps). Above `TABLE_MAX_QUBITS` no ``2**n``-row table is built: each group's overlap
+    ``conj(ψ)·ψ[i ⊕ mask]`` comes from a reversed view, each term from a marginal of it.
     """
-    b = state.shape[0]
-    readout = compile_readout(tuple(observables), state.ndim - 1)
+    b, n = state.shape[0], state.ndim - 1
+    readout = compile_readout(tuple(observables), n)
     flat = state.reshape(b, -1).astype(np.complex128, copy=False)
     columns = []
     for group in readout.groups:
-        if group.mask == 0:
-            columns.append((flat.real**2 + flat.imag**2) @ group.phases)
+        if n <= TABLE_MAX_QUBITS:
+            overlap = flat.real**2 + flat.imag**2 if group.mask == 0 else flat.conj() * flat[:, group.partner]
+            columns.append((overlap @ group.phases).real)
         else:
-            columns.append(((flat.conj() * flat[:, group.partner]) @ group.phases).real)
+            columns.append(_group_from_marginals(group, flat.reshape((b,) + (2,) * n)))
     values = np.concatenate(columns, axis=1)[:, readout.order] if columns else np.zeros((b, 0))
     return values @ readout.coeffs
+
+
+def _group_from_marginals(group: ReadoutGroup, view: np.ndarray) -> np.ndarray:
+    """``(B, n_terms)`` values of one mask group on a ``(B, 2, …, 2)`` state, in one state's memory."""
+    if group.mask == 0:
+        overlap = view.real**2 + view.imag**2
+    else:
+        overlap = view.conj() * np.flip(view, axis=[1 + q for q in group.mask_qubits])
+    n = view.ndim - 1
+    out = np.empty((view.shape[0], len(group.factors)))
+    for t, (qubits, factors) in enumerate(group.factors):
+        marginal = overlap.sum(axis=tuple(1 + q for q in range(n) if q not in qubits))
+        for f in reversed(factors):  # each product contracts the last remaining qubit axis
+            marginal = marginal @ f
+        out[:, t] = marginal.real
+    return out
 
 
 def probabilities(state: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from qstore.core.plan import (
     compile_plan,
     target_index,
 )
-from qstore.core.plan_readout import Readout, compile_readout
+from qstore.core.plan_readout import TABLE_MAX_QUBITS, Readout, ReadoutGroup, compile_readout
 from qstore.tf.gates import gate_matrix, real_dtype
 
 __all__ = [
@@ -232,11 +232,14 @@ def readout_expectations(readout: Readout, state: tf.Tensor) -> tf.Tensor:
     """``(B, n_observables)`` expectations of a ``(B, 2**n)`` batch, in the state's real dtype.
 
     The all-Z group is one product ``|ψ|² @ signs``, each other X/Y mask one gather and one
-    product; sums over the ``2**n`` amplitudes run in float64 whatever the state's precision.
+    product; above `TABLE_MAX_QUBITS` each term is a marginal of the group's overlap instead (no
+    ``2**n``-row table). Sums over the ``2**n`` amplitudes run in float64 whatever the precision.
     """
     columns = []
     for group in readout.groups:
-        if group.mask == 0:
+        if readout.n_qubits > TABLE_MAX_QUBITS:
+            columns.append(_group_from_marginals(group, state))
+        elif group.mask == 0:
             probs = tf.cast(probabilities(state), tf.float64)
             columns.append(tf.matmul(probs, tf.constant(group.phases, tf.float64)))
         else:
@@ -245,6 +248,36 @@ def readout_expectations(readout: Readout, state: tf.Tensor) -> tf.Tensor:
     terms = tf.gather(tf.concat(columns, axis=1), readout.order, axis=1)
     values = tf.matmul(terms, tf.constant(readout.coeffs, tf.float64))
     return tf.cast(values, real_dtype(state.dtype))
+
+
+def _group_from_marginals(group: ReadoutGroup, state: tf.Tensor) -> tf.Tensor:
+    """``(B, n_terms)`` values of one mask group: its overlap ``conj(ψ)·ψ[i ⊕ mask]`` (one reversal per
+    flipped qubit), then per term one contraction per qubit with its factors, highest qubit first.
+
+    Every view has rank 4, ``(B, 2**q, 2, rest)``: TensorFlow's reversals and broadcasts stop at a
+    few dimensions, so a ``(B, 2, …, 2)`` view would not do for wide registers."""
+    n = group.n_qubits
+    state = tf.cast(state, tf.complex128)
+    if group.mask == 0:
+        overlap = tf.cast(probabilities(state), tf.complex128)
+    else:
+        flipped = state
+        for q in group.mask_qubits:
+            flipped = tf.reshape(tf.reverse(_split(flipped, q, n), axis=[2]), tf.shape(state))
+        overlap = tf.math.conj(state) * flipped
+    columns = []
+    for qubits, factors in group.factors:
+        term, width = overlap, n
+        for q, f in zip(qubits[::-1], factors[::-1], strict=True):
+            contracted = tf.tensordot(_split(term, q, width), tf.constant(f, tf.complex128), axes=[[2], [0]])
+            term, width = tf.reshape(contracted, [tf.shape(term)[0], -1]), width - 1
+        columns.append(tf.math.real(tf.reduce_sum(term, axis=1)))
+    return tf.stack(columns, axis=1)
+
+
+def _split(flat: tf.Tensor, q: int, n: int) -> tf.Tensor:
+    """``(B, 2**q, 2, 2**(n-q-1))`` view of a flat ``(B, 2**n)`` batch around qubit ``q``."""
+    return tf.reshape(flat, [tf.shape(flat)[0], 2**q, 2, 2 ** (n - q - 1)])
 
 
 def expectations(state: tf.Tensor, observables: Sequence[Observable], n_qubits: int) -> tf.Tensor:
