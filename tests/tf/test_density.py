@@ -10,47 +10,30 @@ import tensorflow as tf
 from qstore.core import Circuit
 from qstore.core.errors import BindingError, CapabilityError
 from qstore.core.numpy_backend import NumpyBackend
+from qstore.core.testing import NOISY_VALUES, noisy_circuit
 from qstore.tf import density
 from qstore.tf.backend import TFBackend
 
 OBS = ["Z0", "X1 Z2", "Y2", "Z0 Z1"]
-VALUES = {"x": [0.3, 1.2, -0.4], "w": [0.4, -0.7, 2.0], "g": [0.25, 0.6, 0.05], "l": [0.2, 0.9, 0.5]}
-
-
-def _circuit() -> Circuit:
-    kraus = [np.sqrt(0.6) * np.eye(4), np.sqrt(0.4) * np.kron([[0, 1], [1, 0]], [[1, 0], [0, -1]])]
-    return (
-        Circuit(3)
-        .ry("x", 0)
-        .rx("2*w + 0.1", 1)
-        .cnot(0, 1)
-        .amplitude_damping("g", 1)
-        .crz("w", 1, 2)
-        .phase_damping("0.5*l", 0)
-        .depolarizing("g", 2)
-        .kraus(kraus, 2, 0)
-        .bit_flip(0.1, 1)
-        .phase_flip("l", 2)
-    )
 
 
 def _values(dtype: tf.DType = tf.float64) -> tf.Tensor:
-    return tf.constant(np.stack([VALUES[s] for s in _circuit().symbols], axis=1), dtype=dtype)
+    return tf.constant(np.stack([NOISY_VALUES[s] for s in noisy_circuit().symbols], axis=1), dtype=dtype)
 
 
 def test_expectations_match_the_numpy_reference_eager_and_in_graph() -> None:
-    want = NumpyBackend().run(_circuit(), VALUES, OBS).expectations
-    got = density.expectations(_circuit(), _values(), {}, OBS, tf.complex128)
+    want = NumpyBackend().run(noisy_circuit(), NOISY_VALUES, OBS).expectations
+    got = density.expectations(noisy_circuit(), _values(), {}, OBS, tf.complex128)
     assert np.allclose(got.numpy(), want, atol=1e-10)
-    graph = tf.function(lambda v: density.expectations(_circuit(), v, {}, OBS, tf.complex128))
+    graph = tf.function(lambda v: density.expectations(noisy_circuit(), v, {}, OBS, tf.complex128))
     assert np.allclose(graph(_values()).numpy(), want, atol=1e-10)
-    single = density.expectations(_circuit(), _values(tf.float32), {}, OBS, tf.complex64)
+    single = density.expectations(noisy_circuit(), _values(tf.float32), {}, OBS, tf.complex64)
     assert single.dtype == tf.float32
     assert np.allclose(single.numpy(), want, atol=1e-5)
 
 
 def test_density_matrices_have_unit_trace_and_are_psd() -> None:
-    rho = density.simulate(_circuit(), _values(), {}, tf.complex128)
+    rho = density.simulate(noisy_circuit(), _values(), {}, tf.complex128)
     matrices = tf.reshape(rho, [3, 8, 8]).numpy()
     assert np.allclose(np.trace(matrices, axis1=1, axis2=2), 1, atol=1e-12)
     assert np.linalg.eigvalsh(matrices).min() > -1e-10
@@ -82,16 +65,16 @@ def test_backend_runs_noisy_circuits_like_the_reference() -> None:
     assert backend.capabilities.noise == ("density",)
     ref = NumpyBackend()
     for _ in range(2):  # the second run is the compiled program
-        got = backend.run(_circuit(), VALUES, OBS, outputs=("probabilities",))
-        want = ref.run(_circuit(), VALUES, OBS, outputs=("probabilities",))
+        got = backend.run(noisy_circuit(), NOISY_VALUES, OBS, outputs=("probabilities",))
+        want = ref.run(noisy_circuit(), NOISY_VALUES, OBS, outputs=("probabilities",))
         assert np.allclose(got.expectations, want.expectations, atol=1e-10)
         assert np.allclose(got.probabilities, want.probabilities, atol=1e-10)
-    shots = backend.run(_circuit(), VALUES, OBS, 100, seed=4, outputs=("samples",))
-    want = ref.run(_circuit(), VALUES, OBS, 100, seed=4, outputs=("samples",))
+    shots = backend.run(noisy_circuit(), NOISY_VALUES, OBS, 100, seed=4, outputs=("samples",))
+    want = ref.run(noisy_circuit(), NOISY_VALUES, OBS, 100, seed=4, outputs=("samples",))
     assert np.allclose(shots.expectations, want.expectations)
     assert np.array_equal(shots.samples, want.samples)
-    g_tf = backend.gradient(_circuit(), VALUES, OBS)
-    g_ref = ref.gradient(_circuit(), VALUES, OBS, method="adjoint")
+    g_tf = backend.gradient(noisy_circuit(), NOISY_VALUES, OBS)
+    g_ref = ref.gradient(noisy_circuit(), NOISY_VALUES, OBS, method="adjoint")
     for name in g_ref:
         assert np.allclose(g_tf[name], g_ref[name], atol=1e-10), name
 

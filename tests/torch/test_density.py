@@ -8,46 +8,29 @@ import torch
 
 from qstore.core import Circuit
 from qstore.core.numpy_backend import NumpyBackend
+from qstore.core.testing import NOISY_VALUES, noisy_circuit
 from qstore.torch import density
 from qstore.torch.backend import TorchBackend, expectations
 
 OBS = ["Z0", "X1 Z2", "Y2", "Z0 Z1"]
-VALUES = {"x": [0.3, 1.2, -0.4], "w": [0.4, -0.7, 2.0], "g": [0.25, 0.6, 0.05], "l": [0.2, 0.9, 0.5]}
-
-
-def _circuit() -> Circuit:
-    kraus = [np.sqrt(0.6) * np.eye(4), np.sqrt(0.4) * np.kron([[0, 1], [1, 0]], [[1, 0], [0, -1]])]
-    return (
-        Circuit(3)
-        .ry("x", 0)
-        .rx("2*w + 0.1", 1)
-        .cnot(0, 1)
-        .amplitude_damping("g", 1)
-        .crz("w", 1, 2)
-        .phase_damping("0.5*l", 0)
-        .depolarizing("g", 2)
-        .kraus(kraus, 2, 0)
-        .bit_flip(0.1, 1)
-        .phase_flip("l", 2)
-    )
 
 
 def _values(dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    c = _circuit()
-    return torch.tensor(np.stack([VALUES[s] for s in c.symbols], axis=1), dtype=dtype)
+    c = noisy_circuit()
+    return torch.tensor(np.stack([NOISY_VALUES[s] for s in c.symbols], axis=1), dtype=dtype)
 
 
 def test_expectations_match_the_numpy_reference() -> None:
-    want = NumpyBackend().run(_circuit(), VALUES, OBS).expectations
-    got = expectations(_circuit(), _values(), {}, OBS, torch.complex128)
+    want = NumpyBackend().run(noisy_circuit(), NOISY_VALUES, OBS).expectations
+    got = expectations(noisy_circuit(), _values(), {}, OBS, torch.complex128)
     assert np.allclose(got.detach().numpy(), want, atol=1e-12)
-    single = expectations(_circuit(), _values(torch.float32), {}, OBS, torch.complex64)
+    single = expectations(noisy_circuit(), _values(torch.float32), {}, OBS, torch.complex64)
     assert single.dtype == torch.float32
     assert np.allclose(single.detach().numpy(), want, atol=1e-5)
 
 
 def test_density_matrices_have_unit_trace_and_are_psd() -> None:
-    rho = density.simulate(_circuit(), _values(), {}, torch.complex128).view(3, 8, 8)
+    rho = density.simulate(noisy_circuit(), _values(), {}, torch.complex128).view(3, 8, 8)
     assert torch.allclose(
         torch.diagonal(rho, dim1=1, dim2=2).sum(-1).real, torch.ones(3, dtype=torch.float64)
     )
@@ -62,13 +45,13 @@ def test_autograd_matches_numpy_finite_differences_through_strengths() -> None:
     cot = torch.tensor(
         [[1.0, -0.5, 2.0, 0.3], [0.3, 0.7, -1.1, 0.0], [-1.0, 0.2, 0.5, 1.5]], dtype=torch.float64
     )
-    out = expectations(_circuit(), values, {}, OBS, torch.complex128)
+    out = expectations(noisy_circuit(), values, {}, OBS, torch.complex128)
     (grad,) = torch.autograd.grad(out, values, cot)
-    fd = NumpyBackend().gradient(_circuit(), VALUES, OBS, cot.numpy(), method="finite-diff")
-    for j, name in enumerate(_circuit().symbols):
+    fd = NumpyBackend().gradient(noisy_circuit(), NOISY_VALUES, OBS, cot.numpy(), method="finite-diff")
+    for j, name in enumerate(noisy_circuit().symbols):
         assert np.allclose(grad[:, j].numpy(), fd[name], atol=1e-8), name
-    adjoint = NumpyBackend().gradient(_circuit(), VALUES, OBS, cot.numpy(), method="adjoint")
-    for j, name in enumerate(_circuit().symbols):
+    adjoint = NumpyBackend().gradient(noisy_circuit(), NOISY_VALUES, OBS, cot.numpy(), method="adjoint")
+    for j, name in enumerate(noisy_circuit().symbols):
         assert np.allclose(grad[:, j].numpy(), adjoint[name], atol=1e-10), name
 
 
@@ -76,14 +59,14 @@ def test_backend_runs_noisy_circuits_and_its_vjp_agrees() -> None:
     backend = TorchBackend(precision="double")
     assert backend.capabilities.noise == ("density",)
     ref = NumpyBackend()
-    got = backend.run(_circuit(), VALUES, OBS, outputs=("probabilities",))
-    want = ref.run(_circuit(), VALUES, OBS, outputs=("probabilities",))
+    got = backend.run(noisy_circuit(), NOISY_VALUES, OBS, outputs=("probabilities",))
+    want = ref.run(noisy_circuit(), NOISY_VALUES, OBS, outputs=("probabilities",))
     assert np.allclose(got.expectations, want.expectations, atol=1e-12)
     assert np.allclose(got.probabilities, want.probabilities, atol=1e-12)
-    shots = backend.run(_circuit(), VALUES, OBS, 100, seed=4).expectations
-    assert np.allclose(shots, ref.run(_circuit(), VALUES, OBS, 100, seed=4).expectations)
-    g_torch = backend.gradient(_circuit(), VALUES, OBS, method="adjoint")
-    g_ref = ref.gradient(_circuit(), VALUES, OBS, method="adjoint")
+    shots = backend.run(noisy_circuit(), NOISY_VALUES, OBS, 100, seed=4).expectations
+    assert np.allclose(shots, ref.run(noisy_circuit(), NOISY_VALUES, OBS, 100, seed=4).expectations)
+    g_torch = backend.gradient(noisy_circuit(), NOISY_VALUES, OBS, method="adjoint")
+    g_ref = ref.gradient(noisy_circuit(), NOISY_VALUES, OBS, method="adjoint")
     for name in g_ref:
         assert np.allclose(g_torch[name], g_ref[name], atol=1e-10), name
 

@@ -12,7 +12,37 @@ from qstore.core.errors import ArgumentError
 from qstore.core.expressions import Expr
 from qstore.core.gates import GATES
 
-__all__ = ["dense_state", "dense_unitary", "embed", "random_bindings", "random_circuit"]
+__all__ = [
+    "NOISY_VALUES",
+    "dense_state",
+    "dense_unitary",
+    "embed",
+    "noisy_circuit",
+    "random_bindings",
+    "random_circuit",
+]
+
+NOISY_VALUES = {"x": [0.3, 1.2, -0.4], "w": [0.4, -0.7, 2.0], "g": [0.25, 0.6, 0.05], "l": [0.2, 0.9, 0.5]}
+"""Three rows of bindings for `noisy_circuit` (strengths ``g`` and ``l/2`` inside ``[0, 1]``)."""
+
+
+def noisy_circuit() -> Circuit:
+    """Three qubits with every kind of channel (symbolic strengths and a two-qubit Kraus channel)
+    between parametric gates: the shared fixture of the density and trajectory engines' tests."""
+    kraus = [np.sqrt(0.6) * np.eye(4), np.sqrt(0.4) * np.kron([[0, 1], [1, 0]], [[1, 0], [0, -1]])]
+    return (
+        Circuit(3)
+        .ry("x", 0)
+        .rx("2*w + 0.1", 1)
+        .cnot(0, 1)
+        .amplitude_damping("g", 1)
+        .crz("w", 1, 2)
+        .phase_damping("0.5*l", 0)
+        .depolarizing("g", 2)
+        .kraus(kraus, 2, 0)
+        .bit_flip(0.1, 1)
+        .phase_flip("l", 2)
+    )
 
 
 def embed(matrix: np.ndarray, targets: Sequence[int], n_qubits: int) -> np.ndarray:
