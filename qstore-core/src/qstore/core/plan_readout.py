@@ -20,10 +20,17 @@ import numpy as np
 from qstore.core.gates import GATES
 from qstore.core.observables import Observable
 
-__all__ = ["Readout", "ReadoutGroup", "basis_rotations", "compile_readout", "measurement_settings"]
+__all__ = [
+    "PAULI_FACTORS",
+    "Readout",
+    "ReadoutGroup",
+    "basis_rotations",
+    "compile_readout",
+    "measurement_settings",
+]
 
-# phase_P(i) factor of each Pauli for row bit 0 / 1.
-_FACTORS = {"X": (1, 1), "Y": (-1j, 1j), "Z": (1, -1)}
+PAULI_FACTORS = {"X": (1, 1), "Y": (-1j, 1j), "Z": (1, -1)}
+"""The factor ``phase_P(i)`` takes from one qubit's Pauli for its row bit 0 / 1."""
 
 Paulis = tuple[tuple[int, str], ...]
 
@@ -119,5 +126,5 @@ def _phase_vector(paulis: Paulis, n_qubits: int) -> np.ndarray:
     phase = np.ones(2**n_qubits, dtype=complex)
     for q, p in paulis:
         bit = (idx >> (n_qubits - 1 - q)) & 1
-        phase *= np.where(bit == 0, *_FACTORS[p])
+        phase *= np.where(bit == 0, *PAULI_FACTORS[p])
     return phase
