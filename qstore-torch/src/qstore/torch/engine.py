@@ -335,7 +335,8 @@ class Stream:
             spare = self._spare if self._spare is not None else torch.empty_like(self.state)
         result = kernel(spare)
         if spare is not None:
-            self._spare = (self.state if self._owned else None) if result is spare else spare
+            written = result.data_ptr() == spare.data_ptr()
+            self._spare = (self.state if self._owned else None) if written else spare
         self.state, self._owned = result, True
         return result
 
@@ -577,11 +578,14 @@ def apply_monomial(state: torch.Tensor, gate: Monomial, out: torch.Tensor | None
 
     for s, source in enumerate(gate.source.tolist()):
         part = view[select(source)]
-        if gate.phase is not None and gate.phase[s] != 1:
-            torch.mul(part, complex(gate.phase[s]), out=target[select(s)])
-        else:
+        phase = 1 if gate.phase is None else complex(gate.phase[s])
+        if phase == 1:
             target[select(s)].copy_(part)
-    return target.view(state.shape) if out is not None else target.reshape(state.shape)
+        elif out is None:
+            target[select(s)].copy_(part * phase)
+        else:
+            torch.mul(part, phase, out=target[select(s)])
+    return target.reshape(state.shape) if out is None else out
 
 
 def _moved(state: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
