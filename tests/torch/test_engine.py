@@ -16,7 +16,7 @@ from qstore.core.observables import as_observables
 from qstore.core.plan import compile_plan
 from qstore.core.testing import random_bindings, random_circuit
 from qstore.torch import TorchBackend
-from qstore.torch.engine import block_kernel, shot_expectations, simulate
+from qstore.torch.engine import block_kernel, block_outer, shot_expectations, simulate
 
 
 def test_shot_estimates_in_x_y_z_bases_are_within_five_sigma_and_seeded() -> None:
@@ -139,3 +139,18 @@ def test_26_qubits_run_in_single_precision_under_4_gib() -> None:
         [z0, z_last, x_last], [np.cos(angles[0]), np.prod(np.cos(angles)), np.sin(angles[-1])], atol=1e-5
     )
     assert peak < 4 * 2**30
+
+
+@pytest.mark.parametrize(("n", "batch"), [(6, 4), (12, 64)], ids=["in-cache", "beyond-cache"])
+@pytest.mark.parametrize(("qubit", "width"), [(0, 3), (3, 2), (4, 2)])
+@pytest.mark.parametrize("shared", [False, True])
+def test_block_outer_equals_a_dense_reference(
+    n: int, batch: int, qubit: int, width: int, shared: bool
+) -> None:
+    rng = np.random.default_rng(qubit)
+    qubit *= n // 6  # at 12 qubits: long rows (batched product), d·rest = 64 and 16 (one product)
+    lam, psi = (rng.normal(size=(batch, 2**n)) + 1j * rng.normal(size=(batch, 2**n)) for _ in range(2))
+    lv, pv = (a.reshape(batch, 2**qubit, 2**width, -1) for a in (lam, psi))
+    want = np.einsum("baic,bajc->bij", lv, pv.conj())
+    got = block_outer(torch.tensor(lam), torch.tensor(psi), qubit, width, shared).numpy()
+    np.testing.assert_allclose(got, want.sum(axis=0) if shared else want, atol=1e-9)

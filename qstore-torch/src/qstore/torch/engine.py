@@ -55,6 +55,7 @@ __all__ = [
 _MATMUL_MIN_REST = 32
 _KRON_MAX = 32
 _EINSUM_MAX_AMPLITUDES = 2**17
+_OUTER_ROWS_MAX = 64
 _TENSORS: weakref.WeakKeyDictionary[object, dict[tuple[str, str, str], torch.Tensor]] = (
     weakref.WeakKeyDictionary()
 )
@@ -441,11 +442,20 @@ def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor, m: Matrices) -
 
 def block_outer(lam: torch.Tensor, psi: torch.Tensor, qubit: int, width: int, shared: bool) -> torch.Tensor:
     """``Σ λ ψᴴ`` over the amplitudes a block on ``qubit …`` pairs: ``(B, d, d)``, or summed over the
-    rows too (``(d, d)``, one matmul) for a ``shared`` block."""
+    rows too (``(d, d)``) for a ``shared`` block. A shared block of a batch beyond cache (2**17
+    amplitudes) copies neither state: short rows (``d·rest <= 64``) as one ``(d·rest)²`` product
+    whose diagonal blocks sum to the result, longer ones as a batched product summed over the batch;
+    within cache one product of the copied, block-major states is faster."""
     b, d = lam.shape[0], 2**width
     lv, pv = lam.view(b, 2**qubit, d, -1), psi.view(b, 2**qubit, d, -1)
-    if shared:
+    rest = lv.shape[-1]
+    if shared and lam.numel() <= _EINSUM_MAX_AMPLITUDES:
         return lv.movedim(2, 0).reshape(d, -1) @ pv.movedim(2, 0).reshape(d, -1).mH
+    if shared and d * rest <= _OUTER_ROWS_MAX:
+        rows = (lam.view(-1, d * rest).mH @ psi.view(-1, d * rest)).conj()
+        return rows.view(d, rest, d, rest).diagonal(dim1=1, dim2=3).sum(dim=-1)
+    if shared:
+        return (lv.view(-1, d, rest) @ pv.view(-1, d, rest).mH).sum(dim=0)
     if lv.shape[-1] >= _MATMUL_MIN_REST:
         return (lv @ pv.mH).sum(dim=1)
     if lv.shape[-1] == 1:
