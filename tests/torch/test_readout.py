@@ -22,9 +22,17 @@ def _random_states(n: int, batch: int, seed: int) -> np.ndarray:
     return states / np.linalg.norm(states, axis=1, keepdims=True)
 
 
-def test_expectations_and_weighted_apply_equal_the_reference() -> None:
+@pytest.mark.parametrize("tables", [True, False], ids=["phase-tables", "strided"])
+def test_expectations_and_weighted_apply_equal_the_reference(
+    tables: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # strided: the path of registers above TABLE_MAX_QUBITS (flipped views, per-qubit factors)
+    if not tables:
+        monkeypatch.setattr(ro, "TABLE_MAX_QUBITS", 0)
     n = 4
-    obs = as_observables(["Z0", "X1", "Y1", "Z0 Z3", "0.5*X0 Y2 Z3 - 2*Y3 + I", "X1 X2", "I", "Y0 Y1 Y2 Y3"])
+    obs = as_observables(
+        ["Z0", "X1", "Y1", "Z0 Z3", "0.5*X0 Y2 Z3 - 2*Y3 + I", "X1 X2", "I", "Y0 Y1 Y2 Y3", "Z2 Z3", "Z1"]
+    )
     states = _random_states(n, 5, 0)
     readout = compile_readout(obs, n)
     got = ro.expectations(readout, torch.tensor(states)).numpy()

@@ -21,6 +21,7 @@ from qstore.core.gates import GATES
 from qstore.core.observables import Observable
 
 __all__ = [
+    "PAULI_FACTORS",
     "TABLE_MAX_QUBITS",
     "Readout",
     "ReadoutGroup",
@@ -33,8 +34,8 @@ TABLE_MAX_QUBITS = 14
 """Widest register read with ``2**n``-row `ReadoutGroup.phases`/``partner`` tables; wider ones use
 `ReadoutGroup.factors` on strided views, so readout memory stays one state."""
 
-# phase_P(i) factor of each Pauli for row bit 0 / 1.
-_FACTORS = {"X": (1, 1), "Y": (-1j, 1j), "Z": (1, -1)}
+PAULI_FACTORS = {"X": (1, 1), "Y": (-1j, 1j), "Z": (1, -1)}
+"""The factor ``phase_P(i)`` takes from one qubit's Pauli for its row bit 0 / 1."""
 
 Paulis = tuple[tuple[int, str], ...]
 
@@ -70,7 +71,10 @@ class ReadoutGroup:
         for paulis in self.paulis:
             ordered = sorted(paulis)
             out.append(
-                (tuple(q for q, _ in ordered), np.array([_FACTORS[p] for _, p in ordered], dtype=complex))
+                (
+                    tuple(q for q, _ in ordered),
+                    np.array([PAULI_FACTORS[p] for _, p in ordered], dtype=complex),
+                )
             )
         return tuple(out)
 
@@ -147,5 +151,5 @@ def _phase_vector(paulis: Paulis, n_qubits: int) -> np.ndarray:
     phase = np.ones(2**n_qubits, dtype=complex)
     for q, p in paulis:
         bit = (idx >> (n_qubits - 1 - q)) & 1
-        phase *= np.where(bit == 0, *_FACTORS[p])
+        phase *= np.where(bit == 0, *PAULI_FACTORS[p])
     return phase

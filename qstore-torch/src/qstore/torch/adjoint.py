@@ -2,7 +2,8 @@
 
 The forward pass keeps only the final state. The backward pass starts from
 ``|λ> = Σ_o cotangent_o · O_o|ψ>`` and walks the plan's steps in reverse with the core's shared
-`qstore.core.plan_adjoint.reverse_sweep` (torch kernels), so a parametric step's matrix ``M`` gets
+`qstore.core.plan_adjoint.reverse_sweep` (torch kernels; ``ψ`` and ``λ`` each alternate between two
+buffers, see `qstore.torch.engine.Stream`), so a parametric step's matrix ``M`` gets
 the cotangent ``2·Σ λ ψ_beforeᴴ`` (torch's convention for complex tensors). Those small per-step cotangents
 are pushed through the angle → matrix construction by autograd, which is cheap: it touches
 ``O(B × gates)`` numbers, never a statevector.
@@ -21,7 +22,7 @@ from qstore.core.plan import Plan, Prepare
 from qstore.core.plan_adjoint import reverse_sweep
 from qstore.core.plan_readout import Readout
 from qstore.torch import readout as ro
-from qstore.torch.engine import amplitude_grad, apply_step, matrices, matrix_grad, simulate
+from qstore.torch.engine import Stream, amplitude_grad, matrices, matrix_grad, simulate
 
 __all__ = ["adjoint_expectations", "adjoint_sweep"]
 
@@ -57,14 +58,16 @@ def adjoint_sweep(
     with torch.enable_grad():
         leaf = values.detach().requires_grad_(True)
         m = matrices(plan, leaf, dtype, shared)
-    lam = ro.weighted_apply(readout, state.detach(), cotangent)
-    sweep = reverse_sweep(
-        plan,
-        state.detach(),
-        lam,
-        lambda step, x, inverse: apply_step(step, x, m, inverse),
-        lambda step, lam_at, psi: matrix_grad(step, lam_at, psi, m),
-    )
+    with torch.no_grad():
+        psi = Stream(state.detach())
+        lam = Stream(ro.weighted_apply(readout, psi.state, cotangent))
+        sweep = reverse_sweep(
+            plan,
+            psi.state,
+            lam.state,
+            lambda step, x, inverse: (psi if x is psi.state else lam).apply(step, m, inverse),
+            lambda step, lam_at, psi_at: matrix_grad(step, lam_at, psi_at, m),
+        )
     prepares = {s.input: s for s in plan.steps if isinstance(s, Prepare)}
     vector_out = (
         {name: amplitude_grad(prepares[name], lam_at) for name, lam_at in sweep.prepared.items()}

@@ -9,7 +9,7 @@ matrix for `qstore.torch.adjoint`). Everything here is differentiable by autogra
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
@@ -34,6 +34,7 @@ from qstore.torch.matrices import gate_matrices
 
 __all__ = [
     "Matrices",
+    "Stream",
     "apply_block",
     "apply_step",
     "block_kernel",
@@ -52,6 +53,9 @@ __all__ = [
 ]
 
 _MATMUL_MIN_REST = 32
+_KRON_MAX = 32
+_EINSUM_MAX_AMPLITUDES = 2**17
+_OUTER_ROWS_MAX = 64
 _TENSORS: weakref.WeakKeyDictionary[object, dict[tuple[str, str, str], torch.Tensor]] = (
     weakref.WeakKeyDictionary()
 )
@@ -243,7 +247,8 @@ def zero_state(n_qubits: int, batch_size: int, dtype: torch.dtype, device: torch
 
 def product_state(plan: Plan, columns: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``(B, 2**n)`` state after the plan's product prefix: the Kronecker product of its chains'
-    first columns ``(B or 1, k, 2)`` (qubits outside the prefix stay in ``|0>``)."""
+    first columns ``(B or 1, k, 2)`` (qubits outside the prefix stay in ``|0>``). Each half of the
+    register is built qubit by qubit, then one outer product writes the state."""
     qubit_column = {
         q: j
         for j, q in enumerate(
@@ -251,10 +256,17 @@ def product_state(plan: Plan, columns: torch.Tensor, batch_size: int) -> torch.T
         )
     }
     zero = torch.tensor([1, 0], dtype=columns.dtype, device=columns.device)
-    state = torch.ones(1, 1, dtype=columns.dtype, device=columns.device)
-    for q in range(plan.n_qubits):
-        v = columns[:, qubit_column[q]] if q in qubit_column else zero.expand(1, 2)
-        state = (state[:, :, None] * v[:, None, :]).reshape(max(state.shape[0], v.shape[0]), -1)
+
+    def kron(qubits: range) -> torch.Tensor:
+        part = torch.ones(1, 1, dtype=columns.dtype, device=columns.device)
+        for q in qubits:
+            v = columns[:, qubit_column[q]] if q in qubit_column else zero.expand(1, 2)
+            part = (part[:, :, None] * v[:, None, :]).reshape(max(part.shape[0], v.shape[0]), -1)
+        return part
+
+    half = plan.n_qubits // 2
+    left, right = kron(range(half)), kron(range(half, plan.n_qubits))
+    state = (left[:, :, None] * right[:, None, :]).reshape(max(left.shape[0], right.shape[0]), -1)
     if state.shape[0] != batch_size:
         state = state.expand(batch_size, -1).contiguous()
     return state
@@ -268,19 +280,66 @@ def simulate(
     shared: np.ndarray | None = None,
 ) -> torch.Tensor:
     """Final ``(B, 2**n)`` states for symbol ``values`` ``(B, S)`` and state-preparation ``vectors``;
-    ``shared`` marks symbols equal in every row (see `matrices`)."""
+    ``shared`` marks symbols equal in every row (see `matrices`).
+
+    Without a graph to record (no-grad mode, or no input that requires grad) the steps write into
+    two alternating buffers (`Stream`); with one, every step returns a new differentiable tensor.
+    """
     m = matrices(plan, values, dtype, shared, prefix=True)
     b = values.shape[0]
     if m.prefix is not None:
         state = product_state(plan, m.prefix, b)
     else:
         state = zero_state(plan.n_qubits, b, dtype, values.device)
+    inputs = [values, *vectors.values()]
+    stream = Stream(state, reuse=not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)))
     for step in plan.steps[plan.prefix :]:
         if isinstance(step, Prepare):
-            state = load(state, step, plan.n_qubits, vectors[step.input])
+            stream.write(lambda _, step=step: load(stream.state, step, plan.n_qubits, vectors[step.input]))
         else:
-            state = apply_step(step, state, m)
-    return state
+            stream.apply(step, m)
+    return stream.state
+
+
+class Stream:
+    """A state evolved step by step; with ``reuse`` (no graph recorded) each kernel writes into a
+    spare buffer and the buffers swap roles, so a sweep allocates two states instead of one per
+    step (at 16+ qubits fresh multi-MiB allocations cost as much in page faults as the arithmetic).
+    The tensor a stream starts from is never written: it may be a caller's."""
+
+    def __init__(self, state: torch.Tensor, reuse: bool = True) -> None:
+        self.state = state
+        self._reuse = reuse
+        self._owned = False
+        self._spare: torch.Tensor | None = None
+
+    def apply(
+        self,
+        step: Fused | Dense | Diagonal | Phase | Permutation | Monomials,
+        m: Matrices,
+        inverse: bool = False,
+    ) -> torch.Tensor:
+        """Apply one gate step (or undo it) and return the new state."""
+        if isinstance(step, Monomials):
+            for gate in reversed(step.gates) if inverse else step.gates:
+                g = gate.inverse() if inverse else gate
+                self.write(lambda out, g=g: apply_monomial(self.state, g, out))
+        else:
+            self.write(lambda out: apply_step(step, self.state, m, inverse, out))
+        return self.state
+
+    def write(self, kernel: Callable[[torch.Tensor | None], torch.Tensor]) -> torch.Tensor:
+        """Replace the state by ``kernel(out)``, which may write its result into the spare ``out``
+        (None when buffers are not reused) or return a new tensor."""
+        spare = None
+        if self._reuse:
+            spare = self._spare if self._spare is not None else torch.empty_like(self.state)
+        result = kernel(spare)
+        if spare is not None:
+            written = result.data_ptr() == spare.data_ptr()
+            self._spare = (self.state if self._owned else None) if written else spare
+        self.state, self._owned = result, True
+        return result
 
 
 def apply_step(
@@ -288,17 +347,22 @@ def apply_step(
     state: torch.Tensor,
     m: Matrices,
     inverse: bool = False,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Apply one gate step to ``state`` (or undo it, with ``inverse``)."""
+    """Apply one gate step to ``state`` (or undo it, with ``inverse``).
+
+    ``out`` (a buffer shaped like ``state``, for no-grad sweeps) may receive the result; a kernel
+    that cannot write there returns a new tensor.
+    """
     if isinstance(step, Fused):
         block = m.blocks[step.index]
-        return apply_block(state, block.mH if inverse else block, step.qubit, step.width)
+        return apply_block(state, block.mH if inverse else block, step.qubit, step.width, out)
     if isinstance(step, Dense):
         matrix = m.others[step.index]
         return _restore(state, (matrix.mH if inverse else matrix) @ _moved(state, step.qubits), step.qubits)
     if isinstance(step, Diagonal):
         phases = m.others[step.index]
-        return _diagonal(state, phases.conj() if inverse else phases, step.qubits)
+        return _diagonal(state, phases.conj() if inverse else phases, step.qubits, out)
     if isinstance(step, Monomials):
         for gate in reversed(step.gates) if inverse else step.gates:
             state = apply_monomial(state, gate.inverse() if inverse else gate)
@@ -306,16 +370,19 @@ def apply_step(
     if isinstance(step, Phase):
         factor = m.phases[step.index]
         if inverse:
-            out = state * factor.conj()
-            return out if step.perm is None else permute(out, step, inverse=True)
-        out = state if step.perm is None else permute(state, step)
-        return out * factor
-    out = permute(state, step, inverse)
+            if step.perm is None:
+                return state * factor.conj() if out is None else torch.mul(state, factor.conj(), out=out)
+            return permute(state * factor.conj(), step, inverse=True, out=out)
+        if step.perm is None:
+            return state * factor if out is None else torch.mul(state, factor, out=out)
+        moved = permute(state, step, out=out)
+        return moved * factor if out is None else moved.mul_(factor)
+    moved = permute(state, step, inverse, out)
     phase = step.inverse_phase if inverse else step.phase
-    name = "inverse" if inverse else "perm"
-    if phase is not None:
-        out = out * on_device(step, name + "_phase", phase, state.device, state.dtype)
-    return out
+    if phase is None:
+        return moved
+    table = on_device(step, ("inverse" if inverse else "perm") + "_phase", phase, state.device, state.dtype)
+    return moved * table if out is None else moved.mul_(table)
 
 
 class _Gather(torch.autograd.Function):
@@ -334,12 +401,19 @@ class _Gather(torch.autograd.Function):
         return torch.gather(grad, 1, ctx.inverse.expand(grad.shape[0], -1)), None, None
 
 
-def permute(state: torch.Tensor, step: Permutation | Phase, inverse: bool = False) -> torch.Tensor:
-    """The step's gather ``state[:, perm]`` (or its inverse), differentiable by the inverse gather."""
+def permute(
+    state: torch.Tensor, step: Permutation | Phase, inverse: bool = False, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The step's gather ``state[:, perm]`` (or its inverse), differentiable by the inverse gather;
+    written into ``out`` when given (no graph)."""
     device = state.device
     perm = on_device(step, "perm", step.perm, device)
     back = on_device(step, "inverse", step.inverse_perm, device)
-    return _Gather.apply(state, back, perm) if inverse else _Gather.apply(state, perm, back)
+    if inverse:
+        perm, back = back, perm
+    if out is not None:
+        return torch.gather(state, 1, perm.expand(state.shape[0], -1), out=out)
+    return _Gather.apply(state, perm, back)
 
 
 def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor, m: Matrices) -> torch.Tensor:
@@ -368,11 +442,20 @@ def matrix_grad(step: Step, lam: torch.Tensor, psi: torch.Tensor, m: Matrices) -
 
 def block_outer(lam: torch.Tensor, psi: torch.Tensor, qubit: int, width: int, shared: bool) -> torch.Tensor:
     """``Σ λ ψᴴ`` over the amplitudes a block on ``qubit …`` pairs: ``(B, d, d)``, or summed over the
-    rows too (``(d, d)``, one matmul) for a ``shared`` block."""
+    rows too (``(d, d)``) for a ``shared`` block. A shared block of a batch beyond cache (2**17
+    amplitudes) copies neither state: short rows (``d·rest <= 64``) as one ``(d·rest)²`` product
+    whose diagonal blocks sum to the result, longer ones as a batched product summed over the batch;
+    within cache one product of the copied, block-major states is faster."""
     b, d = lam.shape[0], 2**width
     lv, pv = lam.view(b, 2**qubit, d, -1), psi.view(b, 2**qubit, d, -1)
-    if shared:
+    rest = lv.shape[-1]
+    if shared and lam.numel() <= _EINSUM_MAX_AMPLITUDES:
         return lv.movedim(2, 0).reshape(d, -1) @ pv.movedim(2, 0).reshape(d, -1).mH
+    if shared and d * rest <= _OUTER_ROWS_MAX:
+        rows = (lam.view(-1, d * rest).mH @ psi.view(-1, d * rest)).conj()
+        return rows.view(d, rest, d, rest).diagonal(dim1=1, dim2=3).sum(dim=-1)
+    if shared:
+        return (lv.view(-1, d, rest) @ pv.view(-1, d, rest).mH).sum(dim=0)
     if lv.shape[-1] >= _MATMUL_MIN_REST:
         return (lv @ pv.mH).sum(dim=1)
     if lv.shape[-1] == 1:
@@ -401,32 +484,49 @@ class _Block(torch.autograd.Function):
         return grad_state, grad_matrix, None, None
 
 
-def apply_block(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int) -> torch.Tensor:
-    """``matrix`` (``(d, d)`` or ``(B, d, d)``) on qubits ``qubit …``, differentiable by `_Block`."""
+def apply_block(
+    state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``matrix`` (``(d, d)`` or ``(B, d, d)``) on qubits ``qubit …``, differentiable by `_Block`;
+    written into ``out`` when given and no graph is recorded."""
     if torch.is_grad_enabled() and (state.requires_grad or matrix.requires_grad):
         return _Block.apply(state, matrix, qubit, width)
-    return block_kernel(state, matrix, qubit, width)
+    return block_kernel(state, matrix, qubit, width, out)
 
 
-def block_kernel(state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int) -> torch.Tensor:
-    """``matrix`` (``(d, d)`` or ``(B, d, d)``) on qubits ``qubit …`` with the copy-free kernel.
+def block_kernel(
+    state: torch.Tensor, matrix: torch.Tensor, qubit: int, width: int, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``matrix`` (``(d, d)`` or ``(B, d, d)``) on qubits ``qubit …``, into ``out`` (or a new state).
 
-    On the ``(B, 2**q, d, rest)`` view: long rows (``rest >= 32``) use one broadcast matmul
-    without moving the state, the last qubits (``rest == 1``) a batched matmul by the transpose,
-    and the middle ground an einsum.
+    On the ``(B, 2**q, d, rest)`` view, without moving the state: the last qubits (``rest == 1``)
+    are a matmul of the rows by the transpose; short rows (``d·rest <= 32``) a matmul by
+    ``matrix ⊗ 1_rest``, which keeps the GEMM wide where a ``d × d`` product per row would be
+    tiny; longer rows one broadcast matmul. Short rows of a batch that fits in cache (up to
+    2**17 amplitudes) take an einsum into a new state instead, faster there.
     """
-    b = state.shape[0]
-    view = state.view(b, 2**qubit, 2**width, -1)
-    rest = view.shape[-1]
-    if rest >= _MATMUL_MIN_REST:
-        m = matrix if matrix.dim() == 2 else matrix[:, None]
-        return torch.matmul(m, view).reshape(b, -1)
+    b, d = state.shape[0], 2**width
+    if matrix.dim() == 3 and matrix.shape[0] == 1:
+        matrix = matrix[0]
+    rest = state.shape[1] // (d << qubit)
+    shared = matrix.dim() == 2
+    if 1 < rest < _MATMUL_MIN_REST and state.numel() <= _EINSUM_MAX_AMPLITUDES:
+        spec = "ij,bajc->baic" if shared else "bij,bajc->baic"
+        return torch.einsum(spec, matrix, state.view(b, 2**qubit, d, rest)).reshape(b, -1)
+    if out is None:
+        out = torch.empty_like(state)
     if rest == 1:
-        rows = view.reshape(-1, 2**width) if matrix.dim() == 2 else view.view(b, -1, 2**width)
-        return torch.matmul(rows, matrix.mT).reshape(b, -1)
-    if matrix.dim() == 2:
-        return torch.einsum("ij,bajc->baic", matrix, view).reshape(b, -1)
-    return torch.einsum("bij,bajc->baic", matrix, view).reshape(b, -1)
+        shape = (-1, d) if shared else (b, -1, d)
+        torch.matmul(state.view(shape), matrix.mT, out=out.view(shape))
+    elif d * rest <= _KRON_MAX:
+        eye = torch.eye(rest, dtype=matrix.dtype, device=matrix.device)
+        kron = torch.einsum("...ij,kl->...ikjl", matrix, eye).reshape(*matrix.shape[:-2], d * rest, d * rest)
+        shape = (-1, d * rest) if shared else (b, -1, d * rest)
+        torch.matmul(state.view(shape), kron.mT, out=out.view(shape))
+    else:
+        shape = (b, 2**qubit, d, rest)
+        torch.matmul(matrix if shared else matrix[:, None], state.view(shape), out=out.view(shape))
+    return out
 
 
 def load(state: torch.Tensor, step: Prepare, n_qubits: int, amplitudes: torch.Tensor) -> torch.Tensor:
@@ -456,22 +556,28 @@ def grouped(state: torch.Tensor, qubits: Sequence[int]) -> tuple[torch.Tensor, d
     return state.view(shape), axes
 
 
-def _diagonal(state: torch.Tensor, phases: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:
-    """Multiply by ``(B, 2**k)`` diagonal phases on ``qubits`` by broadcasting on a strided view."""
+def _diagonal(
+    state: torch.Tensor, phases: torch.Tensor, qubits: Sequence[int], out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Multiply by ``(B, 2**k)`` diagonal phases on ``qubits`` by broadcasting on a strided view
+    (into ``out`` when given)."""
     view, axes = grouped(state, qubits)
     rank = sorted(range(len(qubits)), key=lambda j: qubits[j])
     p = phases.reshape((phases.shape[0],) + (2,) * len(qubits)).permute(0, *(1 + j for j in rank))
     shape = [phases.shape[0]] + [1] * (view.dim() - 1)
     for q in qubits:
         shape[axes[q]] = 2
-    return (view * p.reshape(shape)).reshape(state.shape)
+    if out is None:
+        return (view * p.reshape(shape)).reshape(state.shape)
+    torch.mul(view, p.reshape(shape), out=out.view(view.shape))
+    return out
 
 
-def apply_monomial(state: torch.Tensor, gate: Monomial) -> torch.Tensor:
-    """``new[s] = phase[s] · old[source[s]]`` on the gate's bits: ``2**k`` strided slice copies, one
-    output state and no index array (the kernel of wide circuits' `Monomials`)."""
+def apply_monomial(state: torch.Tensor, gate: Monomial, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``new[s] = phase[s] · old[source[s]]`` on the gate's bits: ``2**k`` strided slice copies into
+    ``out`` (or a new state) and no index array (the kernel of wide circuits' `Monomials`)."""
     view, axes = grouped(state, gate.qubits)
-    out = torch.empty_like(view)
+    target = torch.empty_like(view) if out is None else out.view(view.shape)
     k = len(gate.qubits)
 
     def select(s: int) -> tuple[object, ...]:
@@ -482,10 +588,14 @@ def apply_monomial(state: torch.Tensor, gate: Monomial) -> torch.Tensor:
 
     for s, source in enumerate(gate.source.tolist()):
         part = view[select(source)]
-        if gate.phase is not None and gate.phase[s] != 1:
-            part = part * complex(gate.phase[s])
-        out[select(s)] = part
-    return out.reshape(state.shape)
+        phase = 1 if gate.phase is None else complex(gate.phase[s])
+        if phase == 1:
+            target[select(s)].copy_(part)
+        elif out is None:
+            target[select(s)].copy_(part * phase)
+        else:
+            torch.mul(part, phase, out=target[select(s)])
+    return target.reshape(state.shape) if out is None else out
 
 
 def _moved(state: torch.Tensor, qubits: Sequence[int]) -> torch.Tensor:

@@ -1,44 +1,103 @@
 """Torch kernels for a core `qstore.core.plan_readout.Readout`: expectations and the adjoint's ``O|ψ>``.
 
-The grouping (by X/Y mask) is decided in the core; here each all-Z string is a marginal of ``|ψ|²``
-on its qubits (strided sums, no ``2**n`` table) and each other mask one gather and one product. The sums over the ``2**n``
-amplitudes accumulate in float64 whatever the state's precision: a float32 sum drifts by about
-``2**n`` ulps (1.7e-4 on ⟨Z0⟩ at 20 qubits), while each complex64 amplitude is accurate to one ulp.
+The grouping (by X/Y mask) is decided in the core. Up to the core's `TABLE_MAX_QUBITS` each group is one
+gather (its partner ``ψ[i ⊕ mask]``) and one product with its ``2**n × n_terms`` phase table. Wider
+registers build no ``2**n``-entry table: the partner is the state reversed along the mask's qubit
+axes (`torch.flip` on a `qstore.torch.engine.grouped` view), a term's value is a marginal on its
+qubits contracted qubit by qubit with its Pauli factors, and ``O|ψ>``'s diagonal is grown qubit by
+qubit from the terms' factors. The sums over the ``2**n`` amplitudes accumulate in float64 whatever
+the state's precision: a float32 sum drifts by about ``2**n`` ulps (1.7e-4 on ⟨Z0⟩ at 20 qubits),
+while each complex64 amplitude is accurate to one ulp.
 """
 
 from __future__ import annotations
 
 import torch
-from qstore.core.plan_readout import Readout, ReadoutGroup
+from qstore.core.plan_readout import PAULI_FACTORS, TABLE_MAX_QUBITS, Readout, ReadoutGroup
 from qstore.torch.engine import grouped, on_device
 
-__all__ = ["SIGN_TABLE_MAX_QUBITS", "expectations", "weighted_apply"]
+__all__ = ["expectations", "weighted_apply"]
 
-SIGN_TABLE_MAX_QUBITS = 14
-"""Widest register whose all-Z readout is one matmul with a ``2**n × n_terms`` sign table."""
+
+def _tables(group: ReadoutGroup) -> bool:
+    return group.n_qubits <= TABLE_MAX_QUBITS
 
 
 def _partner(group: ReadoutGroup, state: torch.Tensor) -> torch.Tensor:
-    return state[:, on_device(group, "partner", group.partner, state.device)]
+    """``ψ[i ⊕ mask]`` for every basis index ``i`` (the state itself for the all-Z group)."""
+    if group.mask == 0:
+        return state
+    if _tables(group):
+        return state[:, on_device(group, "partner", group.partner, state.device)]
+    view, axes = grouped(state, group.mask_qubits)
+    return view.flip([axes[q] for q in group.mask_qubits]).reshape(state.shape)
 
 
-def _z_strings(group: ReadoutGroup, probs: torch.Tensor) -> torch.Tensor:
-    """``(B, n_terms)`` values of all-Z strings of float64 ``probs``: one product with the sign table
-    up to `SIGN_TABLE_MAX_QUBITS`, beyond it from marginals on their qubits (no ``2**n`` table)."""
-    if group.n_qubits <= SIGN_TABLE_MAX_QUBITS:
-        return probs @ on_device(group, "phases", group.phases, probs.device, torch.float64)
+def _factor(p: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A Pauli's factor of ``phase_P(i)`` for row bit 0 and 1."""
+    low, high = PAULI_FACTORS[p]
+    if not dtype.is_complex:
+        low, high = low.real, high.real  # type: ignore[union-attr]
+    return torch.tensor([low, high], dtype=dtype, device=device)
+
+
+def _term_values(group: ReadoutGroup, x: torch.Tensor) -> torch.Tensor:
+    """``(B, n_terms)`` sums ``Σ_i x_i · phase_t(i)`` without tables: each term's marginal of ``x``
+    on its qubits, contracted with its factors. Terms inside the first or second half of the qubits
+    read the marginal of that half (one pass over ``x`` each), so single-qubit terms cost two
+    passes in all, not one each."""
+    n, b = group.n_qubits, x.shape[0]
+    half = n // 2
+    halves: dict[bool, torch.Tensor] = {}
+
+    def source(qubits: list[int]) -> tuple[torch.Tensor, int]:
+        if qubits and qubits[-1] < half:
+            if True not in halves:
+                halves[True] = x.view(b, 2**half, -1).sum(dim=2)
+            return halves[True], 0
+        if qubits and qubits[0] >= half:
+            if False not in halves:
+                halves[False] = x.view(b, 2**half, -1).sum(dim=1)
+            return halves[False], half
+        return x, 0
+
     columns = []
     for paulis in group.paulis:
-        qubits = tuple(q for q, _ in paulis)
-        view, axes = grouped(probs, qubits)
+        ordered = sorted(paulis)
+        data, offset = source([q for q, _ in ordered])
+        view, axes = grouped(data, [q - offset for q, _ in ordered])
         rest = [a for a in range(1, view.dim()) if a not in axes.values()]
-        marginal = view.sum(dim=rest).reshape(probs.shape[0], -1)
-        bits = torch.arange(marginal.shape[1], device=probs.device)
-        parity = torch.zeros_like(bits)
-        for j in range(len(qubits)):
-            parity ^= (bits >> j) & 1
-        columns.append(marginal @ (1 - 2 * parity).to(torch.float64))
+        value = view.sum(dim=rest)
+        for _, p in reversed(ordered):
+            value = value @ _factor(p, x.dtype, x.device)
+        columns.append(value)
     return torch.stack(columns, dim=1)
+
+
+def _diagonal_sum(group: ReadoutGroup, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, 2**n)`` ``Σ_t weights[:, t] · phase_t(i)``, grown one qubit at a time: each term's factors
+    are added once the register reaches its last qubit, so no ``2**n × n_terms`` table exists."""
+    b, device = weights.shape[0], weights.device
+    ending: dict[int, list[tuple[int, tuple[tuple[int, str], ...]]]] = {}
+    diagonal = torch.zeros(b, 1, dtype=dtype, device=device)
+    for t, paulis in enumerate(group.paulis):
+        if paulis:
+            ending.setdefault(max(q for q, _ in paulis), []).append((t, paulis))
+        else:
+            diagonal = diagonal + weights[:, t : t + 1].to(dtype)
+    for q in range(group.n_qubits):
+        diagonal = diagonal[:, :, None].expand(-1, -1, 2).reshape(b, -1)
+        if q in ending:
+            diagonal = diagonal.contiguous()
+        for t, paulis in ending.get(q, []):
+            view, axes = grouped(diagonal, [qq for qq, _ in paulis])
+            term = weights[:, t].to(dtype).view([b] + [1] * (view.dim() - 1))
+            for qq, p in paulis:
+                shape = [1] * view.dim()
+                shape[axes[qq]] = 2
+                term = term * _factor(p, dtype, device).view(shape)
+            view.add_(term)
+    return diagonal
 
 
 def expectations(readout: Readout, state: torch.Tensor) -> torch.Tensor:
@@ -46,11 +105,14 @@ def expectations(readout: Readout, state: torch.Tensor) -> torch.Tensor:
     columns: list[torch.Tensor] = []
     for group in readout.groups:
         if group.mask == 0:
-            columns.append(_z_strings(group, (state.real**2 + state.imag**2).to(torch.float64)))
+            x = (state.real**2 + state.imag**2).to(torch.float64)
         else:
-            overlap = (state.conj() * _partner(group, state)).to(torch.complex128)
-            phases = on_device(group, "phases", group.phases, state.device, torch.complex128)
-            columns.append((overlap @ phases).real)
+            x = (state.conj() * _partner(group, state)).to(torch.complex128)
+        if _tables(group):
+            phases = on_device(group, "phases", group.phases, state.device, x.dtype)
+            columns.append((x @ phases).real if x.is_complex() else x @ phases)
+        else:
+            columns.append(_term_values(group, x).real)
     values = torch.cat(columns, dim=1)[:, on_device(readout, "order", readout.order, state.device)]
     coeffs = on_device(readout, "coeffs", readout.coeffs, state.device, torch.float64)
     return (values @ coeffs).to(state.real.dtype)
@@ -63,7 +125,10 @@ def weighted_apply(readout: Readout, state: torch.Tensor, weights: torch.Tensor)
     out = torch.zeros_like(state)
     for group in readout.groups:
         w = term_weights[:, on_device(group, "terms", group.terms, state.device)]
-        phase = on_device(group, "phases", group.phases, state.device, state.dtype)
-        partner = state if group.mask == 0 else _partner(group, state)
-        out = out + partner * (w.to(state.dtype) @ phase.T)
+        dtype = real if group.mask == 0 else state.dtype
+        if _tables(group):
+            diagonal = w.to(dtype) @ on_device(group, "phases", group.phases, state.device, dtype).T
+        else:
+            diagonal = _diagonal_sum(group, w, dtype)
+        out.add_(_partner(group, state) * diagonal)
     return out
