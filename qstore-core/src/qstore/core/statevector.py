@@ -212,14 +212,23 @@ def simulate(batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> np.nda
     plan = compile_plan(batch.circuit)
     m = plan_matrices(plan, batch, dtype)
     state = zero_state(n, 1, dtype).reshape(1, -1)
+    spare: np.ndarray | None = None  # a dead full-size state whose memory the next block reuses
     for step in plan.steps:
         if isinstance(step, Dense | Prepare) and state.shape[0] != batch.size:
             state = np.repeat(state, batch.size, axis=0)
+        previous = state
         if isinstance(step, Prepare):
             shaped = state.reshape((batch.size,) + (2,) * n)
             state = prepare(shaped, batch.vectors[step.input], step.qubits).reshape(batch.size, -1)
+        elif isinstance(step, Phase) and step.perm is None:
+            factor = m.phases[step.index]  # this call's own, so the product can take its memory
+            state = np.multiply(factor, state, out=factor)
+        elif isinstance(step, Fused) and spare is not None and state.shape[0] == batch.size:
+            state = apply_block(state, m.blocks[step.index], step.qubit, step.width, out=spare)
         else:
             state = apply_step(step, state, m)
+        reusable = previous.shape == state.shape and previous.flags.c_contiguous
+        spare = previous if reusable and not np.may_share_memory(previous, state) else None
     if state.shape[0] != batch.size:
         state = np.repeat(state, batch.size, axis=0)
     return state.reshape((batch.size,) + (2,) * n)
@@ -325,15 +334,20 @@ def plan_matrices(plan: Plan, batch: Batch, dtype: np.typing.DTypeLike = np.comp
 
 
 def _phase_factor(step: Phase, angles: np.ndarray, dtype: np.dtype, n: int) -> np.ndarray:
-    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: the outer product of its terms' small tables."""
-    b = angles.shape[0]
-    factor: np.ndarray | None = None
+    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: each term's small ``(B, 2**k)`` table of
+    exponentials spread over the register by one gather along rows (into one reused buffer) and
+    multiplied in place."""
+    factor = spread = None
     for term in step.terms:
         table = _unit(angles[:, term.cols] @ term.weights + term.const, dtype)
-        view = table.reshape((b, *(2 if q in term.qubits else 1 for q in range(n))))
-        factor = view if factor is None else factor * view
+        index = target_index(n, term.qubits)
+        if factor is None:
+            factor = np.take(table, index, axis=1)
+        else:
+            spread = np.take(table, index, axis=1, out=spread)
+            np.multiply(factor, spread, out=factor)
     assert factor is not None
-    return np.broadcast_to(factor, (b,) + (2,) * n).reshape(b, -1)
+    return factor
 
 
 def _unit(phi: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -345,12 +359,15 @@ def _unit(phi: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.stack([np.cos(phi), np.sin(phi)], axis=-1).view(dtype)[..., 0]
 
 
-def apply_block(state: np.ndarray, matrix: np.ndarray, qubit: int, width: int) -> np.ndarray:
+def apply_block(
+    state: np.ndarray, matrix: np.ndarray, qubit: int, width: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """A ``(d, d)`` or ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
 
     On the ``(B, 2**q, d, rest)`` view: one broadcast matmul without moving the state, or for the
     last qubits a matmul of the ``(B, 2**q, d)`` rows by the transpose (one GEMM for a shared block).
-    A one-row state broadcasts against a batched block.
+    A one-row state broadcasts against a batched block. ``out`` (shaped like the result, not
+    overlapping ``state``) receives the result instead of a new array.
     """
     b = state.shape[0]
     d = 2**width
@@ -358,8 +375,12 @@ def apply_block(state: np.ndarray, matrix: np.ndarray, qubit: int, width: int) -
     matrix = matrix.astype(state.dtype, copy=False)
     if view.shape[-1] == 1:
         rows = view.reshape(-1, d) if matrix.ndim == 2 else view.reshape(b, -1, d)
-        return np.matmul(rows, np.swapaxes(matrix, -1, -2)).reshape(-1, state.shape[1])
-    return np.matmul(matrix if matrix.ndim == 2 else matrix[:, None], view).reshape(-1, state.shape[1])
+        target = None if out is None else out.reshape(rows.shape)
+        result = np.matmul(rows, np.swapaxes(matrix, -1, -2), out=target)
+    else:
+        m = matrix if matrix.ndim == 2 else matrix[:, None]
+        result = np.matmul(m, view, out=None if out is None else out.reshape(view.shape))
+    return result.reshape(-1, state.shape[1])
 
 
 def apply_pauli(state: np.ndarray, term: PauliString) -> np.ndarray:
