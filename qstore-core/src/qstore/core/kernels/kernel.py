@@ -275,13 +275,19 @@ class QuantumKernel:
                 f"{data.shape[0]} states of {self.feature_map.n_qubits} qubits need {need / 2**30:.2f} GiB "
                 f"(budget {budget / 2**30:.2f} GiB); use precision='single', fewer samples, or Nystrom"
             )
-        out = np.empty((data.shape[0], dim), dtype=dtype)
+        circuit = self.feature_map.circuit
+        single = data.shape[0] <= self.batch_size
+        out = None if single else np.empty((data.shape[0], dim), dtype=dtype)
         for start in range(0, data.shape[0], self.batch_size):
             progress.check()
             chunk = data[start : start + self.batch_size]
-            bindings = self.feature_map.bindings(chunk)
-            out[start : start + len(chunk)] = backend_states(self.backend, self.feature_map.circuit, bindings)
+            states = backend_states(self.backend, circuit, self.feature_map.bindings(chunk))
+            if out is None:  # one batch: the backend's array as it is, without a copy
+                out = np.asarray(states, dtype)
+            else:
+                out[start : start + len(chunk)] = states
             progress.step()
+        assert out is not None
         return out
 
     def _statevector_kernel(
