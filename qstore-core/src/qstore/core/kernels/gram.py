@@ -6,7 +6,7 @@ complex product: with ``v`` a state's interleaved ``[Re, Im]`` view (no copy), `
 and ``Im<a|b> = v_a · w_b`` for ``w = v(-i·b)``. A symmetric kernel computes only the tiles on and
 above the diagonal and mirrors them; a diagonal tile takes half the arithmetic: ``Re = v vᵀ`` is
 one ``syrk`` (NumPy's matmul calls it for ``v @ v.T``) and ``Im = X - Xᵀ`` with ``X = Re(a) Im(a)ᵀ``.
-Squares and sums are taken on the host into the float64 result, without full-size temporaries.
+Squares and sums are taken on the host into the float64 result, reusing the products' memory.
 """
 
 from __future__ import annotations
@@ -39,33 +39,31 @@ def _contiguous(array: Any) -> Any:
     return np.ascontiguousarray(array) if isinstance(array, np.ndarray) else array.contiguous()
 
 
-def _diagonal_tile(a: Any) -> tuple[Any, Any]:
-    """``(X, Re)`` of ``a a^†`` with ``Im = X - Xᵀ`` (exactly antisymmetric) and ``Re`` exactly symmetric."""
-    x = _contiguous(a.real) @ _contiguous(a.imag).mT
+def _store_diagonal(out: np.ndarray, a: Any) -> None:
+    """``out = |a a^†|²`` with ``Re`` exactly symmetric and ``Im = X - Xᵀ`` exactly antisymmetric.
+
+    ``X`` first (its ``Re``/``Im`` copies die with the product), then ``Re`` squared into ``out``;
+    ``Re``'s memory then holds ``Im²``: two live ``tile²`` blocks at most, so the working set stays
+    small enough for the allocator to reuse between calls instead of faulting in fresh pages.
+    """
+    x = _host(_contiguous(a.real) @ _contiguous(a.imag).mT)
     v = _interleaved(a)
     re = v @ v.mT
     if not isinstance(re, np.ndarray):
         re = (re + re.mT) * 0.5  # a general GEMM need not round (i, j) and (j, i) alike
-    return x, re
+    re = _host(re)
+    np.square(re, out=out, dtype=np.float64)
+    im = np.subtract(x, x.T, out=re)
+    out += np.square(im, out=im)
 
 
-def _cross_tile(a: Any, b: Any) -> tuple[Any, Any]:
-    """``(Im, Re)`` of ``a b^†``: two real products of inner size ``2·d``."""
+def _store_cross(out: np.ndarray, a: Any, b: Any) -> None:
+    """``out = |a b^†|²`` from two real products of inner size ``2·d`` (``Re``, then ``Im``)."""
     v = _interleaved(a)
-    return v @ _interleaved(b * -1j).mT, v @ _interleaved(b).mT
-
-
-def _store(out: np.ndarray, im: Any, re: Any, antisymmetrize: bool) -> None:
-    """``out = im² + re²`` in float64 (``im = X - Xᵀ`` first when ``antisymmetrize``), squaring ``re``
-    in place (a fresh tile) so no full-size temporary is made."""
-    im, re = _host(im), _host(re)
-    if antisymmetrize:
-        np.subtract(im, im.T, out=out)
-        np.square(out, out=out)
-    else:
-        np.square(im, out=out, dtype=np.float64)
-    np.square(re, out=re)
-    out += re
+    re = _host(v @ _interleaved(b).mT)
+    np.square(re, out=out, dtype=np.float64)
+    im = _host(v @ _interleaved(b * -1j).mT)
+    out += np.square(im, out=im)
 
 
 def gram_tiles(n_left: int, n_right: int | None, tile: int) -> int:
@@ -80,7 +78,7 @@ def fidelity_gram(
     left: Any,
     right: Any | None = None,
     *,
-    tile: int = 1024,
+    tile: int = 512,
     progress: Progress | None = None,
 ) -> np.ndarray:
     """``|left @ right^†|²`` as float64 NumPy ``(N, M)``; ``right=None`` means the symmetric ``K(left)``.
@@ -101,10 +99,10 @@ def fidelity_gram(
                 continue
             if progress is not None:
                 progress.check()
-            a = left[r0:r1]
-            diagonal = symmetric and i == j
-            parts = _diagonal_tile(a) if diagonal else _cross_tile(a, other[c0:c1])
-            _store(out[r0:r1, c0:c1], *parts, antisymmetrize=diagonal)
+            if symmetric and i == j:
+                _store_diagonal(out[r0:r1, c0:c1], left[r0:r1])
+            else:
+                _store_cross(out[r0:r1, c0:c1], left[r0:r1], other[c0:c1])
             if symmetric and j > i:
                 out[c0:c1, r0:r1] = out[r0:r1, c0:c1].T
             if progress is not None:

@@ -85,7 +85,8 @@ class QuantumKernel:
         progress: None (default) for a tqdm bar with rate and ETA on stderr when it is a terminal
             and the computation takes over a second, True to show it on any stream, False for
             silence, or a callable ``(done, total)``.
-        tile: rows per tile of the Gram product (working memory ``tile² × 16`` bytes).
+        tile: rows per tile of the Gram product (working memory a few ``tile²`` real blocks); 512
+            keeps the blocks in cache and runs BLAS faster than larger tiles (measured on 2 cores).
         batch_size: samples per simulation batch, or circuits per batch on the overlap path.
 
     ``cache`` and ``store`` are kept apart on purpose. The cache answers "this exact matrix
@@ -109,7 +110,7 @@ class QuantumKernel:
         cache: ResultCache | None = None,
         store: KernelStore | None = None,
         progress: ProgressLike = None,
-        tile: int = 1024,
+        tile: int = 512,
         batch_size: int = 4096,
     ) -> None:
         if not isinstance(feature_map, FeatureMap):
