@@ -9,7 +9,9 @@ of one 8-qubit feature-map circuit per backend, against the peers in the same ru
 * PennyLane ``default.qubit`` used competently: the feature map broadcast over all samples in one
   QNode call, ``qml.state()``, then one Gram product ``|S S^†|²``.
 
-Each peer line carries ``max_abs_diff`` against Q-Store's kernel; each ``summary`` line the
+Timed lines carry ``seconds`` (fastest wall time) and ``cpu_seconds`` (fastest process time, all
+threads summed: the steadier figure on a shared, loaded machine; run with ``OMP_NUM_THREADS=1`` to
+compare engines' arithmetic). Each peer line carries ``max_abs_diff`` against Q-Store's kernel; each ``summary`` line the
 speed-up over every peer and over the fastest one, and each backend's ratio to the fastest backend.
 ``--quick`` is W2 of the performance notes: N = 500 and the single circuit only.
 
@@ -49,15 +51,17 @@ TARGETS = {500: 0.004, 5000: 0.15}
 """Issue 11's single-precision targets (seconds) for N = 500 and N = 5000."""
 
 
-def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Fastest of ``repeats`` timed calls after one warm-up call, and the last value."""
+def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
+    """Fastest wall and CPU seconds (process time, all threads) of ``repeats`` timed calls after
+    one warm-up call, and the last value. CPU time is the steadier figure on a shared, loaded machine."""
     value = fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         value = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), value
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus), value
 
 
 def qiskit_kernel() -> Callable[[np.ndarray], np.ndarray] | None:
@@ -128,9 +132,10 @@ def single_circuit(
                 print(json.dumps({"benchmark": "kernels", "backend": name, "skipped": str(exc)}), flush=True)
                 continue
             run = functools.partial(backend.run, fm.circuit, bindings, outputs=("state",))
-            seconds, _ = best_time(run, max(repeats, 20))
+            seconds, cpu, _ = best_time(run, max(repeats, 20))
             line = {"benchmark": "kernels", "impl": f"qstore {name} {precision}", "single_circuit": True}
-            print(json.dumps({**line, "n_qubits": N_FEATURES, "seconds": round(seconds, 6), **machine}))
+            line |= {"n_qubits": N_FEATURES, "seconds": round(seconds, 6), "cpu_seconds": round(cpu, 6)}
+            print(json.dumps({**line, **machine}))
 
 
 class CountingBackend(NumpyBackend):
@@ -215,12 +220,12 @@ def main() -> None:
                     qk = QuantumKernel(fm, name, precision=precision, progress=False)  # type: ignore[arg-type]
                 except CapabilityError:
                     continue  # reported by single_circuit
-                seconds, k = best_time(functools.partial(qk, x), args.repeats)
+                seconds, cpu, k = best_time(functools.partial(qk, x), args.repeats)
                 if reference is None:
                     reference = k
                 label = f"qstore {name} {precision}"
                 ours[label] = seconds
-                line = {**base, "impl": label, "seconds": round(seconds, 5)}
+                line = {**base, "impl": label, "seconds": round(seconds, 5), "cpu_seconds": round(cpu, 5)}
                 line["max_abs_diff"] = float(np.abs(k - reference).max())
                 if n in TARGETS and precision == "single":
                     line["target_seconds"] = TARGETS[n]
@@ -230,13 +235,11 @@ def main() -> None:
         for label, (fn, max_n) in peers.items():
             if fn is None or n > max_n:
                 continue
-            seconds, k = best_time(functools.partial(fn, x), 1 if n > 2000 else args.repeats)
+            seconds, cpu, k = best_time(functools.partial(fn, x), 1 if n > 2000 else args.repeats)
             peer_times[label] = seconds
             diff = float(np.abs(k - reference).max()) if reference is not None else math.nan
-            print(
-                json.dumps({**base, "impl": label, "seconds": round(seconds, 5), "max_abs_diff": diff}),
-                flush=True,
-            )
+            line = {**base, "impl": label, "seconds": round(seconds, 5), "cpu_seconds": round(cpu, 5)}
+            print(json.dumps({**line, "max_abs_diff": diff}), flush=True)
         for precision in ("double", "single"):
             mine = {label: t for label, t in ours.items() if label.endswith(precision)}
             if not mine:
