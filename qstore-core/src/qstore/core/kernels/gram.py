@@ -5,8 +5,8 @@ Each tile is real matrix products in the states' own precision, which BLAS runs 
 complex product: with ``v`` a state's interleaved ``[Re, Im]`` view (no copy), ``Re<a|b> = v_a · v_b``
 and ``Im<a|b> = v_a · w_b`` for ``w = v(-i·b)``. A symmetric kernel computes only the tiles on and
 above the diagonal and mirrors them; a diagonal tile takes half the arithmetic: ``Re = v vᵀ`` is
-one ``syrk`` (NumPy's matmul calls it for ``v @ v.T``; torch has none, so a CPU tensor's ``Re`` is
-taken through a NumPy view of its memory) and ``Im = X - Xᵀ`` with ``X = Re(a) Im(a)ᵀ``. Squares and sums are taken on the host into the float64 result, reusing the products' memory.
+one ``syrk`` (NumPy's matmul calls it for ``v @ v.T``) and ``Im = X - Xᵀ`` with ``X = Re(a) Im(a)ᵀ``.
+Squares and sums are taken on the host into the float64 result, reusing the products' memory.
 """
 
 from __future__ import annotations
@@ -39,17 +39,6 @@ def _contiguous(array: Any) -> Any:
     return np.ascontiguousarray(array) if isinstance(array, np.ndarray) else array.contiguous()
 
 
-def _symmetric_product(v: Any) -> np.ndarray:
-    """``v vᵀ`` on the host, exactly symmetric: host memory (NumPy arrays, CPU tensors viewed without a
-    copy) takes BLAS ``syrk`` through NumPy's matmul, half a GEMM; on an accelerator, one GEMM in the
-    framework, symmetrized (a general GEMM need not round ``(i, j)`` and ``(j, i)`` alike)."""
-    if isinstance(v, np.ndarray) or v.device.type == "cpu":
-        host = _host(v)
-        return host @ host.T
-    re = v @ v.mT
-    return _host((re + re.mT) * 0.5)
-
-
 def _store_diagonal(out: np.ndarray, a: Any) -> None:
     """``out = |a a^†|²`` with ``Re`` exactly symmetric and ``Im = X - Xᵀ`` exactly antisymmetric.
 
@@ -58,7 +47,11 @@ def _store_diagonal(out: np.ndarray, a: Any) -> None:
     small enough for the allocator to reuse between calls instead of faulting in fresh pages.
     """
     x = _host(_contiguous(a.real) @ _contiguous(a.imag).mT)
-    re = _symmetric_product(_interleaved(a))
+    v = _interleaved(a)
+    re = v @ v.mT
+    if not isinstance(re, np.ndarray):
+        re = (re + re.mT) * 0.5  # a general GEMM need not round (i, j) and (j, i) alike
+    re = _host(re)
     np.square(re, out=out, dtype=np.float64)
     im = np.subtract(x, x.T, out=re)
     out += np.square(im, out=im)
