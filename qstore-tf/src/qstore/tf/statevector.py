@@ -149,11 +149,21 @@ def _gate_rows(name: str, angles: tf.Tensor, cols: np.ndarray, dtype: tf.DType, 
 def simulate_plan(
     plan: Plan, values: tf.Tensor, vectors: Mapping[str, tf.Tensor], dtype: tf.DType
 ) -> tf.Tensor:
-    """Final ``(B, 2**n)`` states for symbol ``values`` ``(B, S)`` and state-preparation ``vectors``."""
+    """Final ``(B, 2**n)`` states for symbol ``values`` ``(B, S)`` and state-preparation ``vectors``.
+
+    The state stays one shared row through the leading fixed blocks (a feature map's Hadamard layer
+    runs once, not ``B`` times); a `Phase` factor broadcasts it to the batch, any other step first
+    spreads it.
+    """
     m = matrices(plan, values, dtype)
     n = plan.n_qubits
-    state = zero_state(n, tf.shape(values)[0], dtype)
+    b = tf.shape(values)[0]
+    state = zero_state(n, 1, dtype)
+    shared = True
     for step in plan.steps:
+        if shared and not isinstance(step, Phase) and (step.trainable or not isinstance(step, Fused)):
+            state, shared = tf.broadcast_to(state, [b, 2**n]), False
+        shared = shared and not isinstance(step, Phase)
         if isinstance(step, Prepare):
             state = _prepare(state, vectors[step.input], step.qubits, n)
         elif isinstance(step, Fused):
@@ -170,7 +180,7 @@ def simulate_plan(
             state = moved * m.phases[step.index]
         else:
             state = _permute(state, step)
-    return state
+    return tf.broadcast_to(state, [b, 2**n]) if shared else state
 
 
 def simulate(
