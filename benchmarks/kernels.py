@@ -147,13 +147,15 @@ def single_circuit(fm: Any, name: str, x: np.ndarray, repeats: int) -> list[dict
     return lines
 
 
-def measure_backend(name: str, xs: list[np.ndarray], refs: list[str], repeats: int) -> list[dict[str, Any]]:
-    """Every line of backend ``name`` (run in a fresh process of its own): the single circuit, then the
-    kernel of each data set in ``xs`` in both precisions, with ``max_abs_diff`` to the reference
+def measure_backend(
+    name: str, sample: np.ndarray, xs: list[np.ndarray], refs: list[str], repeats: int
+) -> list[dict[str, Any]]:
+    """Every line of backend ``name`` (run in a fresh process of its own): the single circuit on
+    ``sample`` ``(1, features)``, then the kernel of each data set in ``xs`` in both precisions, with ``max_abs_diff`` to the reference
     kernel saved at the matching path of ``refs``."""
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     fm = zz_feature_map(N_FEATURES, reps=REPS, entanglement=ENTANGLEMENT)
-    lines = single_circuit(fm, name, xs[0][:1], repeats)
+    lines = single_circuit(fm, name, sample, repeats)
     for x, ref in zip(xs, refs, strict=True):
         for precision in ("double", "single"):
             try:
@@ -255,6 +257,7 @@ def main() -> None:
         "qiskit-ml FidelityStatevectorKernel": args.qiskit_max_n,
         "pennylane default.qubit": args.pennylane_max_n,
     }
+    sample = rng.uniform(0, 2 * np.pi, size=(1, N_FEATURES))
     datasets = [rng.uniform(0, 2 * np.pi, size=(n, N_FEATURES)) for n in args.sizes]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -265,7 +268,7 @@ def main() -> None:
         for name in statevector_backends():
             keep = [i for i, x in enumerate(datasets) if name == "numpy" or len(x) <= args.backend_max_n]
             sets, paths = [datasets[i] for i in keep], [refs[i] for i in keep]
-            for line in isolated(measure_backend, name, sets, paths, args.repeats):
+            for line in isolated(measure_backend, name, sample, sets, paths, args.repeats):
                 if "n" in line:
                     results.append(line)
                 else:  # the single circuit, or why a precision was skipped
