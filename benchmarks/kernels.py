@@ -9,7 +9,11 @@ of one 8-qubit feature-map circuit per backend, against the peers in the same ru
 * PennyLane ``default.qubit`` used competently: the feature map broadcast over all samples in one
   QNode call, ``qml.state()``, then one Gram product ``|S S^†|²``.
 
-Each peer line carries ``max_abs_diff`` against Q-Store's kernel; each ``summary`` line the
+Each backend and each peer runs in a fresh process of its own (spawned one after the other), so
+TensorFlow's, torch's and OpenBLAS's thread pools never spin against each other on a small
+machine. Timed lines carry ``seconds`` (fastest wall time) and ``cpu_seconds`` (fastest process time, all
+threads summed: the steadier figure on a shared, loaded machine; run with ``OMP_NUM_THREADS=1`` to
+compare engines' arithmetic). Each peer line carries ``max_abs_diff`` against Q-Store's kernel; each ``summary`` line the
 speed-up over every peer and over the fastest one, and each backend's ratio to the fastest backend.
 ``--quick`` is W2 of the performance notes: N = 500 and the single circuit only.
 
@@ -27,12 +31,14 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
+import multiprocessing
 import os
 import platform
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -49,15 +55,17 @@ TARGETS = {500: 0.004, 5000: 0.15}
 """Issue 11's single-precision targets (seconds) for N = 500 and N = 5000."""
 
 
-def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Fastest of ``repeats`` timed calls after one warm-up call, and the last value."""
+def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
+    """Fastest wall and CPU seconds (process time, all threads) of ``repeats`` timed calls after
+    one warm-up call, and the last value. CPU time is the steadier figure on a shared, loaded machine."""
     value = fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         value = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), value
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus), value
 
 
 def qiskit_kernel() -> Callable[[np.ndarray], np.ndarray] | None:
@@ -102,6 +110,12 @@ def pennylane_kernel() -> Callable[[np.ndarray], np.ndarray] | None:
     return kernel
 
 
+PEERS: dict[str, Callable[[], Callable[[np.ndarray], np.ndarray] | None]] = {
+    "qiskit-ml FidelityStatevectorKernel": qiskit_kernel,
+    "pennylane default.qubit": pennylane_kernel,
+}
+
+
 def statevector_backends() -> list[str]:
     """Installed backends that return statevectors (numpy first)."""
     names = []
@@ -114,23 +128,66 @@ def statevector_backends() -> list[str]:
     return sorted(names, key=lambda n: (n != "numpy", n))
 
 
-def single_circuit(
-    fm: Any, backends: list[str], repeats: int, machine: dict[str, Any], rng: np.random.Generator
-) -> None:
-    """Latency of one feature-map circuit (one sample, statevector out) on every backend."""
-    x = rng.uniform(0, 2 * np.pi, size=(1, N_FEATURES))
+def single_circuit(fm: Any, name: str, x: np.ndarray, repeats: int) -> list[dict[str, Any]]:
+    """Latency of one feature-map circuit (one sample ``x``, statevector out) on backend ``name``."""
     bindings = fm.bindings(x)
-    for name in backends:
+    lines: list[dict[str, Any]] = []
+    for precision in ("double", "single"):
+        try:
+            backend = get_backend(name, precision=precision)
+        except CapabilityError as exc:  # e.g. qsim computes in single precision only
+            lines.append({"benchmark": "kernels", "backend": name, "skipped": str(exc)})
+            continue
+        run = functools.partial(backend.run, fm.circuit, bindings, outputs=("state",))
+        seconds, cpu, _ = best_time(run, max(repeats, 20))
+        line = {"benchmark": "kernels", "impl": f"qstore {name} {precision}", "single_circuit": True}
+        lines.append(
+            line | {"n_qubits": N_FEATURES, "seconds": round(seconds, 6), "cpu_seconds": round(cpu, 6)}
+        )
+    return lines
+
+
+def measure_backend(
+    name: str, sample: np.ndarray, xs: list[np.ndarray], refs: list[str], repeats: int
+) -> list[dict[str, Any]]:
+    """Every line of backend ``name`` (run in a fresh process of its own): the single circuit on
+    ``sample`` ``(1, features)``, then the kernel of each data set in ``xs`` in both precisions, with ``max_abs_diff`` to the reference
+    kernel saved at the matching path of ``refs``."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    fm = zz_feature_map(N_FEATURES, reps=REPS, entanglement=ENTANGLEMENT)
+    lines = single_circuit(fm, name, sample, repeats)
+    for x, ref in zip(xs, refs, strict=True):
         for precision in ("double", "single"):
             try:
-                backend = get_backend(name, precision=precision)
-            except CapabilityError as exc:  # e.g. qsim computes in single precision only
-                print(json.dumps({"benchmark": "kernels", "backend": name, "skipped": str(exc)}), flush=True)
-                continue
-            run = functools.partial(backend.run, fm.circuit, bindings, outputs=("state",))
-            seconds, _ = best_time(run, max(repeats, 20))
-            line = {"benchmark": "kernels", "impl": f"qstore {name} {precision}", "single_circuit": True}
-            print(json.dumps({**line, "n_qubits": N_FEATURES, "seconds": round(seconds, 6), **machine}))
+                qk = QuantumKernel(fm, name, precision=precision, progress=False)  # type: ignore[arg-type]
+            except CapabilityError:
+                continue  # reported by single_circuit
+            seconds, cpu, k = best_time(functools.partial(qk, x), repeats)
+            line = {"impl": f"qstore {name} {precision}", "n": len(x), "seconds": round(seconds, 5)}
+            line |= {"cpu_seconds": round(cpu, 5), "max_abs_diff": float(np.abs(k - np.load(ref)).max())}
+            lines.append(line)
+    return lines
+
+
+def measure_peer(label: str, xs: list[np.ndarray], refs: list[str], repeats: int) -> list[dict[str, Any]]:
+    """The kernel of each data set by peer ``label`` (in a fresh process of its own), if installed."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    fn = PEERS[label]()
+    lines: list[dict[str, Any]] = []
+    for x, ref in zip(xs, refs, strict=True):
+        if fn is None:
+            break
+        seconds, cpu, k = best_time(functools.partial(fn, x), 1 if len(x) > 2000 else repeats)
+        line = {"impl": label, "n": len(x), "seconds": round(seconds, 5), "cpu_seconds": round(cpu, 5)}
+        lines.append(line | {"max_abs_diff": float(np.abs(k - np.load(ref)).max())})
+    return lines
+
+
+def isolated(fn: Callable[..., list[dict[str, Any]]], *args: Any) -> list[dict[str, Any]]:
+    """``fn(*args)`` in a fresh interpreter: each framework's thread pools (TensorFlow's, torch's
+    OpenMP, OpenBLAS's) then run alone instead of spinning against each other on a small machine."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
 
 
 class CountingBackend(NumpyBackend):
@@ -196,47 +253,46 @@ def main() -> None:
     reuse(fm, machine, rng)
     if args.reuse_only:
         return
-    peers = {
-        "qiskit-ml FidelityStatevectorKernel": (qiskit_kernel(), args.qiskit_max_n),
-        "pennylane default.qubit": (pennylane_kernel(), args.pennylane_max_n),
+    peer_max_n = {
+        "qiskit-ml FidelityStatevectorKernel": args.qiskit_max_n,
+        "pennylane default.qubit": args.pennylane_max_n,
     }
-    backends = statevector_backends()
-    single_circuit(fm, backends, args.repeats, machine, rng)
+    sample = rng.uniform(0, 2 * np.pi, size=(1, N_FEATURES))
+    datasets = [rng.uniform(0, 2 * np.pi, size=(n, N_FEATURES)) for n in args.sizes]
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        refs = []
+        for x in datasets:
+            refs.append(os.path.join(tmp, f"reference_{len(x)}.npy"))
+            np.save(refs[-1], QuantumKernel(fm, progress=False)(x))
+        for name in statevector_backends():
+            keep = [i for i, x in enumerate(datasets) if name == "numpy" or len(x) <= args.backend_max_n]
+            sets, paths = [datasets[i] for i in keep], [refs[i] for i in keep]
+            for line in isolated(measure_backend, name, sample, sets, paths, args.repeats):
+                if "n" in line:
+                    results.append(line)
+                else:  # the single circuit, or why a precision was skipped
+                    print(json.dumps({**line, **machine}), flush=True)
+        for label, max_n in peer_max_n.items():
+            keep = [i for i, x in enumerate(datasets) if len(x) <= max_n]
+            sets, paths = [datasets[i] for i in keep], [refs[i] for i in keep]
+            results += isolated(measure_peer, label, sets, paths, args.repeats)
     for n in args.sizes:
-        x = rng.uniform(0, 2 * np.pi, size=(n, N_FEATURES))
         base = {"benchmark": "kernels", "feature_map": f"zz reps={REPS} {ENTANGLEMENT}", "n": n, **machine}
         ours: dict[str, float] = {}
-        reference = None
-        for name in backends:
-            if name != "numpy" and n > args.backend_max_n:
-                continue
-            for precision in ("double", "single"):
-                try:
-                    qk = QuantumKernel(fm, name, precision=precision, progress=False)  # type: ignore[arg-type]
-                except CapabilityError:
-                    continue  # reported by single_circuit
-                seconds, k = best_time(functools.partial(qk, x), args.repeats)
-                if reference is None:
-                    reference = k
-                label = f"qstore {name} {precision}"
-                ours[label] = seconds
-                line = {**base, "impl": label, "seconds": round(seconds, 5)}
-                line["max_abs_diff"] = float(np.abs(k - reference).max())
-                if n in TARGETS and precision == "single":
-                    line["target_seconds"] = TARGETS[n]
-                    line["meets_target"] = seconds < TARGETS[n]
-                print(json.dumps(line), flush=True)
         peer_times: dict[str, float] = {}
-        for label, (fn, max_n) in peers.items():
-            if fn is None or n > max_n:
+        for result in results:
+            if result.get("n") != n:
                 continue
-            seconds, k = best_time(functools.partial(fn, x), 1 if n > 2000 else args.repeats)
-            peer_times[label] = seconds
-            diff = float(np.abs(k - reference).max()) if reference is not None else math.nan
-            print(
-                json.dumps({**base, "impl": label, "seconds": round(seconds, 5), "max_abs_diff": diff}),
-                flush=True,
-            )
+            line = {**base, **result}
+            if result["impl"] in PEERS:
+                peer_times[result["impl"]] = result["seconds"]
+            else:
+                ours[result["impl"]] = result["seconds"]
+                if n in TARGETS and result["impl"].endswith("single"):
+                    line["target_seconds"] = TARGETS[n]
+                    line["meets_target"] = result["seconds"] < TARGETS[n]
+            print(json.dumps(line), flush=True)
         for precision in ("double", "single"):
             mine = {label: t for label, t in ours.items() if label.endswith(precision)}
             if not mine:

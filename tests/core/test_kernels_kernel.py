@@ -89,6 +89,21 @@ def test_single_precision_is_close_to_double() -> None:
     np.testing.assert_allclose(single, double, atol=1e-5)
 
 
+def test_single_precision_w2_map_within_1e_6_on_every_tile_kind() -> None:
+    """The 8-qubit ZZ map (W2) in complex64 with tiles of 16: diagonal and cross Gram tiles, and
+    `Phase` steps applied from their tables, agree with complex128 to 1e-6."""
+    x, y = _data(40, 8, 7) * np.pi, _data(21, 8, 8) * np.pi
+    fm = zz_feature_map(8, reps=2, entanglement="linear")
+    double = QuantumKernel(fm, progress=False)
+    single = QuantumKernel(fm, precision="single", tile=16, progress=False)
+    k = single(x)
+    np.testing.assert_allclose(k, double(x), atol=1e-6)
+    np.testing.assert_allclose(single(x, y), double(x, y), atol=1e-6)
+    np.testing.assert_array_equal(k, k.T)
+    np.testing.assert_array_equal(np.diag(k), 1.0)
+    assert single.states(x).dtype == np.complex64
+
+
 def test_shot_estimate_within_hoeffding_bound() -> None:
     """Each entry is a binomial proportion: P(|K̂ − K| > ε) ≤ 2 exp(−2 shots ε²).
 

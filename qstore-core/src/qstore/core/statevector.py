@@ -8,7 +8,8 @@ PennyLane; Qiskit and IonQ use the opposite order and their plugins convert).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing
@@ -46,6 +47,7 @@ __all__ = [
     "apply_matrix",
     "apply_operation",
     "apply_pauli",
+    "apply_phase_tables",
     "apply_step",
     "check_memory",
     "expectations",
@@ -167,13 +169,47 @@ def prepare(state: np.ndarray, amplitudes: np.ndarray, qubits: Sequence[int]) ->
     return np.moveaxis(out.reshape(moved.shape), list(range(1, k + 1)), axes)
 
 
-class Matrices(NamedTuple):
+class Matrices:
     """A batch's step matrices: `Fused` blocks ``(B, d, d)`` (``(d, d)`` when not trainable), `Dense`
-    matrices and `Diagonal` phases (``plan.others`` order), `Phase` factors ``(B, 2**n)``."""
+    matrices and `Diagonal` phases (``plan.others`` order), and per `Phase` step its terms' small
+    ``(B, 2**k)`` tables of ``e^{iφ_t}``. The forward pass applies the tables term by term in place;
+    ``phases``, the full ``(B, 2**n)`` factors adjoint sweeps use, is built on first use."""
 
-    blocks: list[np.ndarray]
-    others: list[np.ndarray]
-    phases: list[np.ndarray]
+    def __init__(
+        self, plan: Plan, blocks: list[np.ndarray], others: list[np.ndarray], tables: list[list[np.ndarray]]
+    ) -> None:
+        self.plan = plan
+        self.blocks = blocks
+        self.others = others
+        self.tables = tables
+
+    @cached_property
+    def phases(self) -> list[np.ndarray]:
+        """``(B, 2**n)`` factor ``e^{iφ}`` of every `Phase` step (its terms' tables spread and multiplied)."""
+        out = []
+        for step, tables in zip(self.plan.phases, self.tables, strict=True):
+            factor = np.ones((tables[0].shape[0], 2**self.plan.n_qubits), dtype=tables[0].dtype)
+            out.append(apply_phase_tables(step, tables, factor)[0])
+        return out
+
+
+def apply_phase_tables(
+    step: Phase, tables: list[np.ndarray], state: np.ndarray, spare: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``state · e^{iφ}`` of a `Phase` step without its permutation, term by term: each ``(B, 2**k)``
+    table is spread over the register by one row gather (into ``spare`` when given) and multiplied
+    into the state in place. ``state`` must be this caller's own; a one-row state broadcasts to the
+    batch in the first gather's memory. Returns the new state and a free buffer of its shape (or None).
+    """
+    n = state.shape[1].bit_length() - 1
+    for term, table in zip(step.terms, tables, strict=True):
+        fits = spare is not None and spare.shape == (table.shape[0], state.shape[1])
+        spread = np.take(table, target_index(n, term.qubits), axis=1, out=spare if fits else None)
+        if spread.shape == state.shape:
+            state, spare = np.multiply(state, spread, out=state), spread
+        else:
+            state, spare = np.multiply(spread, state, out=spread), None
+    return state, spare
 
 
 def apply_diagonal(state: np.ndarray, diagonal: np.ndarray, targets: Sequence[int]) -> np.ndarray:
@@ -218,14 +254,23 @@ def simulate(batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> np.nda
     plan = compile_plan(batch.circuit)
     m = plan_matrices(plan, batch, dtype)
     state = zero_state(n, 1, dtype).reshape(1, -1)
+    spare: np.ndarray | None = None  # a dead full-size state whose memory the next block reuses
     for step in plan.steps:
         if isinstance(step, Dense | Prepare) and state.shape[0] != batch.size:
             state = np.repeat(state, batch.size, axis=0)
+        previous = state
         if isinstance(step, Prepare):
             shaped = state.reshape((batch.size,) + (2,) * n)
             state = prepare(shaped, batch.vectors[step.input], step.qubits).reshape(batch.size, -1)
+        elif isinstance(step, Phase) and step.perm is None:
+            state, spare = apply_phase_tables(step, m.tables[step.index], state, spare)
+            continue
+        elif isinstance(step, Fused) and spare is not None and state.shape[0] == batch.size:
+            state = apply_block(state, m.blocks[step.index], step.qubit, step.width, out=spare)
         else:
             state = apply_step(step, state, m)
+        reusable = previous.shape == state.shape and previous.flags.c_contiguous
+        spare = previous if reusable and not np.may_share_memory(previous, state) else None
     if state.shape[0] != batch.size:
         state = np.repeat(state, batch.size, axis=0)
     return state.reshape((batch.size,) + (2,) * n)
@@ -296,7 +341,7 @@ def _dagger(matrix: np.ndarray) -> np.ndarray:
 
 def plan_matrices(plan: Plan, batch: Batch, dtype: np.typing.DTypeLike = np.complex128) -> Matrices:
     """The batch's step matrices for every step of ``plan``: gate matrices in complex128, `Phase`
-    factors in ``dtype`` (phase sums in float64, reduced to ``[-π, π]`` before a single-precision
+    tables in ``dtype`` (phase sums in float64, reduced to ``[-π, π]`` before a single-precision
     ``cos``/``sin``)."""
     symbols = plan.symbols
     values = np.zeros((batch.size, len(symbols)))
@@ -326,20 +371,11 @@ def plan_matrices(plan: Plan, batch: Batch, dtype: np.typing.DTypeLike = np.comp
     for name, cols, diagonal in plan.others:
         m = gate_matrices(name, angles[:, cols])
         others.append(np.diagonal(m, axis1=-2, axis2=-1) if diagonal else m)
-    phases = [_phase_factor(step, angles, np.dtype(dtype), plan.n_qubits) for step in plan.phases]
-    return Matrices(blocks, others, phases)
-
-
-def _phase_factor(step: Phase, angles: np.ndarray, dtype: np.dtype, n: int) -> np.ndarray:
-    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: the outer product of its terms' small tables."""
-    b = angles.shape[0]
-    factor: np.ndarray | None = None
-    for term in step.terms:
-        table = _unit(angles[:, term.cols] @ term.weights + term.const, dtype)
-        view = table.reshape((b, *(2 if q in term.qubits else 1 for q in range(n))))
-        factor = view if factor is None else factor * view
-    assert factor is not None
-    return np.broadcast_to(factor, (b,) + (2,) * n).reshape(b, -1)
+    tables = [
+        [_unit(angles[:, t.cols] @ t.weights + t.const, np.dtype(dtype)) for t in step.terms]
+        for step in plan.phases
+    ]
+    return Matrices(plan, blocks, others, tables)
 
 
 def _unit(phi: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -351,12 +387,15 @@ def _unit(phi: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.stack([np.cos(phi), np.sin(phi)], axis=-1).view(dtype)[..., 0]
 
 
-def apply_block(state: np.ndarray, matrix: np.ndarray, qubit: int, width: int) -> np.ndarray:
+def apply_block(
+    state: np.ndarray, matrix: np.ndarray, qubit: int, width: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """A ``(d, d)`` or ``(B, d, d)`` block on adjacent qubits ``qubit …`` of a flat ``(B, 2**n)`` batch.
 
     On the ``(B, 2**q, d, rest)`` view: one broadcast matmul without moving the state, or for the
     last qubits a matmul of the ``(B, 2**q, d)`` rows by the transpose (one GEMM for a shared block).
-    A one-row state broadcasts against a batched block.
+    A one-row state broadcasts against a batched block. ``out`` (shaped like the result, not
+    overlapping ``state``) receives the result instead of a new array.
     """
     b = state.shape[0]
     d = 2**width
@@ -364,8 +403,12 @@ def apply_block(state: np.ndarray, matrix: np.ndarray, qubit: int, width: int) -
     matrix = matrix.astype(state.dtype, copy=False)
     if view.shape[-1] == 1:
         rows = view.reshape(-1, d) if matrix.ndim == 2 else view.reshape(b, -1, d)
-        return np.matmul(rows, np.swapaxes(matrix, -1, -2)).reshape(-1, state.shape[1])
-    return np.matmul(matrix if matrix.ndim == 2 else matrix[:, None], view).reshape(-1, state.shape[1])
+        target = None if out is None else out.reshape(rows.shape)
+        result = np.matmul(rows, np.swapaxes(matrix, -1, -2), out=target)
+    else:
+        m = matrix if matrix.ndim == 2 else matrix[:, None]
+        result = np.matmul(m, view, out=None if out is None else out.reshape(view.shape))
+    return result.reshape(-1, state.shape[1])
 
 
 def apply_pauli(state: np.ndarray, term: PauliString) -> np.ndarray:

@@ -224,7 +224,8 @@ def matrices(
 
 
 def _phase_factor(step: Phase, angles: torch.Tensor, dtype: torch.dtype, n: int) -> torch.Tensor:
-    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: the outer product of its terms' small tables."""
+    """``(B, 2**n)`` factor ``e^{iφ}`` of a `Phase` step: the product of its terms' small tables, each
+    broadcast over the register on a view that splits out only the qubits of its span (few axes)."""
     b, device, rdt = angles.shape[0], angles.device, angles.dtype
     factor = None
     for k, term in enumerate(step.terms):
@@ -232,10 +233,16 @@ def _phase_factor(step: Phase, angles: torch.Tensor, dtype: torch.dtype, n: int)
         phi = angles[:, cols] @ on_device(step, f"weights{k}", term.weights, device, rdt)
         phi = phi + on_device(step, f"const{k}", term.const, device, rdt)
         table = torch.polar(torch.ones_like(phi), phi).to(dtype)
-        view = table.reshape((b, *(2 if q in term.qubits else 1 for q in range(n))))
-        factor = view if factor is None else factor * view
+        lo, hi = term.qubits[0], term.qubits[-1]
+        span = range(lo, hi + 1)
+        full = (b, 2**lo, *(2 for _ in span), 2 ** (n - 1 - hi))
+        table = table.reshape(b, 1, *(2 if q in term.qubits else 1 for q in span), 1)
+        if factor is None:
+            factor = table.expand(full).reshape(b, -1)
+        else:
+            factor = (factor.reshape(full) * table).reshape(b, -1)
     assert factor is not None
-    return factor.expand((b,) + (2,) * n).reshape(b, -1)
+    return factor
 
 
 def zero_state(n_qubits: int, batch_size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

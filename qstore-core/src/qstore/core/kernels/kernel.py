@@ -85,7 +85,8 @@ class QuantumKernel:
         progress: None (default) for a tqdm bar with rate and ETA on stderr when it is a terminal
             and the computation takes over a second, True to show it on any stream, False for
             silence, or a callable ``(done, total)``.
-        tile: rows per tile of the Gram product (working memory ``tile² × 16`` bytes).
+        tile: rows per tile of the Gram product (working memory a few ``tile²`` real blocks); 512
+            keeps the blocks in cache and runs BLAS faster than larger tiles (measured on 2 cores).
         batch_size: samples per simulation batch, or circuits per batch on the overlap path.
 
     ``cache`` and ``store`` are kept apart on purpose. The cache answers "this exact matrix
@@ -109,7 +110,7 @@ class QuantumKernel:
         cache: ResultCache | None = None,
         store: KernelStore | None = None,
         progress: ProgressLike = None,
-        tile: int = 1024,
+        tile: int = 512,
         batch_size: int = 4096,
     ) -> None:
         if not isinstance(feature_map, FeatureMap):
@@ -275,13 +276,19 @@ class QuantumKernel:
                 f"{data.shape[0]} states of {self.feature_map.n_qubits} qubits need {need / 2**30:.2f} GiB "
                 f"(budget {budget / 2**30:.2f} GiB); use precision='single', fewer samples, or Nystrom"
             )
-        out = np.empty((data.shape[0], dim), dtype=dtype)
+        circuit = self.feature_map.circuit
+        single = data.shape[0] <= self.batch_size
+        out = None if single else np.empty((data.shape[0], dim), dtype=dtype)
         for start in range(0, data.shape[0], self.batch_size):
             progress.check()
             chunk = data[start : start + self.batch_size]
-            bindings = self.feature_map.bindings(chunk)
-            out[start : start + len(chunk)] = backend_states(self.backend, self.feature_map.circuit, bindings)
+            states = backend_states(self.backend, circuit, self.feature_map.bindings(chunk))
+            if out is None:  # one batch: the backend's array as it is, without a copy
+                out = np.asarray(states, dtype)
+            else:
+                out[start : start + len(chunk)] = states
             progress.step()
+        assert out is not None
         return out
 
     def _statevector_kernel(
