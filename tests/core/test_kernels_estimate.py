@@ -60,7 +60,7 @@ def test_sizes_on_the_statevector_path() -> None:
     assert rect.stats.circuits == 500 and rect.shape == (300, 200)
     assert sym.usd == 0.0 and sym.shots is None and sym.total_shots is None and not sym.calibrated
     gates = len(FM.circuit.operations)
-    per_call = DEFAULTS["double"].predict(FM.n_qubits, 64, gates)
+    per_call = DEFAULTS["double"].predict(FM.n_qubits, 64, gates, 0)  # states only: no observables
     assert sym.seconds == pytest.approx(math.ceil(300 / 64) * per_call)
     assert qk.estimate(1, 1).stats.circuits == 2
 
