@@ -26,14 +26,9 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.decomposition import PCA
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 from torch import nn
-from torch_digits import fit, matching_hidden, n_parameters
+from torch_digits import fit, load, matching_hidden, n_parameters
 
 from qstore.torch import (
     DecodingLayer,
@@ -54,22 +49,6 @@ class LogProbabilities(nn.Module):
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
         return torch.log(p.clamp_min(1e-9))
-
-
-def load(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Train/test tensors: standardised pixels -> PCA(8) -> standardised components."""
-    digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(
-        digits.data, digits.target, test_size=0.2, random_state=seed, stratify=digits.target
-    )
-    pixels = StandardScaler().fit(x_train)
-    pca = PCA(N_FEATURES, random_state=seed).fit(pixels.transform(x_train))
-    components = StandardScaler().fit(pca.transform(pixels.transform(x_train)))
-
-    def features(x: np.ndarray) -> torch.Tensor:
-        return torch.tensor(components.transform(pca.transform(pixels.transform(x))), dtype=torch.float32)
-
-    return features(x_train), torch.tensor(y_train), features(x_test), torch.tensor(y_test)
 
 
 def quantum_first_model(depth: int) -> nn.Module:
